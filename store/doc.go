@@ -1,0 +1,7 @@
+// Package store opens Treu's SQLite database and owns its schema.
+//
+// Writes go through one connection (DB.Tx), so concurrent requests queue in Go
+// instead of failing with SQLITE_BUSY; reads use a separate read-only pool that
+// WAL lets run beside the writer. The schema lives only in migrations/, applied
+// in order at Open and recorded by name. Domain packages own their queries.
+package store
