@@ -1,0 +1,35 @@
+# The two commands of README.md: `make run` and `make test`.
+GO ?= go
+
+.PHONY: run test deps check unit race fuzz bench build
+
+run:
+	$(GO) run ./cmd/treu serve
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o treu ./cmd/treu
+
+# test installs what is missing, then runs every check CI runs.
+test: deps check race fuzz
+
+deps:
+	./scripts/deps.sh
+
+check:
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+race:
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+# fuzz runs every Fuzz target briefly; FUZZTIME=1m make fuzz for longer.
+fuzz:
+	./scripts/fuzz.sh $(or $(FUZZTIME),5s)
+
+# bench runs the Go benchmarks and the send-engine bench (see README).
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) run ./cmd/treubench -n 100000

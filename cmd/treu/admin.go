@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/store"
+)
+
+// openData opens (creating) the data folder's database.
+func openData(ctx context.Context, dir string) (*store.DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	return store.Open(ctx, filepath.Join(dir, "treu.db"))
+}
+
+// adminFlags is the flag set of the admin commands: just --data, plus theirs.
+func adminFlags(name string) (*flag.FlagSet, *config) {
+	cfg := &config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&cfg.Data, "data", "./treu-data", "data folder")
+	return fs, cfg
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs, cfg := adminFlags("migrate")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	db, err := openData(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Fprintln(stdout, "database is up to date:", db.Path())
+	return nil
+}
+
+func backup(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs, cfg := adminFlags("backup")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: treu backup [--data DIR] FILE")
+	}
+	out := fs.Arg(0)
+	if _, err := os.Stat(out); err == nil {
+		return fmt.Errorf("backup: %s exists; choose a new file", out)
+	}
+	db, err := openData(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Backup(ctx, out); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "backup written to", out)
+	return nil
+}
+
+func token(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
+		return errors.New("usage: treu token create --name NAME | treu token list")
+	}
+	sub := args[0]
+	fs, cfg := adminFlags("token " + sub)
+	name := fs.String("name", "", "what the token is for, e.g. the shop's name")
+	if err := parseFlags(fs, args[1:], getenv); err != nil {
+		return err
+	}
+	db, err := openData(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	acc := accounts.New(db)
+	if sub == "list" {
+		ts, err := acc.Tokens(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			state := "active"
+			if t.RevokedAt != nil {
+				state = "revoked"
+			}
+			fmt.Fprintf(stdout, "%d\t%s…\t%s\t%s\n", t.ID, t.Prefix, t.Name, state)
+		}
+		return nil
+	}
+	_, secret, err := acc.CreateToken(ctx, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+func user(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New("usage: treu user add --email EMAIL (password from stdin)")
+	}
+	fs, cfg := adminFlags("user add")
+	email := fs.String("email", "", "the user's email address")
+	if err := parseFlags(fs, args[1:], getenv); err != nil {
+		return err
+	}
+	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+		fmt.Fprint(stdout, "Password (at least 10 characters): ")
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	db, err := openData(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err := accounts.New(db).AddUser(ctx, *email, password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s added (id %d)\n", u.Email, u.ID)
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func dkim(args []string, stdout io.Writer) error {
+	return errors.New("dkim: not available yet")
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// config is every setting of `treu serve`, from flags and TREU_* variables.
+type config struct {
+	Listen     string
+	Data       string
+	BaseURL    string
+	SMTPURL    string
+	From       string
+	FromName   string
+	ShopName   string
+	Impressum  string
+	FlowTick   time.Duration
+	PendingTTL time.Duration
+	LogLevel   string
+	LogFormat  string
+}
+
+// newFlagSet declares the settings; each flag --x-y also reads TREU_X_Y.
+func newFlagSet(name string, cfg *config) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.Data, "data", "./treu-data", "data folder (database, secret key)")
+	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL used in every link in a mail (default http://LISTEN)")
+	fs.StringVar(&cfg.SMTPURL, "smtp-url", "", "smtp://user:pass@host:port?tls=starttls|tls|none&max_conns=N&rate=N; several separated by spaces; empty captures mail in the outbox")
+	fs.StringVar(&cfg.From, "from", "newsletter@localhost", "sender address")
+	fs.StringVar(&cfg.FromName, "from-name", "", "sender display name (default: shop name)")
+	fs.StringVar(&cfg.ShopName, "shop-name", "Treu Shop", "the shop's name, shown in mails and pages")
+	fs.StringVar(&cfg.Impressum, "impressum", "", `the shop's Impressum for every mail footer (name, postal address, ...; "\n" separates lines)`)
+	fs.DurationVar(&cfg.FlowTick, "flow-tick", 30*time.Second, "how often the scheduler looks for due flow steps and scheduled campaigns")
+	fs.DurationVar(&cfg.PendingTTL, "pending-ttl", 7*24*time.Hour, "unconfirmed subscribers are deleted after this long (at most 14 days)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
+	return fs
+}
+
+// parseFlags parses args, then fills every flag not given from its TREU_*
+// variable: a flag wins over the environment.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "TREU_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	return err
+}
+
+func (c *config) validate() error {
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Listen
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--base-url %q must be an absolute http(s) URL", c.BaseURL)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.PendingTTL <= 0 || c.PendingTTL > 14*24*time.Hour {
+		return fmt.Errorf("--pending-ttl %s must be between 0 and 14 days", c.PendingTTL)
+	}
+	if c.FlowTick < time.Second {
+		return fmt.Errorf("--flow-tick %s must be at least 1s", c.FlowTick)
+	}
+	if c.FromName == "" {
+		c.FromName = c.ShopName
+	}
+	c.Impressum = strings.ReplaceAll(c.Impressum, `\n`, "\n")
+	return nil
+}

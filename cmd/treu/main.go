@@ -1,0 +1,66 @@
+// Command treu is the Treu server and its admin tools.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "treu:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Treu: newsletters and retention mail for shops.
+
+Usage:
+  treu serve                      run the server (default)
+  treu migrate                    apply database migrations and exit
+  treu backup FILE                write a consistent copy of the database
+  treu token create --name NAME   create an API token (printed once)
+  treu user add --email EMAIL     create a UI user (password from stdin)
+  treu dkim generate --domain D --selector S [--algo ed25519|rsa]
+  treu version
+
+Every command takes --data DIR (TREU_DATA). Run "treu serve -h" for all settings.
+`
+
+// run is main without globals, so tests start whole instances in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout, stderr, nil)
+	case "migrate":
+		return migrate(ctx, args, getenv, stdout)
+	case "backup":
+		return backup(ctx, args, getenv, stdout)
+	case "token":
+		return token(ctx, args, getenv, stdout)
+	case "user":
+		return user(ctx, args, getenv, stdin, stdout)
+	case "dkim":
+		return dkim(args, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "treu", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/store"
+)
+
+// Server holds what the handlers need. Fields are set once by New and then
+// only read, so handlers run concurrently without locks.
+type Server struct {
+	echo     *echo.Echo
+	db       *store.DB
+	accounts *accounts.Service
+	metrics  *Metrics
+	log      *slog.Logger
+	now      func() time.Time
+	cfg      Config
+}
+
+// Config is what the HTTP layer needs to know about the installation.
+type Config struct {
+	BaseURL string
+	// OutboxOnly is true when no SMTP server is configured and mail is captured.
+	OutboxOnly bool
+}
+
+// Deps are the domain services the handlers call.
+type Deps struct {
+	DB       *store.DB
+	Accounts *accounts.Service
+	Metrics  *Metrics
+	Log      *slog.Logger
+}
+
+// New builds the server and its routes.
+func New(cfg Config, d Deps) *Server {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	s := &Server{
+		echo:     e,
+		db:       d.DB,
+		accounts: d.Accounts,
+		metrics:  d.Metrics,
+		log:      d.Log,
+		now:      d.DB.Now,
+		cfg:      cfg,
+	}
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(s.recoverPanics, s.countRequests, securityHeaders)
+	s.routes()
+	return s
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// recoverPanics turns a panic into a logged 500, so one bad request cannot take
+// the process down.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic in handler", slog.String("path", c.Path()), slog.Any("panic", r))
+				err = &errs.Error{Kind: errs.Internal, Msg: "panic"}
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *Server) countRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		code := c.Response().Status
+		if err != nil {
+			code, _ = statusOf(err)
+		}
+		s.metrics.Counter("treu_http_requests_total", "HTTP requests by status class.",
+			`code="`+strconv.Itoa(code/100)+`xx"`).Add(1)
+		return err
+	}
+}
+
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		return next(c)
+	}
+}
+
+// requireToken authenticates the shop's Bearer token.
+func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		auth := c.Request().Header.Get("Authorization")
+		const bearer = "Bearer "
+		if len(auth) <= len(bearer) || subtle.ConstantTimeCompare([]byte(strings.ToLower(auth[:len(bearer)])), []byte("bearer ")) != 1 {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="treu"`)
+			return errs.Unauthorizedf("missing API token: send Authorization: Bearer TOKEN")
+		}
+		if _, err := s.accounts.Authenticate(c.Request().Context(), strings.TrimSpace(auth[len(bearer):])); err != nil {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="treu", error="invalid_token"`)
+			return err
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		s.log.Error("health check failed", slog.Any("error", err))
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) metricsPage(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	s.metrics.Write(c.Response())
+	return nil
+}
