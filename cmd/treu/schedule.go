@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// ticker is a piece of timed work: flows, scheduled campaigns, housekeeping.
+// Cron only triggers it; the work itself is an ordinary call with the time, so
+// tests call Tick with a fake clock instead of waiting for cron.
+type ticker struct {
+	name string
+	tick func(ctx context.Context, now time.Time) error
+}
+
+// startScheduler runs every ticker each interval until ctx ends. robfig/cron
+// skips a run while the previous one of the same job is still going, so a slow
+// tick never piles up behind itself.
+func startScheduler(ctx context.Context, every time.Duration, now func() time.Time, log *slog.Logger, tickers ...ticker) *cron.Cron {
+	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
+	for _, t := range tickers {
+		c.Schedule(cron.Every(every), cron.FuncJob(func() {
+			if ctx.Err() != nil {
+				return
+			}
+			if err := t.tick(ctx, now()); err != nil && ctx.Err() == nil {
+				log.Error("scheduled work failed", slog.String("job", t.name), slog.Any("error", err))
+			}
+		}))
+	}
+	c.Start()
+	return c
+}
