@@ -1,0 +1,31 @@
+// Package templates turns a mail's Markdown into personalised HTML and plain
+// text. It is the one renderer behind preview, test send and real send, for
+// campaigns, flows and the built-in system mails (double opt-in, welcome).
+//
+// Compile does all the expensive work once per mail: the Go template actions
+// in subject, preheader and Markdown are checked (syntax, and unknown fields
+// by executing against sample recipients) and reported as errs.Invalid with
+// the field and line; the actions are swapped for inert tokens so goldmark
+// (GFM), bluemonday (raw HTML is sanitised, never passed through) and the CSS
+// inliner (go-premailer) cannot mangle them; the result is spliced into the
+// layout, CSS is inlined, and the actions are put back into one html/template
+// for the HTML part and one text/template for the plain-text part, which is
+// written from the Markdown tree rather than stripped from HTML.
+//
+// Render then only executes, a few microseconds per recipient. Values are
+// escaped by html/template for their context; a missing value renders as ""
+// (or its {{ default }}), never "<no value>". Footer strings follow each
+// recipient's locale (de/en).
+//
+// Layouts are HTML templates with exactly one {{ content }}; the campaigns
+// package stores them, this package validates and compiles them. Besides the
+// recipient's Data a layout sees .Subject, .Preheader, .Shop (Name, LogoURL,
+// Impressum lines) and .L (the footer strings in the recipient's language).
+//
+// A control action on a line of its own ({{ range .Cart.Items }}, {{ if }},
+// {{ end }}) wraps whole blocks: table rows and list items between them are
+// repeated inside one table or list.
+//
+// The package writes no tables; it has no state beyond a small cache of
+// compiled system mails.
+package templates
