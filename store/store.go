@@ -42,9 +42,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// busy_timeout: a checkpoint or a backup may hold a lock briefly; wait instead of failing.
 	// synchronous NORMAL: durable across process crashes in WAL mode; only an OS crash
 	// may lose the last transactions, which is the usual trade for WAL.
+	// temp_store MEMORY: statement journals and sorts stay off the disk.
 	// _txlock=immediate: a transaction takes the write lock at BEGIN, so a read that
 	// turns into a write can never fail with SQLITE_BUSY halfway.
-	common := "_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
+	common := "_pragma=foreign_keys(1)&_pragma=temp_store(2)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
 	w, err := sql.Open("sqlite", "file:"+pathEscape(path)+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

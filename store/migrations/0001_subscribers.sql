@@ -26,8 +26,11 @@ CREATE TABLE subscribers (
 	created_at   INTEGER NOT NULL,
 	updated_at   INTEGER NOT NULL,
 	confirmed_at INTEGER,
-	-- When the last confirmation mail was queued: rate-limits re-sends per address.
+	-- When the last confirmation mail was queued: rate-limits re-sends per address,
+	-- and an unconfirmed subscriber is purged PendingTTL after it.
 	confirm_sent_at INTEGER,
+	-- The last withdrawal: a confirmation link issued before it must not undo it.
+	unsubscribed_at INTEGER,
 	-- Shop figures, kept current by the events package for segments and reports.
 	order_count    INTEGER NOT NULL DEFAULT 0,
 	order_total    REAL    NOT NULL DEFAULT 0,
@@ -36,11 +39,14 @@ CREATE TABLE subscribers (
 );
 CREATE INDEX subscribers_status_created ON subscribers (status, created_at);
 CREATE INDEX subscribers_created ON subscribers (created_at, id);
+-- PurgePending finds unconfirmed subscribers by when their last confirmation mail went out.
+CREATE INDEX subscribers_pending ON subscribers (confirm_sent_at) WHERE status = 'pending';
 
 CREATE TABLE subscriptions (
 	subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
 	list_id       INTEGER NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
-	status        TEXT NOT NULL CHECK (status IN ('active', 'unsubscribed')) DEFAULT 'active',
+	-- pending: asked for under double opt-in, not yet confirmed; only 'active' receives mail.
+	status        TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed')) DEFAULT 'active',
 	created_at    INTEGER NOT NULL,
 	updated_at    INTEGER NOT NULL,
 	PRIMARY KEY (subscriber_id, list_id)

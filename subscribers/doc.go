@@ -1,0 +1,31 @@
+// Package subscribers owns the people Treu mails and their consent: enrollment
+// with double opt-in, confirmation, lists and subscriptions, preferences,
+// unsubscribing, export and erasure (GDPR), and the signed customer links.
+//
+// Tables written: subscribers, lists, subscriptions, consents (append-only;
+// only erasure and the purge of never-confirmed sign-ups delete from it, with
+// the person), suppressions (the hash of an erased address). Mails are queued
+// through Queue inside the same transaction as the change that causes them, so
+// a confirmation mail is durable when Enroll returns.
+//
+// Consent is data (DESIGN.md): the log records, per subscriber, the sign-up
+// (time, IP, user agent, source, the consent text shown and its sha256
+// version), each confirmation mail sent, the confirming click (time, IP), every
+// preference change and every withdrawal with its channel.
+//
+// Customer links carry a token: version, purpose (confirm or manage),
+// subscriber id and issue time, signed with HMAC-SHA256 (128-bit tag) under a
+// key derived from Config.Secret. Confirm tokens expire with PendingTTL;
+// manage tokens (unsubscribe, preferences) do not, since links in old mails
+// must keep working. Subscriber ids are never reused (AUTOINCREMENT), so an
+// old link can never act on another person.
+//
+// Enrollments arriving while the single SQLite writer is busy are written
+// together in one transaction (group commit, batch.go); each caller still
+// returns only after the commit that holds its subscriber and mail.
+//
+// Status model: a subscriber is pending, active or unsubscribed; each list
+// membership is pending (asked for, not confirmed), active or unsubscribed.
+// Marketing mail goes only to active subscribers on active memberships whose
+// address is not suppressed (CONTRACTS.md).
+package subscribers
