@@ -192,6 +192,22 @@ var htmlNospaceReplacementTable = []string{
 // htmlReplacer does: per replacementTable, and when badRunes is false also
 // the non-characters IE does not allow in unquoted attributes.
 func htmlReplaceTo(w *bytes.Buffer, s string, replacementTable []string, badRunes bool) {
+	if badRunes {
+		// Only ASCII can be in the table (invalid UTF-8 decodes to
+		// U+FFFD, which is not), so bytes will do.
+		written := 0
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; int(c) < len(replacementTable) {
+				if repl := replacementTable[c]; repl != "" {
+					w.WriteString(s[written:i])
+					w.WriteString(repl)
+					written = i + 1
+				}
+			}
+		}
+		w.WriteString(s[written:])
+		return
+	}
 	written := 0
 	r, n := rune(0), 0
 	for i := 0; i < len(s); i += n {
@@ -236,10 +252,8 @@ func isSafeURL(s string) bool {
 func urlProcessor(norm bool, s string) string {
 	// Most URLs need no change; find out without allocating.
 	i := 0
-	for ; i < len(s); i++ {
-		if !urlKeep(s, i, norm) {
-			break
-		}
+	for i < len(s) && urlKeep(s, i, norm) {
+		i++
 	}
 	if i == len(s) {
 		return s
@@ -260,17 +274,34 @@ func urlProcessor(norm bool, s string) string {
 }
 
 func urlKeep(s string, i int, norm bool) bool {
-	c := s[i]
-	switch c {
-	case '!', '#', '$', '&', '*', '+', ',', '/', ':', ';', '=', '?', '@', '[', ']':
-		return norm
-	case '-', '.', '_', '~':
+	switch urlClass[s[i]] {
+	case urlUnreserved:
 		return true
-	case '%':
+	case urlReserved:
+		return norm
+	case urlPercent:
 		return norm && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2])
 	}
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	return false
 }
+
+const (
+	urlEscape     = iota // always percent-encoded
+	urlUnreserved        // never
+	urlReserved          // kept when normalising
+	urlPercent           // kept when normalising and a valid escape
+)
+
+var urlClass = func() (t [256]uint8) {
+	for _, c := range []byte("!#$&*+,/:;=?@[]") {
+		t[c] = urlReserved
+	}
+	for _, c := range []byte("-._~abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") {
+		t[c] = urlUnreserved
+	}
+	t['%'] = urlPercent
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

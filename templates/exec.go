@@ -25,8 +25,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"reflect"
+	"math"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,13 +55,16 @@ const (
 // evaluating a field allocates nothing.
 type value struct {
 	k vkind
-	n int
-	f float64
+	n int // kInt, kBool; kFloat: the float's bits
 	s string
 	a any
 }
 
 func strV(s string) value { return value{k: kString, s: s} }
+
+func floatV(f float64) value { return value{k: kFloat, n: int(math.Float64bits(f))} }
+
+func (v value) f() float64 { return math.Float64frombits(uint64(v.n)) }
 
 func fromAny(x any) value {
 	switch x := x.(type) {
@@ -71,7 +75,7 @@ func fromAny(x any) value {
 	case int:
 		return value{k: kInt, n: x}
 	case float64:
-		return value{k: kFloat, f: x}
+		return floatV(x)
 	case bool:
 		return boolV(x)
 	}
@@ -93,7 +97,7 @@ func (v value) box() any {
 	case kInt:
 		return v.n
 	case kFloat:
-		return v.f
+		return v.f()
 	case kBool:
 		return v.n != 0
 	case kAny:
@@ -118,7 +122,7 @@ func (v value) truth() (t, ok bool) {
 	case kInt, kBool:
 		return v.n != 0, true
 	case kFloat:
-		return v.f != 0, true
+		return v.f() != 0, true
 	case kItem:
 		return true, true
 	case kItems:
@@ -339,34 +343,68 @@ type chainOp struct {
 	root   bool
 	base   *value // a dot known at compile time
 	idents []string
+	acc    []*accessors // per ident
+	// first reads the first ident from the view when the chain starts at
+	// the view (root, or dot known to be the view); then acc[0] is skipped.
+	first func(*view) value
 }
 
-func (c *chainOp) eval(s *state, dot value) (value, error) {
-	return c.call(s, dot, nil, value{}, false)
+func newChain(root bool, base *value, idents []string, dotIsRoot bool) *chainOp {
+	c := &chainOp{root: root, base: base, idents: idents}
+	for _, id := range idents {
+		c.acc = append(c.acc, accessorsFor(id))
+	}
+	if root || dotIsRoot && base == nil {
+		switch a := c.acc[0]; {
+		case a.view != nil:
+			c.first = a.view
+		case a.data != nil:
+			c.first = func(v *view) value { return a.data(v.Data) }
+		}
+	}
+	return c
 }
 
-// call evaluates the chain; the last link gets args and, with hasFinal, the
-// piped value, as text/template's evalFieldChain does.
-func (c *chainOp) call(s *state, dot value, args []operand, final value, hasFinal bool) (value, error) {
+// start evaluates the chain up to (not including) ident n.
+func (c *chainOp) start(s *state, dot value, n int) (value, error) {
 	v := dot
+	i := 0
 	switch {
+	case c.first != nil:
+		if n == 0 {
+			return value{k: kAny, a: s.root}, nil
+		}
+		v, i = c.first(s.root), 1
 	case c.root:
 		v = value{k: kAny, a: s.root}
 	case c.base != nil:
 		v = *c.base
 	}
-	last := len(c.idents) - 1
-	for _, id := range c.idents[:last] {
+	for ; i < n; i++ {
 		var err error
-		if v, err = s.field(v, id, nil); err != nil {
+		if v, err = c.acc[i].get(v, c.idents[i]); err != nil {
 			return value{}, err
 		}
 	}
+	return v, nil
+}
+
+func (c *chainOp) eval(s *state, dot value) (value, error) {
+	return c.start(s, dot, len(c.idents))
+}
+
+// call evaluates the chain; the last link gets args and, with hasFinal, the
+// piped value, as text/template's evalFieldChain does.
+func (c *chainOp) call(s *state, dot value, args []operand, final value, hasFinal bool) (value, error) {
 	if len(args) == 0 && !hasFinal {
-		return s.field(v, c.idents[last], nil)
+		return c.start(s, dot, len(c.idents))
+	}
+	last := len(c.idents) - 1
+	v, err := c.start(s, dot, last)
+	if err != nil {
+		return value{}, err
 	}
 	base := len(s.stack)
-	defer func() { s.stack = s.stack[:base] }()
 	for _, a := range args {
 		x, err := a.eval(s, dot)
 		if err != nil {
@@ -377,35 +415,76 @@ func (c *chainOp) call(s *state, dot value, args []operand, final value, hasFina
 	if hasFinal {
 		s.stack = append(s.stack, final)
 	}
-	argv := s.stack[base:]
-	if argv == nil {
-		argv = []value{}
-	}
-	return s.field(v, c.idents[last], argv)
+	v, err = method(v, c.idents[last], s.stack[base:])
+	s.stack = s.stack[:base]
+	return v, err
 }
 
-// field is text/template's evalField for the types a mail's data holds;
-// args is nil unless the field is invoked with arguments.
-func (s *state) field(v value, name string, args []value) (value, error) {
+// accessors read one field (or zero-argument method) by receiver type.
+// They are looked up by name once, when a template is compiled.
+type accessors struct {
+	view func(*view) value // else data, on the view's embedded Data
+	data func(*Data) value
+	cart func(*Cart) value
+	item func(*Item) value
+	shop func(*Shop) value
+	strs func(*Strings) value
+}
+
+// fields are the fields and zero-argument methods of the types a mail's
+// data holds, as text/template resolves them (the view's own Cart shadows
+// Data.Cart).
+var fields = map[string]*accessors{
+	"Email":          {data: func(d *Data) value { return strV(d.Email) }},
+	"Name":           {data: func(d *Data) value { return strV(d.Name) }, item: func(i *Item) value { return strV(i.Name) }, shop: func(s *Shop) value { return strV(s.Name) }},
+	"Locale":         {data: func(d *Data) value { return strV(d.Locale) }},
+	"UnsubscribeURL": {data: func(d *Data) value { return strV(d.UnsubscribeURL) }},
+	"PreferencesURL": {data: func(d *Data) value { return strV(d.PreferencesURL) }},
+	"Coupon":         {data: func(d *Data) value { return strV(d.Coupon) }},
+	"ConfirmURL":     {data: func(d *Data) value { return strV(d.ConfirmURL) }},
+	"Attributes":     {data: func(d *Data) value { return value{k: kAny, a: d.Attributes} }},
+	"FirstName":      {data: func(d *Data) value { return strV(d.FirstName()) }},
+	"Cart": {
+		view: func(v *view) value { return value{k: kAny, a: v.Cart} },
+		data: func(d *Data) value { return value{k: kAny, a: d.Cart} },
+	},
+	"Subject":     {view: func(v *view) value { return strV(v.Subject) }},
+	"Preheader":   {view: func(v *view) value { return strV(v.Preheader) }},
+	"Shop":        {view: func(v *view) value { return value{k: kAny, a: v.Shop} }},
+	"L":           {view: func(v *view) value { return value{k: kAny, a: v.L} }},
+	"Data":        {view: func(v *view) value { return value{k: kAny, a: v.Data} }},
+	"ID":          {cart: func(c *Cart) value { return strV(c.ID) }},
+	"URL":         {cart: func(c *Cart) value { return strV(c.URL) }, item: func(i *Item) value { return strV(i.URL) }},
+	"Currency":    {cart: func(c *Cart) value { return strV(c.Currency) }},
+	"Total":       {cart: func(c *Cart) value { return floatV(c.Total) }},
+	"Items":       {cart: func(c *Cart) value { return value{k: kItems, a: c} }},
+	"SKU":         {item: func(i *Item) value { return strV(i.SKU) }},
+	"ImageURL":    {item: func(i *Item) value { return strV(i.ImageURL) }},
+	"Price":       {item: func(i *Item) value { return floatV(i.Price) }},
+	"Quantity":    {item: func(i *Item) value { return value{k: kInt, n: i.Quantity} }},
+	"LogoURL":     {shop: func(s *Shop) value { return strV(s.LogoURL) }},
+	"Impressum":   {shop: func(s *Shop) value { return value{k: kLines, a: s} }},
+	"Lang":        {strs: func(s *Strings) value { return strV(s.Lang) }},
+	"Reason":      {strs: func(s *Strings) value { return strV(s.Reason) }},
+	"Preferences": {strs: func(s *Strings) value { return strV(s.Preferences) }},
+	"Unsubscribe": {strs: func(s *Strings) value { return strV(s.Unsubscribe) }},
+}
+
+var noAccessors = &accessors{}
+
+func accessorsFor(name string) *accessors {
+	if a := fields[name]; a != nil {
+		return a
+	}
+	return noAccessors
+}
+
+// get is text/template's evalField without arguments.
+func (a *accessors) get(v value, name string) (value, error) {
 	switch v.k {
 	case kItem:
-		it := v.a.(*Item)
-		if args != nil {
-			return value{}, errFallback
-		}
-		switch name {
-		case "SKU":
-			return strV(it.SKU), nil
-		case "Name":
-			return strV(it.Name), nil
-		case "URL":
-			return strV(it.URL), nil
-		case "ImageURL":
-			return strV(it.ImageURL), nil
-		case "Price":
-			return value{k: kFloat, f: it.Price}, nil
-		case "Quantity":
-			return value{k: kInt, n: it.Quantity}, nil
+		if a.item != nil {
+			return a.item(v.a.(*Item)), nil
 		}
 		return value{}, errFallback
 	case kAny:
@@ -414,133 +493,29 @@ func (s *state) field(v value, name string, args []value) (value, error) {
 	}
 	switch x := v.a.(type) {
 	case *view:
-		switch name {
-		case "Money":
-			if len(args) != 1 {
-				return value{}, errFallback
-			}
-			return x.money(args[0])
-		case "Subject":
-			return field0(args, x.Subject)
-		case "Preheader":
-			return field0(args, x.Preheader)
-		case "Cart":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kAny, a: x.Cart}, nil
-		case "Shop":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kAny, a: x.Shop}, nil
-		case "L":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kAny, a: x.L}, nil
-		case "Data":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kAny, a: x.Data}, nil
+		if a.view != nil {
+			return a.view(x), nil
 		}
-		return s.field(value{k: kAny, a: x.Data}, name, args)
+		if a.data != nil {
+			return a.data(x.Data), nil
+		}
 	case *Data:
-		if x == nil {
-			return value{}, errFallback
-		}
-		switch name {
-		case "FirstName":
-			if len(args) != 0 {
-				return value{}, errFallback
-			}
-			return strV(x.FirstName()), nil
-		case "Attr":
-			if len(args) != 1 || args[0].k != kString {
-				return value{}, errFallback
-			}
-			return fromAny(x.Attr(args[0].s)), nil
-		case "Email":
-			return field0(args, x.Email)
-		case "Name":
-			return field0(args, x.Name)
-		case "Locale":
-			return field0(args, x.Locale)
-		case "UnsubscribeURL":
-			return field0(args, x.UnsubscribeURL)
-		case "PreferencesURL":
-			return field0(args, x.PreferencesURL)
-		case "Coupon":
-			return field0(args, x.Coupon)
-		case "ConfirmURL":
-			return field0(args, x.ConfirmURL)
-		case "Attributes":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kAny, a: x.Attributes}, nil
-		case "Cart":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kAny, a: x.Cart}, nil
+		if a.data != nil && x != nil {
+			return a.data(x), nil
 		}
 	case *Cart:
-		if x == nil {
-			return value{}, errFallback
-		}
-		switch name {
-		case "ID":
-			return field0(args, x.ID)
-		case "URL":
-			return field0(args, x.URL)
-		case "Currency":
-			return field0(args, x.Currency)
-		case "Total":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kFloat, f: x.Total}, nil
-		case "Items":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kItems, a: x}, nil
+		if a.cart != nil && x != nil {
+			return a.cart(x), nil
 		}
 	case *Shop:
-		if x == nil {
-			return value{}, errFallback
-		}
-		switch name {
-		case "Name":
-			return field0(args, x.Name)
-		case "LogoURL":
-			return field0(args, x.LogoURL)
-		case "Impressum":
-			if args != nil {
-				return value{}, errFallback
-			}
-			return value{k: kLines, a: x}, nil
+		if a.shop != nil && x != nil {
+			return a.shop(x), nil
 		}
 	case *Strings:
-		if x == nil {
-			return value{}, errFallback
-		}
-		switch name {
-		case "Lang":
-			return field0(args, x.Lang)
-		case "Reason":
-			return field0(args, x.Reason)
-		case "Preferences":
-			return field0(args, x.Preferences)
-		case "Unsubscribe":
-			return field0(args, x.Unsubscribe)
+		if a.strs != nil && x != nil {
+			return a.strs(x), nil
 		}
 	case map[string]any:
-		if args != nil {
-			return value{}, errFallback
-		}
 		e, ok := x[name]
 		if !ok {
 			return value{}, nil
@@ -550,11 +525,29 @@ func (s *state) field(v value, name string, args []value) (value, error) {
 	return value{}, errFallback
 }
 
-func field0(args []value, s string) (value, error) {
-	if args != nil {
+// method is text/template's evalField for a method called with arguments
+// (including a piped value).
+func method(v value, name string, args []value) (value, error) {
+	if v.k != kAny {
 		return value{}, errFallback
 	}
-	return strV(s), nil
+	var d *Data
+	switch x := v.a.(type) {
+	case *view:
+		if name == "Money" {
+			if len(args) != 1 {
+				return value{}, errFallback
+			}
+			return x.money(args[0])
+		}
+		d = x.Data
+	case *Data:
+		d = x
+	}
+	if d != nil && name == "Attr" && len(args) == 1 && args[0].k == kString {
+		return fromAny(d.Attr(args[0].s)), nil
+	}
+	return value{}, errFallback
 }
 
 // money is view.Money without boxing.
@@ -562,7 +555,7 @@ func (v *view) money(amount value) (value, error) {
 	var f float64
 	switch amount.k {
 	case kFloat:
-		f = amount.f
+		f = amount.f()
 	case kInt:
 		f = float64(amount.n)
 	default:
@@ -580,7 +573,8 @@ func (v *view) money(amount value) (value, error) {
 
 // pipeline is a pipeline without declarations.
 type pipeline struct {
-	cmds []command
+	cmds  []command
+	chain *chainOp // the pipeline is this field chain alone
 }
 
 type command interface {
@@ -588,6 +582,9 @@ type command interface {
 }
 
 func (p *pipeline) eval(s *state, dot value) (value, error) {
+	if p.chain != nil {
+		return p.chain.start(s, dot, len(p.chain.idents))
+	}
 	var v value
 	for i, c := range p.cmds {
 		var err error
@@ -633,7 +630,6 @@ type nativeFunc func(args []value) (value, error)
 
 func (c *funcCmd) exec(s *state, dot, final value, hasFinal bool) (value, error) {
 	base := len(s.stack)
-	defer func() { s.stack = s.stack[:base] }()
 	for _, a := range c.args {
 		x, err := a.eval(s, dot)
 		if err != nil {
@@ -644,7 +640,9 @@ func (c *funcCmd) exec(s *state, dot, final value, hasFinal bool) (value, error)
 	if hasFinal {
 		s.stack = append(s.stack, final)
 	}
-	return c.fn(s.stack[base:])
+	v, err := c.fn(s.stack[base:])
+	s.stack = s.stack[:base]
+	return v, err
 }
 
 // andOrCmd is and/or: they evaluate their arguments lazily.
@@ -838,13 +836,14 @@ func compare(a, b value) (int, error) {
 	case kInt, kBool:
 		return cmpInt(a.n, b.n), nil
 	case kFloat:
-		if a.f != a.f || b.f != b.f {
+		af, bf := a.f(), b.f()
+		if af != af || bf != bf {
 			return 0, errFallback // NaN
 		}
 		switch {
-		case a.f < b.f:
+		case af < bf:
 			return -1, nil
-		case a.f > b.f:
+		case af > bf:
 			return 1, nil
 		}
 		return 0, nil
@@ -1104,6 +1103,9 @@ func (c *compiler) pipeline(p *parse.PipeNode, dot dotInfo) (*pipeline, bool, er
 		known = known && k
 		out.cmds = append(out.cmds, cc)
 	}
+	if c, ok := out.cmds[0].(*chainCmd); ok && len(out.cmds) == 1 && len(c.args) == 0 {
+		out.chain = c.chain
+	}
 	return out, known, nil
 }
 
@@ -1175,9 +1177,9 @@ func (c *compiler) operand(n parse.Node, dot dotInfo) (operand, bool, error) {
 	case *parse.FieldNode:
 		if dot.known {
 			base := dot.val
-			return &chainOp{base: &base, idents: n.Ident}, true, nil
+			return newChain(false, &base, n.Ident, false), true, nil
 		}
-		return &chainOp{idents: n.Ident}, dot.root && constRoot(n.Ident[0]), nil
+		return newChain(false, nil, n.Ident, dot.root), dot.root && constRoot(n.Ident[0]), nil
 	case *parse.VariableNode:
 		if n.Ident[0] != "$" {
 			return nil, false, errUnsupported
@@ -1185,7 +1187,7 @@ func (c *compiler) operand(n parse.Node, dot dotInfo) (operand, bool, error) {
 		if len(n.Ident) == 1 {
 			return &rootOp{}, false, nil
 		}
-		return &chainOp{root: true, idents: n.Ident[1:]}, constRoot(n.Ident[1]), nil
+		return newChain(true, nil, n.Ident[1:], false), constRoot(n.Ident[1]), nil
 	case *parse.StringNode:
 		return constOp(strV(n.Text)), true, nil
 	case *parse.BoolNode:
@@ -1197,7 +1199,7 @@ func (c *compiler) operand(n parse.Node, dot dotInfo) (operand, bool, error) {
 		case n.IsComplex:
 			return nil, false, errUnsupported
 		case n.IsFloat && !isHexInt(n.Text) && !isRuneInt(n.Text) && strings.ContainsAny(n.Text, ".eEpP"):
-			return constOp(value{k: kFloat, f: n.Float64}), true, nil
+			return constOp(floatV(n.Float64)), true, nil
 		case n.IsInt:
 			if int64(int(n.Int64)) != n.Int64 {
 				return nil, false, errUnsupported

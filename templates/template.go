@@ -402,35 +402,59 @@ func oneLine(b *bytes.Buffer) {
 // and strips trailing spaces.
 func finishText(b, scratch *bytes.Buffer) {
 	scratch.Reset()
-	src := b.Bytes()
-	scratch.Grow(len(src))
+	all := b.Bytes()
+	scratch.Grow(len(all))
 	var prev []byte
 	blank := true // suppress leading blank lines
-	for len(src) > 0 {
+	// Lines that stay as they are are copied in runs: all[run:pos].
+	run, pos := 0, 0
+	for pos < len(all) {
+		src := all[pos:]
 		i := bytes.IndexByte(src, '\n')
 		var line []byte
+		next := len(all)
 		if i < 0 {
-			line, src = src, nil
+			line = src
 		} else {
-			line, src = src[:i], src[i+1:]
+			line, next = src[:i], pos+i+1
 		}
 		n := len(line)
 		for n > 0 && (line[n-1] == ' ' || line[n-1] == '\t' || line[n-1] == '\r') {
 			n--
 		}
+		if n == len(line) && n > 0 && i >= 0 && line[0] != 0 && string(line) != "--" {
+			// An ordinary line: it stays.
+			blank = false
+			prev = line
+			pos = next
+			continue
+		}
+		scratch.Write(all[run:pos])
+		pos, run = next, next
 		line = line[:n]
-		if len(line) == 2 && line[0] == 0 {
+		if n == 2 && line[0] == 0 {
 			w := utf8.RuneCount(prev)
 			if w == 0 {
 				continue
 			}
-			for range w {
-				scratch.WriteByte(line[1])
+			if line[1] == '=' || line[1] == '-' {
+				rule := equalsRule
+				if line[1] == '-' {
+					rule = dashRule
+				}
+				for ; w > len(rule); w -= len(rule) {
+					scratch.WriteString(rule)
+				}
+				scratch.WriteString(rule[:w])
+			} else {
+				for range w {
+					scratch.WriteByte(line[1])
+				}
 			}
 			scratch.WriteByte('\n')
 			continue
 		}
-		if len(line) == 0 {
+		if n == 0 {
 			if !blank {
 				scratch.WriteByte('\n')
 			}
@@ -440,13 +464,20 @@ func finishText(b, scratch *bytes.Buffer) {
 		}
 		// "-- " is the signature separator; its trailing space matters.
 		if string(line) == "--" {
-			line = append(line, ' ')
+			line = sigSeparator
 		}
 		scratch.Write(line)
 		scratch.WriteByte('\n')
 		blank = false
 		prev = line
 	}
+	scratch.Write(all[run:pos])
 	b.Reset()
 	b.Write(scratch.Bytes())
 }
+
+var (
+	sigSeparator = []byte("-- ")
+	equalsRule   = strings.Repeat("=", 64)
+	dashRule     = strings.Repeat("-", 64)
+)

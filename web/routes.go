@@ -1,14 +1,65 @@
 package web
 
+import "github.com/treu-mail/treu/campaigns"
+
 // routes is the one route table, read top to bottom.
-func (s *Server) routes() {
+func (s *Server) routes(ui UIDeps) {
 	e := s.echo
 
 	// Operators.
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metricsPage)
 
+	// Customers: signed links and the public form (web/public.go).
+	s.publicRoutes(s.subs)
+
+	// Marketers: the browser UI under /ui (web/ui_*.go).
+	s.uiRoutes(ui)
+
 	// The shop's and marketers' API: Bearer token.
 	api := e.Group("/api", s.requireToken)
-	_ = api
+
+	api.POST("/subscribers", s.enroll)
+	api.GET("/subscribers/:ref", s.getSubscriber)
+	api.PATCH("/subscribers/:ref", s.updateSubscriber)
+	api.DELETE("/subscribers/:ref", s.eraseSubscriber)
+	api.GET("/subscribers/:ref/export", s.exportSubscriber)
+
+	api.POST("/events", s.ingestEvent)
+
+	api.GET("/lists", s.lists)
+	api.POST("/lists", s.createList)
+
+	api.GET("/segments", s.listSegments)
+	api.POST("/segments", s.createSegment)
+	api.GET("/segments/:id", s.getSegment)
+	api.PUT("/segments/:id", s.updateSegment)
+	api.DELETE("/segments/:id", s.deleteSegment)
+	api.GET("/segments/:id/count", s.countSegment)
+
+	api.GET("/campaigns", s.listCampaigns)
+	api.POST("/campaigns", s.createCampaign)
+	api.GET("/campaigns/:id", s.getCampaign)
+	api.PUT("/campaigns/:id", s.updateCampaign)
+	api.PATCH("/campaigns/:id", s.updateCampaign)
+	api.DELETE("/campaigns/:id", s.deleteCampaign)
+	api.GET("/campaigns/:id/preview", s.previewCampaign)
+	api.POST("/campaigns/:id/test", s.testCampaign)
+	api.POST("/campaigns/:id/start", s.campaignAction((*campaigns.Engine).Start))
+	api.POST("/campaigns/:id/pause", s.campaignAction((*campaigns.Engine).Pause))
+	api.POST("/campaigns/:id/resume", s.campaignAction((*campaigns.Engine).Resume))
+	api.POST("/campaigns/:id/cancel", s.campaignAction((*campaigns.Engine).Cancel))
+
+	api.GET("/flows", s.listFlows)
+	api.GET("/flows/:slug", s.getFlow)
+	api.PUT("/flows/:slug", s.putFlow)
+	api.GET("/flows/:slug/stats", s.flowStats)
+
+	api.GET("/coupon-pools", s.listPools)
+	api.POST("/coupon-pools", s.createPool)
+	api.GET("/coupon-pools/:slug", s.getPool)
+	api.POST("/coupon-pools/:slug/codes", s.addCodes)
+
+	api.GET("/outbox", s.outboxList)
+	api.GET("/outbox/:id", s.outboxGet)
 }

@@ -12,8 +12,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/coupons"
+	"github.com/treu-mail/treu/events"
+	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 )
 
 // Server holds what the handlers need. Fields are set once by New and then
@@ -21,11 +28,18 @@ import (
 type Server struct {
 	echo     *echo.Echo
 	db       *store.DB
-	accounts *accounts.Service
-	metrics  *Metrics
-	log      *slog.Logger
-	now      func() time.Time
-	cfg      Config
+	accounts  *accounts.Service
+	subs      *subscribers.Service
+	segments  *segments.Store
+	campaigns *campaigns.Engine
+	events    *events.Service
+	flows     *flows.Engine
+	coupons   *coupons.Service
+	outbox    *mailer.Outbox
+	metrics   *Metrics
+	log       *slog.Logger
+	now       func() time.Time
+	cfg       Config
 }
 
 // Config is what the HTTP layer needs to know about the installation.
@@ -33,14 +47,26 @@ type Config struct {
 	BaseURL string
 	// OutboxOnly is true when no SMTP server is configured and mail is captured.
 	OutboxOnly bool
+	// TrustProxy takes the client IP from X-Forwarded-For set by a reverse
+	// proxy on loopback or a private network. Off, only the TCP peer counts,
+	// so nobody can fake the IP in the consent log or dodge rate limits.
+	TrustProxy bool
 }
 
 // Deps are the domain services the handlers call.
 type Deps struct {
-	DB       *store.DB
-	Accounts *accounts.Service
-	Metrics  *Metrics
-	Log      *slog.Logger
+	DB          *store.DB
+	Accounts    *accounts.Service
+	Subscribers *subscribers.Service
+	Segments    *segments.Store
+	Campaigns   *campaigns.Engine
+	Events      *events.Service
+	Flows       *flows.Engine
+	Coupons     *coupons.Service
+	Outbox      *mailer.Outbox // nil when mail goes out over SMTP
+	UI          UIDeps
+	Metrics     *Metrics
+	Log         *slog.Logger
 }
 
 // New builds the server and its routes.
@@ -51,15 +77,26 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{
 		echo:     e,
 		db:       d.DB,
-		accounts: d.Accounts,
-		metrics:  d.Metrics,
-		log:      d.Log,
-		now:      d.DB.Now,
-		cfg:      cfg,
+		accounts:  d.Accounts,
+		subs:      d.Subscribers,
+		segments:  d.Segments,
+		campaigns: d.Campaigns,
+		events:    d.Events,
+		flows:     d.Flows,
+		coupons:   d.Coupons,
+		outbox:    d.Outbox,
+		metrics:   d.Metrics,
+		log:       d.Log,
+		now:       d.DB.Now,
+		cfg:       cfg,
+	}
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustPrivateNet(true))
 	}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.recoverPanics, s.countRequests, securityHeaders)
-	s.routes()
+	s.routes(d.UI)
 	return s
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/store"
 )
 
@@ -142,6 +143,23 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// dkim generate prints a new private key (to keep, for --dkim-key) and the
+// DNS TXT record to publish.
 func dkim(args []string, stdout io.Writer) error {
-	return errors.New("dkim: not available yet")
+	if len(args) == 0 || args[0] != "generate" {
+		return errors.New("usage: treu dkim generate --domain D [--selector S] [--algo ed25519|rsa]")
+	}
+	fs := flag.NewFlagSet("dkim generate", flag.ContinueOnError)
+	domain := fs.String("domain", "", "the domain mail is sent from")
+	selector := fs.String("selector", "treu", "the DKIM selector")
+	algo := fs.String("algo", "rsa", "rsa (2048 bits, verified everywhere) or ed25519 (smaller, not yet verified by every receiver)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	key, record, err := mailer.GenerateDKIM(*selector, *domain, *algo)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n; Publish this TXT record, then start treu with --dkim-key FILE --dkim-selector %s:\n%s\n", key, *selector, record)
+	return nil
 }

@@ -10,18 +10,23 @@ import (
 
 // config is every setting of `treu serve`, from flags and TREU_* variables.
 type config struct {
-	Listen     string
-	Data       string
-	BaseURL    string
-	SMTPURL    string
-	From       string
-	FromName   string
-	ShopName   string
-	Impressum  string
-	FlowTick   time.Duration
-	PendingTTL time.Duration
-	LogLevel   string
-	LogFormat  string
+	Listen       string
+	Data         string
+	BaseURL      string
+	SMTPURL      string
+	From         string
+	FromName     string
+	ShopName     string
+	Impressum    string
+	FlowTick     time.Duration
+	PendingTTL   time.Duration
+	LogLevel     string
+	LogFormat    string
+	TrustProxy   bool
+	Workers      int
+	DKIMKey      string
+	DKIMSelector string
+	DKIMDomain   string
 }
 
 // newFlagSet declares the settings; each flag --x-y also reads TREU_X_Y.
@@ -37,6 +42,11 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.Impressum, "impressum", "", `the shop's Impressum for every mail footer (name, postal address, ...; "\n" separates lines)`)
 	fs.DurationVar(&cfg.FlowTick, "flow-tick", 30*time.Second, "how often the scheduler looks for due flow steps and scheduled campaigns")
 	fs.DurationVar(&cfg.PendingTTL, "pending-ttl", 7*24*time.Hour, "unconfirmed subscribers are deleted after this long (at most 14 days)")
+	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take client IPs from X-Forwarded-For set by a proxy on loopback or a private network")
+	fs.IntVar(&cfg.Workers, "queue-workers", 4, "workers delivering single mails (confirmations, flows, tests)")
+	fs.StringVar(&cfg.DKIMKey, "dkim-key", "", "PEM file with the DKIM private key (RSA or Ed25519); empty: no signing")
+	fs.StringVar(&cfg.DKIMSelector, "dkim-selector", "treu", "DKIM selector")
+	fs.StringVar(&cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (default: the --from domain)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs

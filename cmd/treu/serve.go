@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/treu-mail/treu/accounts"
 	"github.com/treu-mail/treu/web"
 )
 
@@ -45,19 +44,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	_ = secret
+	app, err := wire(ctx, cfg, db, secret, log)
+	if err != nil {
+		return err
+	}
+	defer app.close()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	metrics := web.NewMetrics()
-	srv := web.New(web.Config{BaseURL: cfg.BaseURL, OutboxOnly: cfg.SMTPURL == ""}, web.Deps{
-		DB:       db,
-		Accounts: accounts.New(db),
-		Metrics:  metrics,
-		Log:      log,
-	})
+	srv := web.New(web.Config{BaseURL: cfg.BaseURL, OutboxOnly: cfg.SMTPURL == "", TrustProxy: cfg.TrustProxy}, app.deps)
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -72,7 +69,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	_ = workCtx
+	app.start(workCtx, &wg)
 
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpSrv.Serve(ln) }()

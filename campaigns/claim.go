@@ -1,0 +1,461 @@
+package campaigns
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/templates"
+)
+
+// run is a campaign this engine is sending, compiled once.
+type run struct {
+	id      int64
+	stopped atomic.Bool
+	tmpl    *templates.Template
+	listIDs string            // JSON array of the campaign's list ids
+	listID  string            // List-Id header value
+	headers map[string]string // shared by all its messages; read-only
+
+	nextSweep time.Time // when to look for expired leases again
+	idleUntil time.Time // nothing due before this (unless poked)
+}
+
+// recipient is what a mail needs of a subscriber.
+type recipient struct {
+	ID                              int64
+	Email, Name, Locale, Attributes string
+}
+
+type item struct {
+	run      *run
+	delivery int64
+	attempts int
+	rcpt     recipient
+}
+
+type resultKind uint8
+
+const (
+	resSent resultKind = iota
+	resFailed
+	resRetry   // temporary failure: pending again with next_attempt_at
+	resRelease // not tried (pause, shutdown): pending again as it was
+	resSkipped // not mailable any more
+)
+
+type result struct {
+	delivery int64
+	kind     resultKind
+	attempts int // failed attempts before this one
+	reply    string
+}
+
+func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *item, results chan<- result) {
+	var (
+		runs        []*run
+		lastRefresh time.Time
+	)
+	for ctx.Err() == nil {
+		poked := false
+		select {
+		case <-e.wake:
+			poked = true
+		default:
+		}
+		if poked || time.Since(lastRefresh) >= e.cfg.PollInterval {
+			runs = e.refreshRuns(ctx)
+			lastRefresh = time.Now()
+			if poked {
+				for _, r := range runs {
+					r.idleUntil = time.Time{}
+				}
+			}
+		}
+		progressed := false
+		next := time.Now().Add(e.cfg.PollInterval)
+		for _, r := range runs {
+			if r.stopped.Load() || time.Now().Before(r.idleUntil) {
+				if r.idleUntil.Before(next) && !r.stopped.Load() {
+					next = r.idleUntil
+				}
+				continue
+			}
+			if !e.waitCapacity(ctx) {
+				return
+			}
+			items, done, err := e.claim(ctx, r)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Error("claim deliveries", "campaign_id", r.id, "err", err)
+				}
+				continue
+			}
+			for _, res := range done {
+				results <- res // never blocks: results has room for every claim in flight
+			}
+			if len(items) == 0 && len(done) == 0 {
+				r.idleUntil = e.idle(ctx, r)
+				if r.idleUntil.Before(next) {
+					next = r.idleUntil
+				}
+				continue
+			}
+			progressed = true
+			for _, it := range items {
+				jobs <- it
+			}
+		}
+		if progressed {
+			continue
+		}
+		tm := time.NewTimer(max(time.Until(next), time.Millisecond))
+		select {
+		case <-ctx.Done():
+		case <-e.wake:
+			e.poke() // handled at the top of the loop
+		case <-tm.C:
+		}
+		tm.Stop()
+	}
+}
+
+// waitCapacity blocks until a full batch fits into the in-flight bound, which
+// bounds memory whatever the audience size.
+func (e *Engine) waitCapacity(ctx context.Context) bool {
+	for int(e.inflight.Load())+e.cfg.BatchSize > e.maxInflight {
+		tm := time.NewTimer(e.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+		case <-e.freed:
+		case <-tm.C:
+		}
+		tm.Stop()
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return ctx.Err() == nil
+}
+
+// refreshRuns returns the running campaigns, compiling new ones and stopping
+// those paused, cancelled or finished meanwhile (here or by another instance).
+func (e *Engine) refreshRuns(ctx context.Context) []*run {
+	rows, err := e.db.QueryContext(ctx, `SELECT id FROM campaigns WHERE status = 'running' ORDER BY id`)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("list running campaigns", "err", err)
+		}
+		return nil
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if rows.Scan(&id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+
+	e.mu.Lock()
+	stoppedElsewhere := false
+	for id, r := range e.runs {
+		if !slices.Contains(ids, id) {
+			r.stopped.Store(true)
+			delete(e.runs, id)
+			stoppedElsewhere = true
+		}
+	}
+	var missing []int64
+	for _, id := range ids {
+		if e.runs[id] == nil {
+			missing = append(missing, id)
+		}
+	}
+	e.mu.Unlock()
+	if stoppedElsewhere {
+		e.changed()
+	}
+	for _, id := range missing {
+		r, err := e.loadRun(ctx, id)
+		if err != nil {
+			// A campaign that cannot be rendered any more (its layout was changed
+			// to something broken) is paused, not sent half-way.
+			e.log.Error("campaign cannot be sent; pausing it", "campaign_id", id, "err", err)
+			e.db.Tx(ctx, func(tx *store.Tx) error {
+				_, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'paused', updated_at = ? WHERE id = ? AND status = 'running'`, tx.Now.Unix(), id)
+				return err
+			})
+			e.changed()
+			continue
+		}
+		e.mu.Lock()
+		e.runs[id] = r
+		e.mu.Unlock()
+	}
+	e.mu.Lock()
+	out := make([]*run, 0, len(e.runs))
+	for _, r := range e.runs {
+		out = append(out, r)
+	}
+	e.mu.Unlock()
+	slices.SortFunc(out, func(a, b *run) int { return int(a.id - b.id) })
+	return out
+}
+
+func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
+	var (
+		subject, preheader, markdown, lists string
+		layoutID                            sql.NullInt64
+	)
+	err := e.db.QueryRowContext(ctx, `SELECT subject, preheader, markdown, lists, layout_id FROM campaigns WHERE id = ?`, id).
+		Scan(&subject, &preheader, &markdown, &lists, &layoutID)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := e.layoutHTML(ctx, nullID(layoutID))
+	if err != nil {
+		return nil, err
+	}
+	src, err := e.sourceCtx(ctx, subject, preheader, markdown, layout)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := templates.Compile(src)
+	if err != nil {
+		return nil, err
+	}
+	var listIDs string
+	if err := e.db.QueryRowContext(ctx, `SELECT coalesce(json_group_array(id), '[]') FROM lists WHERE slug IN (SELECT value FROM json_each(?))`, lists).Scan(&listIDs); err != nil {
+		return nil, err
+	}
+	var slugs []string
+	json.Unmarshal([]byte(lists), &slugs)
+	first := DefaultList
+	if len(slugs) > 0 {
+		first = slugs[0]
+	}
+	return &run{
+		id:      id,
+		tmpl:    tmpl,
+		listIDs: listIDs,
+		listID:  e.listID(first),
+		headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)},
+	}, nil
+}
+
+// listID is the List-Id of mail for a list: "<slug>.<host of BaseURL>"
+// (RFC 2919 wants a unique, stable dotted name; the instance's host is ours).
+func (e *Engine) listID(slug string) string {
+	host := "localhost"
+	if u, err := url.Parse(e.cfg.BaseURL); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	return slug + "." + host
+}
+
+// claim takes up to BatchSize due deliveries of r for this instance, with a
+// lease, and loads their recipients. The claim is one UPDATE ... RETURNING on
+// deliveries_claim, so instances sharing the database never take the same row.
+// Deliveries that need no sending (skipped, or handed back because their
+// recipients could not be loaded) come back as results.
+func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
+	now := e.now()
+	type claimed struct {
+		id, sub  int64
+		attempts int
+	}
+	var got []claimed
+	err := e.db.Tx(ctx, func(tx *store.Tx) error {
+		got = got[:0]
+		if !now.Before(r.nextSweep) {
+			// Leases of a crashed or stopped instance: their deliveries are due again.
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_until = NULL
+				WHERE campaign_id = ? AND status = 'sending' AND lease_until < ?`, r.id, now.Unix()); err != nil {
+				return err
+			}
+			r.nextSweep = now.Add(e.cfg.Lease / 2)
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_until = ?
+			WHERE id IN (SELECT id FROM deliveries
+				WHERE campaign_id = ? AND status = 'pending' AND next_attempt_at <= ?
+				ORDER BY next_attempt_at, id LIMIT ?)
+			AND EXISTS (SELECT 1 FROM campaigns WHERE id = ? AND status = 'running')
+			RETURNING id, subscriber_id, attempts`,
+			e.cfg.Owner, now.Add(e.cfg.Lease).Unix(), r.id, now.Unix(), e.cfg.BatchSize, r.id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c claimed
+			if err := rows.Scan(&c.id, &c.sub, &c.attempts); err != nil {
+				return err
+			}
+			got = append(got, c)
+		}
+		return rows.Err()
+	})
+	if err != nil || len(got) == 0 {
+		return nil, nil, err
+	}
+	e.inflight.Add(int64(len(got)))
+	slices.SortFunc(got, func(a, b claimed) int { return int(a.id - b.id) })
+
+	subs := make([]int64, len(got))
+	for i, c := range got {
+		subs[i] = c.sub
+	}
+	rcpts, err := e.recipients(ctx, r, subs)
+	if err != nil {
+		// Hand the batch back; it is claimed again on a later round.
+		done := make([]result, len(got))
+		for i, c := range got {
+			done[i] = result{delivery: c.id, kind: resRelease}
+		}
+		e.log.Error("load recipients; batch handed back", "campaign_id", r.id, "err", err)
+		return nil, done, nil
+	}
+	items := make([]*item, 0, len(got))
+	var done []result
+	for _, c := range got {
+		rc, ok := rcpts[c.sub]
+		if !ok || rc.skip != "" {
+			reason := rc.skip
+			if !ok {
+				reason = "erased"
+			}
+			done = append(done, result{delivery: c.id, kind: resSkipped, reply: reason})
+			continue
+		}
+		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts, rcpt: rc.recipient})
+	}
+	return items, done, nil
+}
+
+type checked struct {
+	recipient
+	skip string // why not to mail: "unsubscribed", "suppressed"
+}
+
+// recipients loads a batch's subscribers and checks again that each may still
+// be mailed: the send may take hours, and an unsubscribe or an erasure in the
+// meantime must be honoured. Two reads on the read pool, none per recipient.
+func (e *Engine) recipients(ctx context.Context, r *run, subs []int64) (map[int64]checked, error) {
+	rows, err := e.db.QueryContext(ctx, `SELECT s.id, s.email, s.email_key, s.name, s.locale, s.attributes,
+		s.status = 'active' AND EXISTS (SELECT 1 FROM subscriptions su WHERE su.subscriber_id = s.id
+			AND su.status = 'active' AND su.list_id IN (SELECT value FROM json_each(?)))
+		FROM subscribers s WHERE s.id IN (SELECT value FROM json_each(?))`, r.listIDs, jsonInts(subs))
+	if err != nil {
+		return nil, fmt.Errorf("load recipients: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]checked, len(subs))
+	byHash := make(map[string]int64, len(subs))
+	hashes := make([]string, 0, len(subs))
+	for rows.Next() {
+		var (
+			c      checked
+			key    string
+			active bool
+		)
+		if err := rows.Scan(&c.ID, &c.Email, &key, &c.Name, &c.Locale, &c.Attributes, &active); err != nil {
+			return nil, fmt.Errorf("load recipients: %w", err)
+		}
+		if !active {
+			c.skip = "unsubscribed"
+		}
+		sum := sha256.Sum256([]byte(key))
+		h := hex.EncodeToString(sum[:])
+		byHash[h] = c.ID
+		hashes = append(hashes, h)
+		out[c.ID] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load recipients: %w", err)
+	}
+	rows.Close()
+	hj, _ := json.Marshal(hashes)
+	srows, err := e.db.QueryContext(ctx, `SELECT email_hash FROM suppressions WHERE email_hash IN (SELECT value FROM json_each(?))`, string(hj))
+	if err != nil {
+		return nil, fmt.Errorf("check suppressions: %w", err)
+	}
+	defer srows.Close()
+	for srows.Next() {
+		var h string
+		if err := srows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("check suppressions: %w", err)
+		}
+		c := out[byHash[h]]
+		c.skip = "suppressed"
+		out[c.ID] = c
+	}
+	return out, srows.Err()
+}
+
+// idle is called when r had nothing due: it finishes r if nothing is left, and
+// otherwise says when to look again (the next retry, or a lease to expire).
+func (e *Engine) idle(ctx context.Context, r *run) time.Time {
+	var done bool
+	err := e.db.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'finished', finished_at = ?, updated_at = ?
+			WHERE id = ? AND status = 'running'
+			AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND status IN ('pending', 'sending'))`,
+			tx.Now.Unix(), tx.Now.Unix(), r.id, r.id)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		done = n > 0
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("finish campaign", "campaign_id", r.id, "err", err)
+		}
+		return time.Now().Add(e.cfg.PollInterval)
+	}
+	if done {
+		e.log.Info("campaign finished", "campaign_id", r.id)
+		e.stopRun(r.id)
+		e.changed()
+		return time.Time{}
+	}
+	// Look again at the next retry time or when another owner's lease runs out
+	// (then sweep it), and at least every PollInterval.
+	var nextAttempt, leaseEnd sql.NullInt64
+	e.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries WHERE campaign_id = ? AND status = 'pending'`, r.id).Scan(&nextAttempt)
+	e.db.QueryRowContext(ctx, `SELECT min(lease_until) FROM deliveries WHERE campaign_id = ? AND status = 'sending' AND lease_owner <> ?`, r.id, e.cfg.Owner).Scan(&leaseEnd)
+	wait := e.cfg.PollInterval
+	now := e.now()
+	if nextAttempt.Valid {
+		wait = min(wait, max(time.Unix(nextAttempt.Int64, 0).Sub(now), 0))
+	}
+	if leaseEnd.Valid {
+		at := time.Unix(leaseEnd.Int64+1, 0) // expired once lease_until < now
+		r.nextSweep = at
+		wait = min(wait, max(at.Sub(now), 0))
+	}
+	return time.Now().Add(wait)
+}
+
+func jsonInts(ids []int64) string {
+	b := make([]byte, 0, len(ids)*8+2)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
+}

@@ -1,0 +1,51 @@
+// Package campaigns owns campaigns, their layouts and the send engine.
+//
+// Tables written: campaigns, layouts, deliveries (store/migrations/0003_campaigns.sql).
+// It reads subscribers, subscriptions, lists and suppressions, and segments
+// through package segments, whose AudienceWhere is the one definition of who
+// receives a mailing.
+//
+// Life of a campaign: Create (draft; the template is compiled, so a template
+// error is a 422 with its line) -> Start: now (running), at send_at or by cron
+// (scheduled; Tick starts it when due) -> running <-> paused -> finished, or
+// cancelled from scheduled, running or paused.
+//
+// Recurring campaigns (Cron set) choose "a child per occurrence": the campaign
+// itself stays scheduled with next_run_at; each occurrence Tick finds due
+// copies it into a child campaign (parent_id, name "Name (2006-01-02 15:04)")
+// with its own audience snapshot and stats. Occurrences missed while the
+// server was down collapse into one; pausing the parent holds occurrences,
+// cancelling it ends them. Cron expressions are robfig/cron standard (five
+// fields, @daily, @every 1h, optional CRON_TZ=), evaluated in Config.Location.
+//
+// Sending: when a campaign starts its audience is snapshotted inside SQLite in
+// one INSERT ... SELECT (one delivery row per recipient), so the count and the
+// sends agree and memory stays flat at any size. Run's claimer takes batches
+// of pending deliveries with UPDATE ... RETURNING, setting lease_owner and
+// lease_until (instances sharing a database never take the same row; leases
+// are renewed while held), loads the batch's recipients in one query and
+// checks again that each may still be mailed (unsubscribed, suppressed or
+// erased meanwhile: skipped with the reason). Senders, as many per transport
+// as its MaxConns (or Config.Conns), render (compiled once per campaign,
+// executed per recipient) and send; the recorder writes results one
+// transaction per batch. At most ~3 batches are in flight: memory is bounded
+// by the batch size, not the audience.
+//
+// Failures: an SMTP 4xx or no answer puts the delivery back to pending with
+// next_attempt_at (backoff doubling from RetryBackoff) without holding up the
+// rest; after MaxAttempts it is failed. A 5xx fails that delivery with the
+// server's reply. DownAfter temporary failures in a row take a transport out
+// for DownBackoff (doubling), then it is probed with real mail again.
+//
+// Crashes: nothing is lost and nothing sent twice on purpose. A new engine
+// picks up running campaigns by itself; the deliveries a dead instance held
+// become due when their lease expires. Only mails handed to the server but not
+// yet recorded at the crash (at most the in-flight bound) can go twice.
+// Pause and Cancel take effect within a second: queued work is handed back.
+//
+// Every mail: From/FromName from Config, List-Id "<first list slug>.<host of
+// Config.BaseURL>", List-Unsubscribe from Links, header X-Treu-Campaign: <id>.
+// Test sends go straight through the first transport with "[Test] " before the
+// subject, so the marketer sees the server's answer; Preview, Test and the real
+// send use the same compiled template.
+package campaigns

@@ -1,0 +1,217 @@
+package campaigns
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+
+	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/templates"
+)
+
+// The same renderer serves preview, test send and the real send: a campaign is
+// compiled once (Markdown -> HTML happens there) and executed per recipient.
+
+func (e *Engine) source(subject, preheader, markdown, layout string) templates.Source {
+	src, _ := e.sourceCtx(context.Background(), subject, preheader, markdown, layout)
+	return src
+}
+
+func (e *Engine) sourceCtx(ctx context.Context, subject, preheader, markdown, layout string) (templates.Source, error) {
+	src := templates.Source{Subject: subject, Preheader: preheader, Markdown: markdown, Layout: layout}
+	if e.cfg.Footer != nil {
+		f, err := e.cfg.Footer(ctx)
+		if err != nil {
+			return src, fmt.Errorf("campaigns: footer: %w", err)
+		}
+		src.Footer = f
+	}
+	return src, nil
+}
+
+// data is what the template sees of a recipient.
+func (e *Engine) data(rc *recipient) (*templates.Data, error) {
+	d := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale}
+	if rc.Attributes != "" && rc.Attributes != "{}" {
+		if err := json.Unmarshal([]byte(rc.Attributes), &d.Attributes); err != nil {
+			return nil, fmt.Errorf("attributes: %w", err)
+		}
+	}
+	if e.links != nil && rc.ID > 0 {
+		d.UnsubscribeURL = e.links.UnsubscribeURL(rc.ID)
+		d.PreferencesURL = e.links.PreferencesURL(rc.ID)
+	} else {
+		// A sample recipient (preview, test to a non-subscriber): links that
+		// show where the real ones go but act on nobody.
+		base := strings.TrimRight(e.cfg.BaseURL, "/")
+		d.UnsubscribeURL = base + "/unsubscribe/sample"
+		d.PreferencesURL = base + "/preferences/sample"
+	}
+	return d, nil
+}
+
+// message renders one recipient's mail.
+func (e *Engine) message(tmpl *templates.Template, r *run, rc *recipient, subjectPrefix string) (*mailer.Message, error) {
+	d, err := e.data(rc)
+	if err != nil {
+		return nil, err
+	}
+	out, err := tmpl.Render(d)
+	if err != nil {
+		return nil, err
+	}
+	return &mailer.Message{
+		From:              e.cfg.From,
+		FromName:          e.cfg.FromName,
+		ReplyTo:           e.cfg.ReplyTo,
+		To:                rc.Email,
+		ToName:            rc.Name,
+		Subject:           subjectPrefix + out.Subject,
+		Text:              out.Text,
+		HTML:              out.HTML,
+		ListID:            r.listID,
+		UnsubscribeURL:    d.UnsubscribeURL,
+		UnsubscribeMailto: e.cfg.UnsubscribeMailto,
+		Headers:           r.headers,
+		Kind:              "campaign",
+		SubscriberID:      rc.ID,
+	}, nil
+}
+
+// sample is the recipient of a preview or a test to an address that is not a
+// subscriber.
+func sample(email string) recipient {
+	if email == "" {
+		email = "kundin@example.com"
+	}
+	return recipient{Email: email, Name: "Alex Beispiel", Locale: "de", Attributes: `{}`}
+}
+
+func (e *Engine) subscriberByID(ctx context.Context, id int64) (recipient, error) {
+	var rc recipient
+	err := e.db.QueryRowContext(ctx, `SELECT id, email, name, locale, attributes FROM subscribers WHERE id = ?`, id).
+		Scan(&rc.ID, &rc.Email, &rc.Name, &rc.Locale, &rc.Attributes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return rc, errs.NotFoundf("subscriber %d not found", id)
+	}
+	return rc, err
+}
+
+// Preview renders in for one recipient: subscriber sampleSubscriberID, or a
+// sample person when it is 0. Compile errors are errs.Invalidf with the line.
+func (e *Engine) Preview(ctx context.Context, in Input, sampleSubscriberID int64) (templates.Rendered, error) {
+	layout, err := e.layoutHTML(ctx, in.LayoutID)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	src, err := e.sourceCtx(ctx, in.Subject, in.Preheader, in.Markdown, layout)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	tmpl, err := templates.Compile(src)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	rc := sample("")
+	if sampleSubscriberID > 0 {
+		if rc, err = e.subscriberByID(ctx, sampleSubscriberID); err != nil {
+			return templates.Rendered{}, err
+		}
+	}
+	d, err := e.data(&rc)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	return tmpl.Render(d)
+}
+
+// PreviewCampaign renders a saved campaign; see Preview.
+func (e *Engine) PreviewCampaign(ctx context.Context, id, sampleSubscriberID int64) (templates.Rendered, error) {
+	c, err := e.Get(ctx, id)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	return e.Preview(ctx, c.input(), sampleSubscriberID)
+}
+
+func (c Campaign) input() Input {
+	return Input{Name: c.Name, Subject: c.Subject, Preheader: c.Preheader, Markdown: c.Markdown, Lists: c.Lists,
+		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron}
+}
+
+// MaxTestRecipients bounds a test send.
+const MaxTestRecipients = 10
+
+// Test sends campaign id now to each of emails, with the subject prefixed
+// "[Test] ". An address that belongs to a subscriber gets that subscriber's
+// personalisation; another gets the sample person's. It goes straight through
+// the first transport, not the durable queue, so the marketer sees the SMTP
+// server's answer (a refusal comes back as the error).
+func (e *Engine) Test(ctx context.Context, id int64, emails []string) error {
+	if len(emails) == 0 {
+		return errs.Invalidf("emails", "at least one address is required")
+	}
+	if len(emails) > MaxTestRecipients {
+		return errs.Invalidf("emails", "at most %d addresses", MaxTestRecipients)
+	}
+	addrs := make([]string, len(emails))
+	for i, a := range emails {
+		addr, err := mail.ParseAddress(strings.TrimSpace(a))
+		if err != nil {
+			return errs.Invalidf("emails", "not an email address: %q", a)
+		}
+		addrs[i] = addr.Address
+	}
+	if len(e.tr) == 0 {
+		return errors.New("campaigns: no transport")
+	}
+	c, err := e.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	layout, err := e.layoutHTML(ctx, c.LayoutID)
+	if err != nil {
+		return err
+	}
+	src, err := e.sourceCtx(ctx, c.Subject, c.Preheader, c.Markdown, layout)
+	if err != nil {
+		return err
+	}
+	tmpl, err := templates.Compile(src)
+	if err != nil {
+		return err
+	}
+	first := DefaultList
+	if len(c.Lists) > 0 {
+		first = c.Lists[0]
+	}
+	r := &run{id: id, listID: e.listID(first), headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)}}
+	for _, addr := range addrs {
+		rc := sample(addr)
+		err := e.db.QueryRowContext(ctx, `SELECT id, email, name, locale, attributes FROM subscribers WHERE email_key = ?`,
+			strings.ToLower(addr)).Scan(&rc.ID, &rc.Email, &rc.Name, &rc.Locale, &rc.Attributes)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("campaigns: test %d: %w", id, err)
+		}
+		m, err := e.message(tmpl, r, &rc, "[Test] ")
+		if err != nil {
+			return errs.Invalidf("markdown", "%v", err)
+		}
+		m.To = addr
+		m.Kind = "test"
+		if err := e.tr[0].Send(ctx, m); err != nil {
+			if !isTemporary(err) {
+				// The server refused this address: the marketer's input, a 422.
+				return errs.Invalidf("emails", "%s refused: %s", addr, reply(err))
+			}
+			return fmt.Errorf("campaigns: test send to %s: %w", addr, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+// Package events takes the shop's cart and order events (POST /api/events),
+// stores each one once and applies it: the open cart of an address, its orders,
+// and the per-subscriber figures that segments read (subscribers.order_count,
+// order_total, first_order_at, last_order_at; the average order value is
+// order_total / order_count and is not stored).
+//
+// Tables written: shop_events (every accepted event, unique by event id),
+// carts (the current state per shop cart id), shop_orders (one row per shop
+// order id), and the order figures on subscribers.
+//
+// Events for an address that is not a subscriber yet are stored and applied to
+// carts and orders keyed by the lower-cased address, with no subscriber id.
+// Link (called when a subscriber becomes active) attaches them and recomputes
+// the figures. Unlinked rows are deleted by Prune after Config.UnlinkedRetention
+// (30 days by default): they describe a person who never consented to anything,
+// so keeping them longer is hard to justify (GDPR data minimisation), and a cart
+// older than that is worthless for a reminder anyway. Raw events are kept for
+// Config.EventRetention (90 days), which is also the window in which a repeated
+// event id is recognised; the applied carts and orders stay.
+//
+// Ingest runs one short write transaction per event: an INSERT ... ON CONFLICT
+// DO NOTHING RETURNING on the event id (the unique index is the dedupe, no read
+// first), then one upsert for the cart or the order and one UPDATE of the
+// subscriber's figures.
+//
+// The cart-abandonment flow (package flows) reads carts and orders through
+// DueCarts, CartByID and OrderedSince, so the SQL on these tables stays here.
+package events

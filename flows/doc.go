@@ -1,0 +1,25 @@
+// Package flows runs Treu's built-in flows: welcome, cart-abandonment and
+// offers. A flow is a trigger and an ordered list of steps (delay, subject,
+// Markdown, optional coupon pool; per-locale texts in Step.Locales, built-in
+// German and English defaults until a marketer saves the flow).
+//
+// Each subscriber's way through a flow is a row in flow_runs, unique per
+// (flow, subscriber, trigger key: the cart id, the offers round, or empty), with
+// the step it is at and when that step is due. Tick(ctx, now) is the only
+// driver: it enters carts whose wait ended (cart-abandonment), starts an
+// offers round when the cron (robfig/cron/v3, reference: last_round_at in the
+// DB) is due, and advances due runs in batches of write transactions. For each
+// run it re-checks the conditions (still active on a list and not
+// suppressed; cart still open, not cleared, no order for it or after its last
+// update), assigns a coupon, renders the mail and enqueues it through the
+// durable mail queue in the same transaction that advances the run. The
+// advance is a guarded UPDATE (id, step, status='active'), so a double tick,
+// a second instance or a restart never sends a step twice; time comes only
+// from Tick's argument and tx.Now.
+//
+// Tables written: flows, flow_runs, flow_sends (one row per step sent or
+// skipped, the basis of Stats), and through coupons.Assign coupon_codes.
+// Read, not written: subscribers/subscriptions/suppressions (eligibility),
+// carts and shop_orders through package events, and shop_orders in Stats'
+// attribution query.
+package flows

@@ -1,0 +1,628 @@
+package flows
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/treu-mail/treu/coupons"
+	"github.com/treu-mail/treu/events"
+	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/segments"
+	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/templates"
+)
+
+// Queue is what the engine needs of the mailer: a durable enqueue inside the
+// transaction that advances the run. *mailer.Queue is one.
+type Queue interface {
+	Enqueue(ctx context.Context, tx *store.Tx, m *mailer.Message) (int64, error)
+}
+
+// Links makes the per-subscriber links every marketing mail carries.
+// *subscribers.Service is one.
+type Links interface {
+	UnsubscribeURL(id int64) string
+	PreferencesURL(id int64) string
+}
+
+// Segments loads a saved segment for the offers audience. *segments.Store is one.
+type Segments interface {
+	Get(ctx context.Context, id int64) (segments.Segment, error)
+}
+
+// Pools checks that a step's coupon pool exists. *coupons.Service is one.
+type Pools interface {
+	Exists(ctx context.Context, slug string) (bool, error)
+}
+
+// Config is the engine's wiring.
+type Config struct {
+	From, FromName, ReplyTo string
+	ListID                  string // List-Id of flow mails, e.g. "newsletter.shop.example"; required
+	UnsubscribeMailto       string
+	Footer                  templates.Footer
+	Layout                  string // "" = templates' default layout
+	// Lists: offers go to subscribers active on one of these (default
+	// ["newsletter"]); welcome and cart mails need an active subscription to any list.
+	Lists []string
+	// MaxLate: a step due longer ago than this (Treu was down) is skipped and
+	// counted instead of sent late. Default 24h.
+	MaxLate time.Duration
+	// AttributionWindow: an order this long after a flow mail counts as
+	// converted by it. Default 5 days.
+	AttributionWindow time.Duration
+	// Batch: runs advanced per write transaction. Default 200.
+	Batch int
+}
+
+// Engine runs the flows.
+type Engine struct {
+	db    *store.DB
+	q     Queue
+	links Links
+	segs  Segments
+	pools Pools
+	cfg   Config
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	cache map[cacheKey]*templates.Template // compiled step texts
+}
+
+type cacheKey struct {
+	slug    string
+	version int64
+	step    int
+	locale  string
+}
+
+// New returns an engine. segs and pools may be nil (no segment, no coupon check).
+func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Config, log *slog.Logger) (*Engine, error) {
+	if q == nil || links == nil || log == nil {
+		return nil, errors.New("flows: queue, links and logger are required")
+	}
+	if cfg.From == "" || cfg.ListID == "" {
+		return nil, errors.New("flows: Config.From and Config.ListID are required")
+	}
+	if len(cfg.Lists) == 0 {
+		cfg.Lists = []string{"newsletter"}
+	}
+	if cfg.MaxLate <= 0 {
+		cfg.MaxLate = 24 * time.Hour
+	}
+	if cfg.AttributionWindow <= 0 {
+		cfg.AttributionWindow = 5 * 24 * time.Hour
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 200
+	}
+	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log, cache: map[cacheKey]*templates.Template{}}, nil
+}
+
+// Run end reasons, as stored in flow_runs.end_reason and shown in Stats.
+const (
+	EndNotSubscribed   = "not_subscribed"    // no longer active on any list, or suppressed
+	EndOrdered         = "ordered"           // an order for the cart, or any order after its last update
+	EndCartCleared     = "cart_cleared"      // the shop cleared the cart (or it vanished)
+	EndCartEmpty       = "cart_empty"        // the cart has no items any more
+	EndCouponPoolEmpty = "coupon_pool_empty" // no code left: nothing sent without one
+	EndLate            = "late"              // the first step was due longer than MaxLate ago
+	EndRenderFailed    = "render_failed"
+)
+
+// StartWelcome starts the welcome flow for a subscriber who just became
+// active, inside the activating transaction. Wire it into the subscribers
+// OnActivated hook. A subscriber gets the welcome series once in a lifetime.
+func (e *Engine) StartWelcome(ctx context.Context, tx *store.Tx, subscriberID int64) error {
+	var enabled bool
+	var steps sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT enabled, steps FROM flows WHERE slug = ?`, Welcome).Scan(&enabled, &steps); err != nil {
+		return fmt.Errorf("flows: welcome: %w", err)
+	}
+	if !enabled {
+		return nil
+	}
+	first := DefaultSteps(Welcome)[0].Delay
+	if steps.Valid {
+		var st []Step
+		if err := json.Unmarshal([]byte(steps.String), &st); err != nil || len(st) == 0 {
+			return fmt.Errorf("flows: welcome steps: %v", err)
+		}
+		first = st[0].Delay
+	}
+	due := tx.Now.Add(time.Duration(first)).Unix()
+	_, err := tx.ExecContext(ctx, `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, created_at, updated_at)
+		VALUES (?, ?, '', ?, ?, ?) ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`,
+		Welcome, subscriberID, due, tx.Now.Unix(), tx.Now.Unix())
+	if err != nil {
+		return fmt.Errorf("flows: welcome %d: %w", subscriberID, err)
+	}
+	return nil
+}
+
+// TickResult says what one Tick did.
+type TickResult struct {
+	Entered int // runs started (carts, offer round)
+	Sent    int // mails queued
+	Ended   int // runs ended early
+	Skipped int // steps skipped as too late
+}
+
+// Tick does everything due at now: carts whose wait is over enter the cart
+// flow, a due offers round starts, and every run whose step is due is checked
+// and advanced, its mail queued in the same transaction. Ticks may overlap or
+// repeat (several instances, a double cron fire): a run advances only from the
+// step it was read at, so nothing is sent twice.
+func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
+	var res TickResult
+	now = now.UTC().Truncate(time.Second)
+	flows, err := e.loadAll(ctx, e.db)
+	if err != nil {
+		return res, err
+	}
+	enabled := map[string]*flowRow{}
+	for i := range flows {
+		f := &flows[i]
+		if !f.Enabled || len(f.Steps) == 0 {
+			continue
+		}
+		enabled[f.Slug] = f
+		var n int
+		switch f.Slug {
+		case CartAbandonment:
+			n, err = e.enterCarts(ctx, f, now, &res)
+		case Offers:
+			n, err = e.startRound(ctx, f, now)
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Entered += n
+	}
+	if len(enabled) == 0 {
+		return res, nil
+	}
+	for {
+		n, err := e.advanceBatch(ctx, enabled, now, &res)
+		if err != nil {
+			return res, err
+		}
+		if n < e.cfg.Batch {
+			return res, nil
+		}
+	}
+}
+
+// enterCarts starts a cart-abandonment run for each open cart with items
+// whose wait (the first step's delay after its last update) ended since the
+// last tick. A cart that already has a run is left alone (one series per cart).
+func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res *TickResult) (int, error) {
+	wait := time.Duration(f.Steps[0].Delay)
+	to := now.Add(-wait)
+	from := f.enabledAt
+	if f.cursorAt.Valid && f.cursorAt.Int64 > from.Unix() {
+		from = time.Unix(f.cursorAt.Int64, 0).UTC()
+	}
+	if to.Before(from) {
+		return 0, nil
+	}
+	entered := 0
+	var afterAt time.Time
+	afterID := ""
+	for {
+		var batch []events.DueCart
+		err := e.db.Tx(ctx, func(tx *store.Tx) error {
+			var err error
+			batch, err = events.DueCarts(ctx, tx, from, to, afterAt, afterID, 500)
+			if err != nil {
+				return err
+			}
+			for _, c := range batch {
+				// Ordered without naming the cart: nothing to remind of.
+				if ordered, err := events.OrderedSince(ctx, tx, c.SubscriberID, c.CartID, c.UpdatedAt); err != nil || ordered {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				due := c.UpdatedAt.Add(wait)
+				status, dueAt, reason := "active", any(due.Unix()), ""
+				if now.Sub(due) > e.cfg.MaxLate {
+					status, dueAt, reason = "ended", nil, EndLate
+				}
+				// Only subscribers with marketing consent enter (active, on a list).
+				r, err := tx.ExecContext(ctx, `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
+					SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND s.status = 'active'
+					  AND EXISTS (SELECT 1 FROM subscriptions AS sub WHERE sub.subscriber_id = s.id AND sub.status = 'active')
+					ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`,
+					CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID)
+				if err != nil {
+					return fmt.Errorf("flows: enter cart: %w", err)
+				}
+				if n, _ := r.RowsAffected(); n > 0 {
+					entered++
+					if reason == EndLate {
+						res.Skipped++
+					}
+				}
+			}
+			if len(batch) < 500 {
+				_, err = tx.ExecContext(ctx, `UPDATE flows SET cursor_at = ? WHERE slug = ?`, to.Unix(), CartAbandonment)
+			}
+			return err
+		})
+		if err != nil {
+			return entered, err
+		}
+		if len(batch) < 500 {
+			return entered, nil
+		}
+		afterAt, afterID = batch[len(batch)-1].UpdatedAt, batch[len(batch)-1].CartID
+	}
+}
+
+// startRound starts an offers round when the cron is due: the schedule's next
+// time after the last round (or after the flow was switched on) has come. The
+// audience is snapshotted into runs keyed by the round, in one transaction
+// that also moves last_round_at, guarded by its old value, so a double tick
+// starts one round.
+func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int, error) {
+	if f.Cron == "" {
+		return 0, nil
+	}
+	sched, err := cron.ParseStandard(f.Cron)
+	if err != nil {
+		return 0, fmt.Errorf("flows: offers cron %q: %w", f.Cron, err)
+	}
+	ref := f.enabledAt
+	if f.lastRoundAt.Valid {
+		ref = time.Unix(f.lastRoundAt.Int64, 0).UTC()
+	}
+	next := sched.Next(ref)
+	if next.After(now) {
+		return 0, nil
+	}
+	var rule *segments.Rule
+	if f.SegmentID != nil && e.segs != nil {
+		seg, err := e.segs.Get(ctx, *f.SegmentID)
+		if err != nil {
+			return 0, fmt.Errorf("flows: offers segment %d: %w", *f.SegmentID, err)
+		}
+		rule = &seg.Rule
+	}
+	where, args, err := segments.AudienceWhere(rule, e.cfg.Lists, now)
+	if err != nil {
+		return 0, fmt.Errorf("flows: offers audience: %w", err)
+	}
+	late := now.Sub(next) > e.cfg.MaxLate
+	var n int64
+	err = e.db.Tx(ctx, func(tx *store.Tx) error {
+		var prev any
+		if f.lastRoundAt.Valid {
+			prev = f.lastRoundAt.Int64
+		}
+		r, err := tx.ExecContext(ctx, `UPDATE flows SET last_round_at = ?
+			WHERE slug = ? AND (last_round_at = ? OR (last_round_at IS NULL AND ? IS NULL))`,
+			now.Unix(), Offers, prev, prev)
+		if err != nil {
+			return err
+		}
+		if k, _ := r.RowsAffected(); k == 0 || late {
+			return nil // another tick started it, or the round is too old to send
+		}
+		key := "round:" + strconv.FormatInt(now.Unix(), 10)
+		q := `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, created_at, updated_at)
+			SELECT ?, s.id, ?, ?, ?, ? FROM subscribers AS s WHERE ` + where + `
+			ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
+		a := append([]any{Offers, key, now.Add(time.Duration(f.Steps[0].Delay)).Unix(), tx.Now.Unix(), tx.Now.Unix()}, args...)
+		r, err = tx.ExecContext(ctx, q, a...)
+		if err != nil {
+			return err
+		}
+		n, _ = r.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("flows: offers round: %w", err)
+	}
+	if late {
+		e.log.WarnContext(ctx, "offers round skipped: due too long ago", "due", next, "max_late", e.cfg.MaxLate)
+	} else if n > 0 {
+		e.log.InfoContext(ctx, "offers round started", "recipients", n)
+	}
+	return int(n), nil
+}
+
+type dueRun struct {
+	id, sub int64
+	flow    string
+	trigger string
+	step    int
+	due     int64
+}
+
+// advanceBatch advances up to Batch due runs in one transaction and returns
+// how many it looked at.
+func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, now time.Time, res *TickResult) (int, error) {
+	slugs := make([]any, 0, 3)
+	for s := range enabled {
+		slugs = append(slugs, s)
+	}
+	ph := "?"
+	for range len(slugs) - 1 {
+		ph += ", ?"
+	}
+	var seen int
+	emptyPools := map[string]bool{}
+	err := e.db.Tx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, subscriber_id, flow, trigger_key, step, due_at FROM flow_runs
+			WHERE status = 'active' AND due_at <= ? AND flow IN (`+ph+`) ORDER BY due_at, id LIMIT ?`,
+			append(append([]any{now.Unix()}, slugs...), e.cfg.Batch)...)
+		if err != nil {
+			return err
+		}
+		var runs []dueRun
+		for rows.Next() {
+			var r dueRun
+			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due); err != nil {
+				rows.Close()
+				return err
+			}
+			runs = append(runs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		seen = len(runs)
+		for _, r := range runs {
+			if err := e.advance(ctx, tx, enabled[r.flow], r, now, res, emptyPools); err != nil {
+				return fmt.Errorf("flows: run %d: %w", r.id, err)
+			}
+		}
+		return nil
+	})
+	for p := range emptyPools {
+		e.log.WarnContext(ctx, "coupon pool empty: flow mails not sent", "pool", p)
+	}
+	return seen, err
+}
+
+// recipient is what a run needs of its subscriber.
+type recipient struct {
+	email, name, locale string
+	attrs               map[string]any
+	ok                  bool // active, on an active list, not suppressed
+}
+
+func loadRecipient(ctx context.Context, tx *store.Tx, id int64) (recipient, error) {
+	var r recipient
+	var status, key, attrs string
+	var listed bool
+	err := tx.QueryRowContext(ctx, `SELECT email, email_key, name, locale, attributes, status,
+		EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = s.id AND status = 'active')
+		FROM subscribers AS s WHERE id = ?`, id).Scan(&r.email, &key, &r.name, &r.locale, &attrs, &status, &listed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, nil
+	}
+	if err != nil {
+		return r, err
+	}
+	if status != "active" || !listed {
+		return r, nil
+	}
+	sum := sha256.Sum256([]byte(key))
+	var suppressed bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = ?)`, hex.EncodeToString(sum[:])).Scan(&suppressed); err != nil {
+		return r, err
+	}
+	if suppressed {
+		return r, nil
+	}
+	if attrs != "" && attrs != "{}" {
+		if err := json.Unmarshal([]byte(attrs), &r.attrs); err != nil {
+			return r, fmt.Errorf("attributes: %w", err)
+		}
+	}
+	r.ok = true
+	return r, nil
+}
+
+// advance checks a due run's conditions and sends its step, ends it, or
+// reschedules it, all inside tx.
+func (e *Engine) advance(ctx context.Context, tx *store.Tx, f *flowRow, r dueRun, now time.Time, res *TickResult, emptyPools map[string]bool) error {
+	if r.step >= len(f.Steps) { // the flow lost steps since
+		return e.finish(ctx, tx, r, "done", "", nil, res)
+	}
+	rc, err := loadRecipient(ctx, tx, r.sub)
+	if err != nil {
+		return err
+	}
+	if !rc.ok {
+		return e.end(ctx, tx, r, EndNotSubscribed, res)
+	}
+	var cart *templates.Cart
+	if f.Slug == CartAbandonment {
+		c, err := events.CartByID(ctx, tx, r.trigger)
+		if errs.Is(err, errs.NotFound) {
+			return e.end(ctx, tx, r, EndCartCleared, res)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.Status == events.StatusOrdered:
+			return e.end(ctx, tx, r, EndOrdered, res)
+		case c.Status == events.StatusCleared:
+			return e.end(ctx, tx, r, EndCartCleared, res)
+		case len(c.Items) == 0:
+			return e.end(ctx, tx, r, EndCartEmpty, res)
+		}
+		ordered, err := events.OrderedSince(ctx, tx, r.sub, c.ID, c.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		if ordered {
+			return e.end(ctx, tx, r, EndOrdered, res)
+		}
+		// A cart updated again restarts the wait for the first reminder.
+		if r.step == 0 {
+			if due := c.UpdatedAt.Add(time.Duration(f.Steps[0].Delay)); due.After(now) {
+				return e.reschedule(ctx, tx, r, due.Unix())
+			}
+		}
+		cart = toTemplateCart(c)
+	}
+	step := f.Steps[r.step]
+	// A step due while Treu was down too long ago is skipped, not sent late.
+	if now.Unix()-r.due > int64(e.cfg.MaxLate/time.Second) {
+		res.Skipped++
+		return e.finishStep(ctx, tx, f, r, "late", nil, "", res)
+	}
+	var code string
+	if step.CouponPool != "" {
+		code, err = coupons.Assign(ctx, tx, step.CouponPool, r.sub)
+		if errors.Is(err, coupons.ErrEmpty) || errs.Is(err, errs.NotFound) {
+			emptyPools[step.CouponPool] = true
+			return e.end(ctx, tx, r, EndCouponPoolEmpty, res)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	tpl, err := e.template(f, r.step, rc.locale)
+	if err != nil {
+		e.log.ErrorContext(ctx, "flow step does not compile", "flow", f.Slug, "step", r.step, "err", err)
+		return e.end(ctx, tx, r, EndRenderFailed, res)
+	}
+	unsub := e.links.UnsubscribeURL(r.sub)
+	out, err := tpl.Render(&templates.Data{
+		Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: rc.attrs,
+		UnsubscribeURL: unsub, PreferencesURL: e.links.PreferencesURL(r.sub),
+		Coupon: code, Cart: cart,
+	})
+	if err != nil {
+		e.log.ErrorContext(ctx, "flow step does not render", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
+		return e.end(ctx, tx, r, EndRenderFailed, res)
+	}
+	msg := &mailer.Message{
+		From: e.cfg.From, FromName: e.cfg.FromName, ReplyTo: e.cfg.ReplyTo,
+		To: rc.email, ToName: rc.name,
+		Subject: out.Subject, Text: out.Text, HTML: out.HTML,
+		ListID: e.cfg.ListID, UnsubscribeURL: unsub, UnsubscribeMailto: e.cfg.UnsubscribeMailto,
+		Headers:      map[string]string{"X-Treu-Flow": f.Slug},
+		Kind:         "flow",
+		SubscriberID: r.sub,
+	}
+	res.Sent++
+	return e.finishStep(ctx, tx, f, r, "sent", msg, code, res)
+}
+
+// finishStep records the step (sent or skipped) and moves the run on. The
+// guarded UPDATE runs first: if another tick advanced this run already, it
+// touches no row and nothing is queued.
+func (e *Engine) finishStep(ctx context.Context, tx *store.Tx, f *flowRow, r dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) error {
+	next := r.step + 1
+	status, due := "done", any(nil)
+	if next < len(f.Steps) {
+		base := now(tx)
+		if outcome == "late" {
+			base = r.due // keep the series' rhythm when catching up
+		}
+		status, due = "active", base+int64(time.Duration(f.Steps[next].Delay)/time.Second)
+	}
+	ok, err := e.move(ctx, tx, r, next, status, due, "")
+	if err != nil || !ok {
+		if !ok && outcome == "sent" {
+			res.Sent--
+		}
+		return err
+	}
+	var mailID any
+	if msg != nil {
+		id, err := e.q.Enqueue(ctx, tx, msg)
+		if err != nil {
+			return err
+		}
+		mailID = id
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO flow_sends (run_id, flow, step, subscriber_id, outcome, mail_id, coupon, sent_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, tx.Now.Unix())
+	return err
+}
+
+func now(tx *store.Tx) int64 { return tx.Now.Unix() }
+
+func (e *Engine) end(ctx context.Context, tx *store.Tx, r dueRun, reason string, res *TickResult) error {
+	ok, err := e.move(ctx, tx, r, r.step, "ended", nil, reason)
+	if ok {
+		res.Ended++
+	}
+	return err
+}
+
+func (e *Engine) finish(ctx context.Context, tx *store.Tx, r dueRun, status, reason string, due any, res *TickResult) error {
+	_, err := e.move(ctx, tx, r, r.step, status, due, reason)
+	return err
+}
+
+func (e *Engine) reschedule(ctx context.Context, tx *store.Tx, r dueRun, due int64) error {
+	_, err := e.move(ctx, tx, r, r.step, "active", due, "")
+	return err
+}
+
+// move is the single-transaction claim: it changes the run only if it is
+// still active at the step it was read at.
+func (e *Engine) move(ctx context.Context, tx *store.Tx, r dueRun, step int, status string, due any, reason string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE flow_runs SET step = ?, status = ?, due_at = ?, end_reason = ?, updated_at = ?
+		WHERE id = ? AND step = ? AND status = 'active'`, step, status, due, reason, tx.Now.Unix(), r.id, r.step)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func toTemplateCart(c events.CartState) *templates.Cart {
+	out := &templates.Cart{ID: c.ID, URL: c.URL, Currency: c.Currency, Total: c.Total, Items: make([]templates.Item, len(c.Items))}
+	for i, it := range c.Items {
+		out.Items[i] = templates.Item{SKU: it.SKU, Name: it.Name, Price: it.Price, Quantity: it.Quantity, URL: it.URL, ImageURL: it.ImageURL}
+	}
+	return out
+}
+
+// template compiles a step's text for a locale once per flow version.
+func (e *Engine) template(f *flowRow, step int, locale string) (*templates.Template, error) {
+	if locale != "de" {
+		locale = "en"
+	}
+	k := cacheKey{f.Slug, f.Version, step, locale}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t, ok := e.cache[k]; ok {
+		return t, nil
+	}
+	t, err := templates.Compile(e.source(f.Steps[step].text(locale), locale))
+	if err != nil {
+		return nil, err
+	}
+	for old := range e.cache { // drop older versions of this flow
+		if old.slug == f.Slug && old.version != f.Version {
+			delete(e.cache, old)
+		}
+	}
+	e.cache[k] = t
+	return t, nil
+}

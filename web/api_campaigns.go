@@ -1,0 +1,226 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/segments"
+)
+
+// idParam reads a positive integer path parameter.
+func idParam(c echo.Context, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errs.NotFoundf("no %s %q", name, c.Param(name))
+	}
+	return id, nil
+}
+
+type segmentInput struct {
+	Name string          `json:"name"`
+	Rule json.RawMessage `json:"rule"`
+}
+
+func (in segmentInput) parse() (segments.Rule, error) {
+	if len(in.Rule) == 0 {
+		return segments.Rule{}, errs.Invalidf("rule", "rule is required")
+	}
+	return segments.Parse(in.Rule)
+}
+
+func (s *Server) createSegment(c echo.Context) error {
+	var in segmentInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	rule, err := in.parse()
+	if err != nil {
+		return err
+	}
+	seg, err := s.segments.Create(c.Request().Context(), in.Name, rule)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, seg)
+}
+
+func (s *Server) listSegments(c echo.Context) error {
+	segs, err := s.segments.List(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"segments": segs})
+}
+
+func (s *Server) getSegment(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	seg, err := s.segments.Get(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, seg)
+}
+
+func (s *Server) updateSegment(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	var in segmentInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	rule, err := in.parse()
+	if err != nil {
+		return err
+	}
+	seg, err := s.segments.Update(c.Request().Context(), id, in.Name, rule)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, seg)
+}
+
+func (s *Server) deleteSegment(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.segments.Delete(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// countSegment counts the segment's members among the active subscribers of
+// the lists in ?list= (repeatable; none means any list).
+func (s *Server) countSegment(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	n, err := s.segments.Count(c.Request().Context(), id, c.QueryParams()["list"])
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int{"count": n})
+}
+
+func (s *Server) createCampaign(c echo.Context) error {
+	var in campaigns.Input
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	cp, err := s.campaigns.Create(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, cp)
+}
+
+func (s *Server) listCampaigns(c echo.Context) error {
+	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	limit, _ := strconv.Atoi(c.QueryParam("limit"))
+	cs, err := s.campaigns.List(c.Request().Context(), campaigns.ListOptions{
+		Status: campaigns.Status(c.QueryParam("status")), BeforeID: before, Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"campaigns": cs})
+}
+
+func (s *Server) getCampaign(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	cp, err := s.campaigns.Get(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, cp)
+}
+
+func (s *Server) updateCampaign(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	var in campaigns.Input
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	cp, err := s.campaigns.Update(c.Request().Context(), id, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, cp)
+}
+
+func (s *Server) deleteCampaign(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.campaigns.Delete(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type testInput struct {
+	Emails []string `json:"emails"`
+}
+
+func (s *Server) testCampaign(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	var in testInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	if err := s.campaigns.Test(c.Request().Context(), id, in.Emails); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"sent_to": in.Emails})
+}
+
+// campaignAction runs start, pause, resume or cancel and answers the campaign.
+func (s *Server) campaignAction(act func(e *campaigns.Engine, ctx context.Context, id int64) (campaigns.Campaign, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := idParam(c, "id")
+		if err != nil {
+			return err
+		}
+		cp, err := act(s.campaigns, c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, cp)
+	}
+}
+
+func (s *Server) previewCampaign(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	sample, _ := strconv.ParseInt(c.QueryParam("subscriber"), 10, 64)
+	r, err := s.campaigns.PreviewCampaign(c.Request().Context(), id, sample)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}

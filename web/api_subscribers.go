@@ -1,0 +1,93 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/treu-mail/treu/subscribers"
+)
+
+// apiMeta is the request's own origin: for the shop API that is the shop's
+// server; the customer's IP and browser come in the body's consent object.
+func apiMeta(c echo.Context) subscribers.Meta {
+	return subscribers.Meta{IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Channel: subscribers.ChannelAPI}
+}
+
+// enroll: 201 for a new subscriber, 200 with the existing one (idempotent).
+func (s *Server) enroll(c echo.Context) error {
+	var in subscribers.EnrollInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	sub, created, err := s.subs.Enroll(c.Request().Context(), in, apiMeta(c))
+	if err != nil {
+		return err
+	}
+	if created {
+		return c.JSON(http.StatusCreated, sub)
+	}
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) getSubscriber(c echo.Context) error {
+	sub, err := s.subs.Get(c.Request().Context(), c.Param("ref"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) updateSubscriber(c echo.Context) error {
+	var in subscribers.UpdateInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	sub, err := s.subs.Update(c.Request().Context(), c.Param("ref"), in, apiMeta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) eraseSubscriber(c echo.Context) error {
+	if err := s.subs.Erase(c.Request().Context(), c.Param("ref")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) exportSubscriber(c echo.Context) error {
+	exp, err := s.subs.Export(c.Request().Context(), c.Param("ref"))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Content-Disposition", `attachment; filename="subscriber-export.json"`)
+	return c.JSON(http.StatusOK, exp)
+}
+
+type listInput struct {
+	Slug        string `json:"slug"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+func (s *Server) createList(c echo.Context) error {
+	var in listInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	l, err := s.subs.CreateList(c.Request().Context(), in.Slug, in.Name, in.Description)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, l)
+}
+
+func (s *Server) lists(c echo.Context) error {
+	ls, err := s.subs.Lists(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"lists": ls})
+}

@@ -1,0 +1,77 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/internal/errs"
+)
+
+type settingsData struct {
+	Tokens   []accounts.Token
+	Settings UISettings
+	// NewToken and NewSecret are set only in the answer to the create request:
+	// the secret is shown this once and never stored.
+	NewToken  *accounts.Token
+	NewSecret string
+	Name      string // the token name typed, kept on a validation error
+}
+
+func (u *ui) settingsPage(c echo.Context) error {
+	return u.renderSettings(c, http.StatusOK, settingsData{}, u.flash(c), "")
+}
+
+func (u *ui) renderSettings(c echo.Context, status int, d settingsData, flash, msg string) error {
+	tokens, err := u.accounts.Tokens(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	d.Tokens = tokens
+	d.Settings = u.settings
+	d.Settings.SMTPURL = maskURLPassword(d.Settings.SMTPURL)
+	return u.render(c, status, "settings", uiPage{Title: "Settings", Nav: "settings", Flash: flash, Error: msg, Data: d})
+}
+
+// createToken answers with the page itself rather than a redirect: the secret
+// must appear once, and putting it in a URL or a cookie would keep it around.
+func (u *ui) createToken(c echo.Context) error {
+	name := c.FormValue("name")
+	tok, secret, err := u.accounts.CreateToken(c.Request().Context(), name)
+	if errs.Is(err, errs.Invalid) {
+		return u.renderSettings(c, http.StatusUnprocessableEntity, settingsData{Name: name}, "",
+			u.tr(c, "A token needs a name of 1 to 100 printable characters."))
+	}
+	if err != nil {
+		return err
+	}
+	return u.renderSettings(c, http.StatusOK, settingsData{NewToken: &tok, NewSecret: secret},
+		u.tr(c, "Token created. Copy it now: it will not be shown again."), "")
+}
+
+func (u *ui) revokeToken(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return errs.NotFoundf("no token %q", c.Param("id"))
+	}
+	if err := u.accounts.RevokeToken(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return u.redirectDone(c, "/ui/settings", "token-revoked")
+}
+
+// maskURLPassword hides the SMTP password: the settings page is for checking
+// where mail goes, not for reading credentials over someone's shoulder.
+func maskURLPassword(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	p, err := url.Parse(raw)
+	if err != nil {
+		return "(unreadable URL)" // may hold the password in a form we cannot find
+	}
+	return p.Redacted()
+}
