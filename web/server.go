@@ -26,8 +26,8 @@ import (
 // Server holds what the handlers need. Fields are set once by New and then
 // only read, so handlers run concurrently without locks.
 type Server struct {
-	echo     *echo.Echo
-	db       *store.DB
+	echo      *echo.Echo
+	db        *store.DB
 	accounts  *accounts.Service
 	subs      *subscribers.Service
 	segments  *segments.Store
@@ -75,8 +75,8 @@ func New(cfg Config, d Deps) *Server {
 	e.HideBanner = true
 	e.HidePort = true
 	s := &Server{
-		echo:     e,
-		db:       d.DB,
+		echo:      e,
+		db:        d.DB,
 		accounts:  d.Accounts,
 		subs:      d.Subscribers,
 		segments:  d.Segments,
