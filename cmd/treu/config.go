@@ -27,6 +27,8 @@ type config struct {
 	DKIMKey      string
 	DKIMSelector string
 	DKIMDomain   string
+
+	baseURLDefaulted bool // no --base-url: links point at the listening address
 }
 
 // newFlagSet declares the settings; each flag --x-y also reads TREU_X_Y.
@@ -78,6 +80,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 func (c *config) validate() error {
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.Listen
+		c.baseURLDefaulted = true
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -6,9 +6,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/mailer/smtptest"
 )
 
 // instance is a whole Treu started in-process on a free port with its data in
@@ -18,7 +23,17 @@ type instance struct {
 	base  string
 	data  string
 	token string
+	app   *app
 	stop  func()
+}
+
+// tickFlows does what the scheduler does at its next tick, now.
+func (in *instance) tickFlows() {
+	in.t.Helper()
+	if _, err := in.app.flows.Tick(context.Background(), in.app.db.Now()); err != nil {
+		in.t.Fatal(err)
+	}
+	in.app.queue.Wake()
 }
 
 func startTreu(t *testing.T, env map[string]string, args ...string) *instance {
@@ -34,21 +49,21 @@ func startTreu(t *testing.T, env map[string]string, args ...string) *instance {
 	tok := strings.TrimSpace(out.String())
 
 	ctx, cancel := context.WithCancel(ctx)
-	ready := make(chan string, 1)
+	ready := make(chan *app, 1)
 	done := make(chan error, 1)
 	logs := &syncBuffer{}
 	go func() {
 		done <- serve(ctx, append([]string{"--data", data, "--listen", "127.0.0.1:0"}, args...), getenv, io.Discard, logs, ready)
 	}()
-	var addr string
+	var a *app
 	select {
-	case addr = <-ready:
+	case a = <-ready:
 	case err := <-done:
 		t.Fatalf("serve: %v\n%s", err, logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	in := &instance{t: t, base: "http://" + addr, data: data, token: tok}
+	in := &instance{t: t, base: "http://" + a.addr, data: data, token: tok, app: a}
 	in.stop = func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -169,5 +184,157 @@ func TestFlagBeatsEnvironment(t *testing.T) {
 		return map[string]string{"TREU_FLOW_TICK": "soon"}[k]
 	}); err == nil || !strings.Contains(err.Error(), "TREU_FLOW_TICK") {
 		t.Fatalf("bad env value: err = %v; want one naming TREU_FLOW_TICK", err)
+	}
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s<>"')\]]+/(confirm|unsubscribe|preferences)/[A-Za-z0-9_\-.]+`)
+
+// link finds the first customer link of kind in a mail's text part.
+func link(t *testing.T, p *mailer.Parsed, kind string) string {
+	t.Helper()
+	for _, m := range linkRE.FindAllStringSubmatch(p.Text, -1) {
+		if m[1] == kind {
+			return m[0]
+		}
+	}
+	t.Fatalf("no %s link in mail %q:\n%s", kind, p.Subject, p.Text)
+	return ""
+}
+
+func parse(t *testing.T, r smtptest.Received) *mailer.Parsed {
+	t.Helper()
+	p, err := mailer.ParseMessage(r.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestEnrollmentJourney walks a customer through everything the foundation
+// promises: enroll, confirmation mail over SMTP, confirm, welcome mail with
+// the list headers, one-click unsubscribe; then export and erase.
+func TestEnrollmentJourney(t *testing.T) {
+	smtpd := smtptest.Start(t)
+	in := startTreu(t, nil, "--smtp-url", smtpd.URL(), "--from", "news@shop.example",
+		"--shop-name", "Bäckerei Süß", "--impressum", `Bäckerei Süß GmbH\nHauptstr. 1, 10115 Berlin`)
+
+	var sub struct {
+		ID     int64  `json:"id"`
+		Email  string `json:"email"`
+		Status string `json:"status"`
+	}
+	body := map[string]any{"email": "Kim@Example.com", "name": "Kim Müller", "locale": "de",
+		"consent": map[string]string{"text": "Ja, ich möchte den Newsletter.", "ip": "203.0.113.7",
+			"user_agent": "Firefox", "source": "checkout"}}
+	if st := in.do("POST", "/api/subscribers", body, &sub); st != 201 || sub.Status != "pending" {
+		t.Fatalf("enroll = %d %+v", st, sub)
+	}
+	// Idempotent: the same address again (any case) is the same subscriber.
+	var again struct{ ID int64 }
+	if st := in.do("POST", "/api/subscribers", map[string]any{"email": "kim@example.com"}, &again); st != 200 || again.ID != sub.ID {
+		t.Fatalf("re-enroll = %d id %d, want 200 id %d", st, again.ID, sub.ID)
+	}
+
+	confirm := parse(t, smtpd.WaitFor(1, 20*time.Second)[0])
+	if !strings.Contains(confirm.To, "<Kim@example.com>") || confirm.Header.Get("List-Unsubscribe") != "" {
+		t.Fatalf("confirmation mail to %q with List-Unsubscribe %q", confirm.To, confirm.Header.Get("List-Unsubscribe"))
+	}
+	if !strings.Contains(confirm.Text, "Bäckerei Süß GmbH") {
+		t.Errorf("confirmation mail lacks the Impressum:\n%s", confirm.Text)
+	}
+	confirmURL := link(t, confirm, "confirm")
+
+	// A forged or altered token is a 4xx page and changes nothing.
+	for _, bad := range []string{confirmURL[:len(confirmURL)-2] + "xx", in.base + "/confirm/abc", in.base + "/unsubscribe/" + strings.Repeat("A", 46)} {
+		resp, err := http.Get(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("GET %s = %d, want 4xx", bad, resp.StatusCode)
+		}
+	}
+
+	resp, err := http.Get(confirmURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `lang="de"`) {
+		t.Fatalf("confirm page = %d\n%s", resp.StatusCode, page)
+	}
+	var got struct {
+		Status   string `json:"status"`
+		Consents []struct {
+			Action string `json:"action"`
+		} `json:"consents"`
+	}
+	in.do("GET", "/api/subscribers/kim@example.com", nil, &got)
+	if got.Status != "active" {
+		t.Fatalf("after confirm status = %q", got.Status)
+	}
+	actions := map[string]bool{}
+	for _, c := range got.Consents {
+		actions[c.Action] = true
+	}
+	for _, want := range []string{"signup", "confirmation_sent", "confirmed"} {
+		if !actions[want] {
+			t.Errorf("consent log lacks %q: %+v", want, got.Consents)
+		}
+	}
+
+	// The welcome mail is a marketing mail with every header API.md promises.
+	in.tickFlows()
+	welcome := parse(t, smtpd.WaitFor(2, 20*time.Second)[1])
+	h := welcome.Header
+	unsub := h.Get("List-Unsubscribe")
+	if !strings.HasPrefix(unsub, "<"+in.base+"/unsubscribe/") || h.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" ||
+		h.Get("List-Id") == "" || h.Get("Message-Id") == "" || h.Get("Date") == "" || !strings.Contains(h.Get("Message-Id"), "@shop.example>") {
+		t.Fatalf("welcome headers:\n%v", h)
+	}
+	if len(welcome.PartTypes) < 2 || welcome.PartTypes[0] != "text/plain" || welcome.PartTypes[1] != "text/html" {
+		t.Errorf("welcome parts = %v, want text then HTML", welcome.PartTypes)
+	}
+	if !strings.Contains(welcome.Text, "Hauptstr. 1") || !strings.Contains(welcome.HTML, "Hauptstr. 1") {
+		t.Errorf("welcome lacks the Impressum in the footer")
+	}
+
+	// GET only shows the page: a link scanner unsubscribes nobody.
+	unsubURL := strings.Trim(strings.Fields(unsub)[0], "<>,")
+	resp, err = http.Get(unsubURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	in.do("GET", "/api/subscribers/"+strconv.FormatInt(sub.ID, 10), nil, &got)
+	if resp.StatusCode != 200 || got.Status != "active" {
+		t.Fatalf("GET unsubscribe = %d, status %q; want 200 and still active", resp.StatusCode, got.Status)
+	}
+	// RFC 8058: one POST, no cookie, 200, never a redirect.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Post(unsubURL, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("one-click POST = %d, want 200", resp.StatusCode)
+	}
+	in.do("GET", "/api/subscribers/"+strconv.FormatInt(sub.ID, 10), nil, &got)
+	if got.Status != "unsubscribed" {
+		t.Fatalf("after one-click status = %q", got.Status)
+	}
+
+	var exp map[string]any
+	if st := in.do("GET", "/api/subscribers/kim@example.com/export", nil, &exp); st != 200 || exp["consents"] == nil {
+		t.Fatalf("export = %d %v", st, exp)
+	}
+	if st := in.do("DELETE", "/api/subscribers/kim@example.com", nil, nil); st != 204 {
+		t.Fatalf("erase = %d", st)
+	}
+	if st := in.do("GET", "/api/subscribers/kim@example.com", nil, nil); st != 404 {
+		t.Fatalf("after erase get = %d, want 404", st)
 	}
 }

@@ -19,8 +19,9 @@ import (
 )
 
 // serve runs Treu until ctx is cancelled. ready, if not nil, receives the
-// listening address once requests are accepted (tests listen on :0).
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
+// running app once requests are accepted (tests listen on :0 and drive its
+// scheduled work directly instead of waiting for cron).
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- *app) error {
 	var cfg config
 	fs := newFlagSet("serve", &cfg)
 	fs.SetOutput(stderr)
@@ -44,16 +45,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	if cfg.baseURLDefaulted {
+		// With --listen :0 the port is known only now; links must carry it.
+		cfg.BaseURL = "http://" + ln.Addr().String()
+	}
 	app, err := wire(ctx, cfg, db, secret, log)
 	if err != nil {
 		return err
 	}
 	defer app.close()
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := web.New(web.Config{BaseURL: cfg.BaseURL, OutboxOnly: cfg.SMTPURL == "", TrustProxy: cfg.TrustProxy}, app.deps)
 	httpSrv := &http.Server{
 		Handler:           srv,
@@ -76,7 +81,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("treu is running", slog.String("listen", ln.Addr().String()), slog.String("base_url", cfg.BaseURL),
 		slog.String("data", cfg.Data), slog.Bool("outbox_only", cfg.SMTPURL == ""))
 	if ready != nil {
-		ready <- ln.Addr().String()
+		app.addr = ln.Addr().String()
+		ready <- app
 	}
 
 	select {

@@ -25,6 +25,7 @@ import (
 
 // app is every service of a running Treu, built once from the config.
 type app struct {
+	addr      string // where HTTP listens
 	cfg       config
 	log       *slog.Logger
 	db        *store.DB
