@@ -27,6 +27,20 @@ type instance struct {
 	stop  func()
 }
 
+// eventually waits until cond holds: the queue workers deliver in the
+// background, so the test nudges them and re-checks (no scheduler involved).
+func (in *instance) eventually(what string, cond func() bool) {
+	in.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			in.t.Fatalf("timed out waiting for %s", what)
+		}
+		in.app.queue.Wake()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // tickFlows does what the scheduler does at its next tick, now.
 func (in *instance) tickFlows() {
 	in.t.Helper()
