@@ -19,7 +19,7 @@ import (
 // instance is a whole Treu started in-process on a free port with its data in
 // a temp dir: the real binary minus os.Exit.
 type instance struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	data  string
 	token string
@@ -50,7 +50,7 @@ func (in *instance) tickFlows() {
 	in.app.queue.Wake()
 }
 
-func startTreu(t *testing.T, env map[string]string, args ...string) *instance {
+func startTreu(t testing.TB, env map[string]string, args ...string) *instance {
 	t.Helper()
 	data := t.TempDir()
 	getenv := func(k string) string { return env[k] }
