@@ -963,9 +963,12 @@ func (c *compiler) node(n parse.Node, dot dotInfo) (program, error) {
 		}
 		op.pipe = pipe
 		if known {
-			if t, ok := c.fold(op, dot); ok {
-				return program{t}, nil
+			t, ok := c.fold(op, dot)
+			if !ok {
+				// It would fail for every recipient.
+				return nil, errUnsupported
 			}
+			return program{t}, nil
 		}
 		return program{op}, nil
 	case *parse.IfNode:
@@ -1142,6 +1145,9 @@ func (c *compiler) command(cmd *parse.CommandNode, dot dotInfo) (command, bool, 
 	if len(args) > 0 {
 		return nil, false, errUnsupported
 	}
+	if _, ok := cmd.Args[0].(*parse.NilNode); ok {
+		return nil, false, errUnsupported // "nil is not a command"
+	}
 	op, k, err := c.operand(cmd.Args[0], dot)
 	if err != nil {
 		return nil, false, err
@@ -1193,7 +1199,9 @@ func (c *compiler) operand(n parse.Node, dot dotInfo) (operand, bool, error) {
 	case *parse.BoolNode:
 		return constOp(boolV(n.True)), true, nil
 	case *parse.NilNode:
-		return nil, false, errUnsupported // text/template rejects most uses
+		// As an argument nil is the zero value of the parameter; the
+		// functions here that accept it take any.
+		return constOp(value{}), true, nil
 	case *parse.NumberNode:
 		switch {
 		case n.IsComplex:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"text/template/parse"
 	"unicode/utf8"
@@ -332,12 +333,19 @@ type Buffers struct {
 
 // Render executes the mail for one recipient.
 func (t *Template) Render(d *Data) (Rendered, error) {
-	var b Buffers
-	if err := t.RenderTo(&b, d); err != nil {
+	b := bufferPool.Get().(*Buffers)
+	defer func() {
+		b.view, b.state.root = view{}, nil // keep no recipient in the pool
+		bufferPool.Put(b)
+	}()
+	if err := t.RenderTo(b, d); err != nil {
 		return Rendered{}, err
 	}
 	return Rendered{Subject: b.Subject.String(), HTML: b.HTML.String(), Text: b.Text.String()}, nil
 }
+
+// bufferPool keeps Render from growing fresh buffers for every recipient.
+var bufferPool = sync.Pool{New: func() any { return new(Buffers) }}
 
 // RenderTo executes the mail for one recipient into b, reusing its memory;
 // the send engine keeps one Buffers per worker.

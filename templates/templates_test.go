@@ -413,6 +413,9 @@ func FuzzCompile(f *testing.F) {
 	f.Add("<script>{{ .Name }}</script>[x]({{ .Coupon }})", "{{")
 	f.Add("| a |\n|---|\n{{ if .Coupon }}\n| b |\n{{ end }}", "")
 	f.Add("&#123;{{ .Name }} TreuAct0X {{/* c }} */}}", "")
+	for _, src := range diffSources {
+		f.Add(src.Markdown, src.Subject)
+	}
 	f.Fuzz(func(t *testing.T, md, subject string) {
 		tpl, err := Compile(Source{Subject: subject, Markdown: md, Footer: footer})
 		if err != nil {
@@ -422,7 +425,8 @@ func FuzzCompile(f *testing.F) {
 			}
 			return
 		}
-		for _, d := range []*Data{kim(), {}, nil} {
+		for _, d := range diffRecipients() {
+			sameAsStd(t, tpl, d)
 			if _, err := tpl.Render(d); err != nil {
 				// Runtime errors are possible (e.g. index out of range on
 				// a recipient's data) but must not panic.
@@ -594,6 +598,21 @@ func BenchmarkRenderRealisticStd(b *testing.B) {
 	cpu := startCPU()
 	for b.Loop() {
 		if err := tpl.renderStd(&buf, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.report(b)
+}
+
+// BenchmarkRenderRealisticString is BenchmarkRenderRealistic through
+// Render, which returns strings (what the campaign engine calls).
+func BenchmarkRenderRealisticString(b *testing.B) {
+	tpl := mustCompile(b, realisticSource())
+	d := realisticRecipient()
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		if _, err := tpl.Render(d); err != nil {
 			b.Fatal(err)
 		}
 	}
