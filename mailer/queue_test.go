@@ -242,7 +242,7 @@ func TestQueueExpiredLeaseIsReclaimed(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	// The crashed worker coming back late changes nothing.
-	if err := crashed.finish(context.Background(), jobs[0], "failed", "late"); err != nil {
+	if err := crashed.record(context.Background(), []outcome{crashed.finish(jobs[0], "failed", "late")}); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.row(t, id); r.status != "sent" {
