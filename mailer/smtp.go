@@ -189,7 +189,9 @@ func ParseSMTPURL(s string) (SMTPConfig, error) {
 // round trips per mail that RFC 5321 does not need after a completed DATA.
 // (go-mail does offer WithoutNoop and WithoutRset for that path.) We send
 // RSET only after a refused MAIL or RCPT, where the transaction must be reset
-// before the connection can be reused.
+// before the connection can be reused. When the server offers PIPELINING
+// (RFC 2920; Postfix, Exim and go-smtp do), MAIL, RCPT
+// and DATA go out in one write over go-mail's connection: see pipeline.go.
 type SMTP struct {
 	cfg     SMTPConfig
 	client  *gomail.Client
@@ -211,6 +213,11 @@ type conn struct {
 	c        *smtp.Client
 	lastUsed time.Time
 	sent     int
+
+	// What the server offered at EHLO, for the pipelined path (pipeline.go).
+	pipelining bool
+	mailParams string // MAIL FROM parameters, as go-mail's Client.Mail adds them
+	buf        []byte // scratch for the commands and the dot-stuffed content
 }
 
 // NewSMTP prepares a pool; connections are opened on first use.
@@ -394,6 +401,8 @@ func (s *SMTP) dial(ctx context.Context, cn *conn) error {
 		return se
 	}
 	cn.c, cn.sent, cn.lastUsed = c, 0, s.now()
+	cn.pipelining, _ = c.Extension("PIPELINING")
+	cn.mailParams = mailParams(c.Extension, false) // we never ask go-mail to skip SMTPUTF8
 	return nil
 }
 
@@ -423,7 +432,13 @@ func (s *SMTP) deliver(ctx context.Context, cn *conn, from, to, sig string, raw 
 			}
 		}
 		reused := cn.sent > 0
-		stage, err := s.transaction(cn.c, from, to, sig, raw)
+		var stage int
+		var err error
+		if cn.pipelining {
+			stage, err = s.pipelined(cn, from, to, sig, raw)
+		} else {
+			stage, err = s.transaction(cn.c, from, to, sig, raw)
+		}
 		if err == nil {
 			cn.sent++
 			cn.lastUsed = s.now()
@@ -434,9 +449,11 @@ func (s *SMTP) deliver(ctx context.Context, cn *conn, from, to, sig string, raw 
 		switch {
 		case isReply && te.Code == 421:
 			s.drop(cn) // the server is closing this connection
-		case isReply && stage < stageBody:
+		case isReply && stage < stageBody && cn.c != nil:
 			// MAIL, RCPT or DATA refused: reset the transaction so the connection
-			// can carry the next mail. After the body's reply there is nothing to reset.
+			// can carry the next mail. After the body's reply there is nothing to
+			// reset. (cn.c is nil when the pipelined path dropped a connection
+			// that broke after the refusal.)
 			if cn.c.Reset() != nil {
 				s.drop(cn)
 			}

@@ -3,9 +3,11 @@ package mailer
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +75,7 @@ func FuzzParseSMTPURL(f *testing.F) {
 	})
 }
 
-func newTestSMTP(t testing.TB, srv *smtptest.Server, query string) *SMTP {
+func newTestSMTP(t testing.TB, srv interface{ URL() string }, query string) *SMTP {
 	t.Helper()
 	cfg, err := ParseSMTPURL(srv.URL() + query)
 	if err != nil {
@@ -143,10 +145,30 @@ func TestSMTPReusesConnections(t *testing.T) {
 	}
 }
 
+// TestSMTPErrorsClassified runs on both paths: pipelined (go-smtp offers
+// PIPELINING) and one command at a time (the offer hidden).
 func TestSMTPErrorsClassified(t *testing.T) {
+	for _, pipelining := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pipelining=%v", pipelining), func(t *testing.T) { testSMTPErrorsClassified(t, pipelining) })
+	}
+}
+
+func testSMTPErrorsClassified(t *testing.T, pipelining bool) {
 	srv := smtptest.Start(t)
+	if !pipelining {
+		srv.HidePipelining()
+	}
 	s := newTestSMTP(t, srv, "")
 	ctx := context.Background()
+	if err := s.Send(ctx, msgTo("first@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	if cn := <-s.idle; cn.pipelining != pipelining {
+		t.Fatalf("connection pipelining = %v, want %v", cn.pipelining, pipelining)
+	} else {
+		s.idle <- cn
+	}
+	srv.Reset()
 	srv.SetReply(func(rcpt string) error {
 		switch {
 		case strings.HasPrefix(rcpt, "later"):
@@ -167,11 +189,15 @@ func TestSMTPErrorsClassified(t *testing.T) {
 	}
 	// Refused after the data, as content filters do.
 	srv.SetDataReply(func(string) error { return smtptest.Permanent })
-	if err := s.Send(ctx, msgTo("ok@example.org")); !errors.As(err, &se) || se.Code != 550 {
+	if err := s.Send(ctx, msgTo("ok@example.org")); !errors.As(err, &se) || se.Code != 550 || se.Temporary {
 		t.Fatalf("550 after DATA: err = %v", err)
 	}
+	srv.SetDataReply(func(string) error { return smtptest.Temporary })
+	if err := s.Send(ctx, msgTo("ok@example.org")); !errors.As(err, &se) || se.Code != 451 || !se.Temporary {
+		t.Fatalf("451 after DATA: err = %v", err)
+	}
 	srv.SetDataReply(nil)
-	// The connection survived all three refusals.
+	// The connection survived all four refusals.
 	if err := s.Send(ctx, msgTo("ok@example.org")); err != nil {
 		t.Fatal(err)
 	}
@@ -274,28 +300,76 @@ func TestMultiFailsOver(t *testing.T) {
 	}
 }
 
-// BenchmarkSMTPSend pushes a 17 KB mail through the pool to an in-process
-// go-smtp sink over loopback TCP, from many goroutines.
+// smallMessage is a ~3 KB newsletter (3,0xx bytes built), the size the
+// campaign engine's throughput target is stated for.
+func smallMessage() *Message {
+	m := testMessage()
+	m.Text = strings.Repeat("Unsere neuen Angebote für Sie: Äpfel, Birnen und mehr. https://shop.example/p/123\n", 10)
+	m.HTML = strings.Repeat(`<tr><td style="padding:8px"><a href="https://shop.example/p/123">Äpfel</a> nur 1,99 €</td></tr>`+"\n", 9)
+	return m
+}
+
+// BenchmarkSMTPSend pushes mail through the pool to an in-process go-smtp
+// sink over loopback TCP (which shares the CPU with the sender), pipelined
+// and, with the server's PIPELINING offer hidden, one command at a time.
+// There are twice as many senders as connections, as when the campaign
+// engine's workers outnumber the pool, so a connection never waits for a
+// message to be built.
 func BenchmarkSMTPSend(b *testing.B) {
-	for _, conns := range []int{4, 8} {
-		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-			srv := smtptest.Start(b)
-			srv.Discard()
-			s := newTestSMTP(b, srv, fmt.Sprintf("&max_conns=%d", conns))
-			m := benchMessage()
-			b.ReportAllocs()
-			b.SetParallelism(4)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := s.Send(context.Background(), m); err != nil {
-						b.Error(err)
-						return
+	for _, size := range []struct {
+		name string
+		m    func() *Message
+	}{{"3k", smallMessage}, {"17k", benchMessage}} {
+		for _, pipelining := range []bool{true, false} {
+			for _, conns := range []int{4, 8} {
+				name := fmt.Sprintf("size=%s/pipelining=%v/conns=%d", size.name, pipelining, conns)
+				b.Run(name, func(b *testing.B) {
+					srv := smtptest.Start(b)
+					srv.Discard()
+					if !pipelining {
+						srv.HidePipelining()
 					}
-				}
-			})
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+					benchSend(b, newTestSMTP(b, srv, fmt.Sprintf("&max_conns=%d", conns)), size.m(), conns)
+				})
+			}
+		}
+	}
+}
+
+var benchAddr = flag.String("smtp-addr", "", "host:port of an SMTP sink (plain text, no auth) for BenchmarkSMTPSendAddr, e.g. Postfix's smtp-sink")
+
+// BenchmarkSMTPSendAddr is BenchmarkSMTPSend against an outside sink:
+//
+//	smtp-sink -c 127.0.0.1:2525 1000 &
+//	go test -run - -bench SMTPSendAddr ./mailer -args -smtp-addr 127.0.0.1:2525
+func BenchmarkSMTPSendAddr(b *testing.B) {
+	if *benchAddr == "" {
+		b.Skip("no -smtp-addr")
+	}
+	for _, conns := range []int{4, 8} {
+		b.Run(fmt.Sprintf("size=3k/conns=%d", conns), func(b *testing.B) {
+			benchSend(b, newTestSMTP(b, &fakeURL{*benchAddr}, fmt.Sprintf("&max_conns=%d", conns)), smallMessage(), conns)
 		})
 	}
+}
+
+func benchSend(b *testing.B, s *SMTP, m *Message, conns int) {
+	if err := s.Send(context.Background(), m); err != nil { // dial outside the timing
+		b.Fatal(err)
+	}
+	raw, _ := Build(m, t0)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 2*conns/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Send(context.Background(), m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }

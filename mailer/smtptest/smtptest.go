@@ -52,7 +52,8 @@ type Server struct {
 	reply    func(rcpt string) error
 	dataFail func(rcpt string) error
 
-	conns atomic.Int64
+	conns        atomic.Int64
+	noPipelining atomic.Bool
 }
 
 // Start runs a server until the test ends.
@@ -131,6 +132,11 @@ func (s *Server) Reset() {
 	s.mu.Unlock()
 }
 
+// HidePipelining makes connections opened from now on leave PIPELINING
+// (RFC 2920) out of the EHLO reply, so a client must wait for each reply.
+// go-smtp always offers it (and accepts pipelined commands either way).
+func (s *Server) HidePipelining() { s.noPipelining.Store(true) }
+
 // Connections counts the connections accepted since Start.
 func (s *Server) Connections() int { return int(s.conns.Load()) }
 
@@ -198,10 +204,35 @@ func (s *Server) serve(l net.Listener) {
 	s.srv, s.l = srv, l
 	s.mu.Unlock()
 	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		if err := srv.Serve(listener{l, s}); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.t.Logf("smtptest: serve: %v", err)
 		}
 	}()
+}
+
+// listener hands go-smtp connections that can hide PIPELINING.
+type listener struct {
+	net.Listener
+	s *Server
+}
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil || !l.s.noPipelining.Load() {
+		return c, err
+	}
+	return hidingConn{c}, nil
+}
+
+// hidingConn drops the EHLO reply's PIPELINING line. go-smtp writes and
+// flushes every reply line on its own, so that line is one whole Write.
+type hidingConn struct{ net.Conn }
+
+func (c hidingConn) Write(p []byte) (int, error) {
+	if string(p) == "250-PIPELINING\r\n" {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 type session struct {
