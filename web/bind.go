@@ -32,15 +32,15 @@ func bindJSON(c echo.Context, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge()
+			return tooLarge(maxBody)
 		}
 		return errs.Malformedf("", "body must hold exactly one JSON value")
 	}
 	return nil
 }
 
-func tooLarge() error {
-	return &errs.Error{Kind: errs.TooLarge, Msg: fmt.Sprintf("body larger than %d bytes", maxBody)}
+func tooLarge(limit int64) error {
+	return &errs.Error{Kind: errs.TooLarge, Msg: fmt.Sprintf("body larger than %d bytes", limit)}
 }
 
 func jsonError(err error) error {
@@ -49,7 +49,7 @@ func jsonError(err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &mbe):
-		return tooLarge()
+		return tooLarge(maxBody)
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {

@@ -34,6 +34,7 @@ type navItem struct{ Key, Label, Href string }
 var uiNav = []navItem{
 	{"dashboard", "Dashboard", "/ui/"},
 	{"subscribers", "Subscribers", "/ui/subscribers"},
+	{"import", "Import", "/ui/import"},
 	{"lists", "Lists", "/ui/lists"},
 	{"segments", "Segments", "/ui/segments"},
 	{"campaigns", "Campaigns", "/ui/campaigns"},

@@ -28,6 +28,8 @@ type UIDeps struct {
 	Outbox      uiOutbox
 	Subscribers uiSubscribers
 	Segments    uiSegments
+	Flows       uiFlows
+	Coupons     uiCoupons
 }
 
 // UISettings is the installation's configuration as the settings page shows it.
@@ -51,6 +53,9 @@ type ui struct {
 	outbox      uiOutbox
 	subscribers uiSubscribers
 	segments    uiSegments
+	flows       uiFlows
+	coupons     uiCoupons
+	imports     *importJobs
 	pages       map[string]map[string]*template.Template // lang -> page -> template
 }
 
@@ -80,6 +85,12 @@ func (s *Server) uiRoutes(d UIDeps) {
 	if d.Segments == nil && s.segments != nil {
 		d.Segments = s.segments
 	}
+	if d.Flows == nil && s.flows != nil {
+		d.Flows = s.flows
+	}
+	if d.Coupons == nil && s.coupons != nil {
+		d.Coupons = s.coupons
+	}
 	u := &ui{
 		db:       s.db,
 		accounts: s.accounts,
@@ -94,6 +105,9 @@ func (s *Server) uiRoutes(d UIDeps) {
 		outbox:      d.Outbox,
 		subscribers: d.Subscribers,
 		segments:    d.Segments,
+		flows:       d.Flows,
+		coupons:     d.Coupons,
+		imports:     newImportJobs(s.log),
 	}
 
 	e := s.echo
@@ -101,7 +115,9 @@ func (s *Server) uiRoutes(d UIDeps) {
 	e.GET("/static/*", serveStatic())
 	e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
 
-	g := e.Group("/ui", u.loadSession, u.checkCSRF)
+	// The body limit comes first: checkCSRF reads the form, and for a multipart
+	// upload that means the whole body, before any handler could refuse it.
+	g := e.Group("/ui", limitBody(uiMaxBody), u.loadSession, u.checkCSRF)
 	signed := func(method, path string, h echo.HandlerFunc) { g.Add(method, path, h, u.requireUser) }
 
 	// Signed out.
@@ -133,16 +149,46 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodPost, "/subscribers/:id/erase", u.eraseSubscriber)
 	signed(http.MethodGet, "/lists", u.listsPage)
 	signed(http.MethodPost, "/lists", u.createList)
-	signed(http.MethodGet, "/segments", u.notYet("Segments", "POST /api/segments, GET /api/segments/{id}/count"))
-	signed(http.MethodGet, "/flows", u.notYet("Flows", "GET /api/flows, PUT /api/flows/{slug}"))
-	signed(http.MethodGet, "/coupons", u.notYet("Coupons", "POST /api/coupon-pools, POST /api/coupon-pools/{slug}/codes"))
+	signed(http.MethodGet, "/segments", u.segmentList)
+	signed(http.MethodGet, "/segments/new", u.newSegment)
+	signed(http.MethodPost, "/segments", u.createSegment)
+	signed(http.MethodPost, "/segments/count", u.ruleCount) // the builder's live count
+	signed(http.MethodGet, "/segments/:id", u.segmentPage)
+	signed(http.MethodPost, "/segments/:id", u.updateSegment)
+	signed(http.MethodGet, "/segments/:id/count", u.segmentCount)
+	signed(http.MethodPost, "/segments/:id/delete", u.deleteSegment)
+	signed(http.MethodGet, "/flows", u.flowList)
+	signed(http.MethodGet, "/flows/:slug", u.flowPage)
+	signed(http.MethodPost, "/flows/:slug", u.saveFlow)
+	signed(http.MethodPost, "/flows/:slug/preview", u.previewFlowStep)
+	signed(http.MethodGet, "/coupons", u.poolList)
+	signed(http.MethodPost, "/coupons", u.createPool)
+	signed(http.MethodGet, "/coupons/:slug", u.poolPage)
+	signed(http.MethodPost, "/coupons/:slug/codes", u.addCodes)
+	signed(http.MethodPost, "/coupons/:slug/import", u.importCodes)
+	signed(http.MethodPost, "/coupons/:slug/generate", u.generateCodes)
+	signed(http.MethodGet, "/import", u.importPage)
+	signed(http.MethodPost, "/import", u.uploadImport)
+	signed(http.MethodGet, "/import/:id", u.importJobPage)
+	signed(http.MethodPost, "/import/:id/check", u.checkImport)
+	signed(http.MethodPost, "/import/:id/run", u.runImport)
+	signed(http.MethodGet, "/import/:id/progress", u.importProgress)
 }
 
-// notYet is the page for a navigation entry whose UI is still to come: it
-// names the API that does the job meanwhile.
-func (u *ui) notYet(title, api string) echo.HandlerFunc {
-	nav := strings.ToLower(title)
-	return func(c echo.Context) error {
-		return u.render(c, http.StatusOK, "notyet", uiPage{Title: title, Nav: nav, Data: api})
+// uiMaxBody is the largest request the UI takes: the CSV import (20 MiB) and
+// a little form around it.
+const uiMaxBody = 21 << 20
+
+// limitBody refuses bodies over n bytes with a 413 while they are read.
+func limitBody(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > n {
+				return tooLarge(n)
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			return next(c)
+		}
 	}
 }
