@@ -29,12 +29,23 @@ type Service struct {
 	db *store.DB
 
 	mu       sync.Mutex
-	lastSeen map[int64]time.Time // token id -> last time we wrote last_used_at
+	lastSeen map[int64]time.Time    // token id -> last time we wrote last_used_at
+	verified map[string]cachedToken // token hash -> token, for authCacheTTL
+}
+
+// authCacheTTL: a verified token is trusted this long without a query. Every
+// shop request needs it, and a revocation on this instance clears the cache at
+// once; on another instance sharing the database it takes effect within this.
+const authCacheTTL = 10 * time.Second
+
+type cachedToken struct {
+	tok     Token
+	expires time.Time
 }
 
 // New returns a Service on db.
 func New(db *store.DB) *Service {
-	return &Service{db: db, lastSeen: map[int64]time.Time{}}
+	return &Service{db: db, lastSeen: map[int64]time.Time{}, verified: map[string]cachedToken{}}
 }
 
 // Token is an API token as listed; the secret itself is shown only once.
@@ -81,11 +92,20 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 200 {
 		return Token{}, errs.Unauthorizedf("invalid API token")
 	}
+	hash := hashToken(secret)
+	now := s.db.Now()
+	s.mu.Lock()
+	c, ok := s.verified[hash]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		s.touch(ctx, c.tok.ID)
+		return c.tok, nil
+	}
 	var t Token
 	var created int64
 	err := s.db.QueryRowContext(ctx,
 		`SELECT id, name, prefix, created_at FROM api_tokens WHERE hash = ? AND revoked_at IS NULL`,
-		hashToken(secret)).Scan(&t.ID, &t.Name, &t.Prefix, &created)
+		hash).Scan(&t.ID, &t.Name, &t.Prefix, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, errs.Unauthorizedf("invalid API token")
 	}
@@ -93,6 +113,12 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 		return Token{}, fmt.Errorf("accounts: authenticate: %w", err)
 	}
 	t.CreatedAt = time.Unix(created, 0).UTC()
+	s.mu.Lock()
+	if len(s.verified) > 1000 { // tokens are few; this only bounds a flood of distinct valid ones
+		clear(s.verified)
+	}
+	s.verified[hash] = cachedToken{tok: t, expires: now.Add(authCacheTTL)}
+	s.mu.Unlock()
 	s.touch(ctx, t.ID)
 	return t, nil
 }
@@ -151,6 +177,9 @@ func (s *Service) RevokeToken(ctx context.Context, id int64) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errs.NotFoundf("no active token %d", id)
 		}
+		s.mu.Lock()
+		clear(s.verified)
+		s.mu.Unlock()
 		return nil
 	})
 }

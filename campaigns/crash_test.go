@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestKill9Resume(t *testing.T) {
 	}
 	const n, killAt = 5000, 1500
 	var (
-		child    *exec.Cmd
+		proc     atomic.Pointer[os.Process] // set before the child can send anything
 		killOnce sync.Once
 		killed   = make(chan struct{})
 	)
@@ -61,7 +62,7 @@ func TestKill9Resume(t *testing.T) {
 		s.onMessage = func(c int64) {
 			if c >= killAt {
 				killOnce.Do(func() {
-					child.Process.Kill() // SIGKILL: no cleanup, no last flush
+					proc.Load().Kill() // SIGKILL: no cleanup, no last flush
 					close(killed)
 				})
 			}
@@ -74,12 +75,13 @@ func TestKill9Resume(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	child = exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	child := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	child.Env = append(os.Environ(), "TREU_CRASH_DB="+h.db.Path(), "TREU_CRASH_SMTP="+h.snk.addr)
 	child.Stdout, child.Stderr = os.Stderr, os.Stderr
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
+	proc.Store(child.Process)
 	waited := make(chan error, 1)
 	go func() { waited <- child.Wait() }()
 	select {
