@@ -526,3 +526,7 @@ func (s *SMTP) Close() error {
 	}
 	return errors.Join(errsList...)
 }
+
+// MaxConns is how many connections the pool keeps: the campaign engine runs as
+// many concurrent sends against this transport.
+func (s *SMTP) MaxConns() int { return s.cfg.MaxConns }
