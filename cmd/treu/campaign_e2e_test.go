@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/mailer/smtptest"
+)
+
+// TestCampaignThroughAPI drives a campaign the way a marketer's script would:
+// imported subscribers, a segment, a campaign with personalisation, a test
+// send, start; then checks who got what over real SMTP.
+func TestCampaignThroughAPI(t *testing.T) {
+	smtpd := smtptest.Start(t)
+	in := startTreu(t, nil, "--smtp-url", smtpd.URL(), "--from", "news@shop.example")
+
+	consent := map[string]string{"text": "Newsletter: ja", "ip": "198.51.100.1", "source": "import"}
+	for i := range 30 {
+		city := "Berlin"
+		if i%3 == 0 {
+			city = "Köln"
+		}
+		body := map[string]any{"email": fmt.Sprintf("p%02d@example.com", i), "name": fmt.Sprintf("Person %d", i),
+			"locale": []string{"de", "en"}[i%2], "attributes": map[string]any{"city": city, "vip": i%5 == 0},
+			"double_optin": false, "consent": consent}
+		if st := in.do("POST", "/api/subscribers", body, nil); st != 201 {
+			t.Fatalf("import %d = %d", i, st)
+		}
+	}
+	// One Köln subscriber unsubscribes through the API before the send.
+	if st := in.do("PATCH", "/api/subscribers/p03@example.com", map[string]any{"lists": []string{}}, nil); st != 200 {
+		t.Fatalf("unsubscribe via PATCH = %d", st)
+	}
+
+	var seg struct{ ID int64 }
+	rule := map[string]any{"name": "Köln", "rule": map[string]any{"field": "attributes.city", "op": "eq", "value": "Köln"}}
+	if st := in.do("POST", "/api/segments", rule, &seg); st != 201 {
+		t.Fatalf("segment = %d", st)
+	}
+	var count struct{ Count int }
+	if st := in.do("GET", fmt.Sprintf("/api/segments/%d/count?list=newsletter", seg.ID), nil, &count); st != 200 || count.Count != 9 {
+		t.Fatalf("count = %d %+v; want 9 (10 in Köln, one unsubscribed)", st, count)
+	}
+	var bad struct{ Error, Field string }
+	if st := in.do("POST", "/api/segments", `{"name":"x","rule":{"field":"shoe_size","op":"eq","value":1}}`, &bad); st != 422 || bad.Field == "" {
+		t.Fatalf("unknown field = %d %+v", st, bad)
+	}
+	if st := in.do("POST", "/api/campaigns", `{"name":"x","subject":"x","markdown":"Hallo {{ .Nope }}"}`, &bad); st != 422 || !strings.Contains(bad.Error, "line") {
+		t.Fatalf("template error = %d %+v", st, bad)
+	}
+
+	var cp struct {
+		ID     int64
+		Status string
+	}
+	body := map[string]any{"name": "Domfest", "subject": "Hallo {{ .FirstName }} aus {{ .Attr \"city\" }}",
+		"markdown":   "# Domfest\n\nLiebe(r) {{ .Name | default \"Kundin, Kunde\" }}, **nur heute**.\n",
+		"segment_id": seg.ID, "lists": []string{"newsletter"}}
+	if st := in.do("POST", "/api/campaigns", body, &cp); st != 201 || cp.Status != "draft" {
+		t.Fatalf("create campaign = %d %+v", st, cp)
+	}
+	if st := in.do("POST", fmt.Sprintf("/api/campaigns/%d/test", cp.ID), map[string]any{"emails": []string{"marketing@shop.example"}}, nil); st != 202 {
+		t.Fatalf("test send = %d", st)
+	}
+	test := parse(t, smtpd.WaitFor(1, 20*time.Second)[0])
+	if !strings.HasPrefix(test.Subject, "[Test]") {
+		t.Fatalf("test subject = %q", test.Subject)
+	}
+	smtpd.Reset()
+
+	if st := in.do("POST", fmt.Sprintf("/api/campaigns/%d/start", cp.ID), nil, &cp); st != 200 {
+		t.Fatalf("start = %d", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if st, err := in.app.campaigns.Wait(ctx, cp.ID, campaigns.Finished); err != nil {
+		t.Fatalf("wait: %v (status %s)", err, st)
+	}
+	var got struct {
+		Status string
+		Stats  struct{ Audience, Sent, Failed, Pending int }
+	}
+	in.do("GET", fmt.Sprintf("/api/campaigns/%d", cp.ID), nil, &got)
+	if got.Status != "finished" || got.Stats.Audience != 9 || got.Stats.Sent != 9 || got.Stats.Failed != 0 || got.Stats.Pending != 0 {
+		t.Fatalf("campaign = %+v", got)
+	}
+	msgs := smtpd.Messages()
+	if len(msgs) != 9 {
+		t.Fatalf("SMTP got %d mails, want 9", len(msgs))
+	}
+	seen := map[string]bool{}
+	for _, r := range msgs {
+		p := parse(t, r)
+		to := r.To[0]
+		if seen[to] {
+			t.Errorf("%s got the campaign twice", to)
+		}
+		seen[to] = true
+		if to == "p03@example.com" {
+			t.Errorf("unsubscribed p03 got the campaign")
+		}
+		if !strings.HasSuffix(p.Subject, "aus Köln") || !strings.HasPrefix(p.Subject, "Hallo Person") {
+			t.Errorf("subject %q not personalised", p.Subject)
+		}
+		if !strings.Contains(p.HTML, "<strong>nur heute</strong>") || !strings.Contains(p.Text, "Person") {
+			t.Errorf("body not rendered or personalised:\n%s", p.Text)
+		}
+		if p.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
+			t.Errorf("%s: no one-click header", to)
+		}
+	}
+}
+
+// TestCartReminderThroughAPI: the shop reports a cart over the API; an hour
+// later (the scheduler's tick, driven here with a later time) the reminder
+// with the cart's items goes out over SMTP; a second cart is bought and gets none.
+func TestCartReminderThroughAPI(t *testing.T) {
+	smtpd := smtptest.Start(t)
+	in := startTreu(t, nil, "--smtp-url", smtpd.URL(), "--from", "news@shop.example")
+	consent := map[string]string{"text": "Newsletter: ja", "ip": "198.51.100.1", "source": "import"}
+	for _, e := range []string{"cart@example.com", "buyer@example.com"} {
+		if st := in.do("POST", "/api/subscribers", map[string]any{"email": e, "locale": "de", "double_optin": false, "consent": consent}, nil); st != 201 {
+			t.Fatalf("import = %d", st)
+		}
+	}
+	cart := func(email, id string) map[string]any {
+		return map[string]any{"type": "cart.updated", "id": "ev-" + id, "email": email, "cart": map[string]any{
+			"id": id, "url": "https://shop.example/cart/" + id, "currency": "EUR", "total": 59.8,
+			"items": []map[string]any{{"sku": "TEE-1", "name": "Bio-T-Shirt", "price": 29.9, "quantity": 2}}}}
+	}
+	var ack struct{ ID string }
+	if st := in.do("POST", "/api/events", cart("cart@example.com", "c1"), &ack); st != 202 || ack.ID == "" {
+		t.Fatalf("event = %d %+v", st, ack)
+	}
+	if st := in.do("POST", "/api/events", cart("cart@example.com", "c1"), nil); st != 202 {
+		t.Fatalf("repeated event = %d, want 202 (accepted once)", st)
+	}
+	in.do("POST", "/api/events", cart("buyer@example.com", "c2"), nil)
+	order := map[string]any{"type": "order.placed", "id": "ev-o2", "email": "buyer@example.com",
+		"order": map[string]any{"id": "o2", "cart_id": "c2", "currency": "EUR", "total": 59.8,
+			"items": []map[string]any{{"sku": "TEE-1", "name": "Bio-T-Shirt", "price": 29.9, "quantity": 2}}}}
+	if st := in.do("POST", "/api/events", order, nil); st != 202 {
+		t.Fatalf("order = %d", st)
+	}
+	var bad struct{ Error, Field string }
+	if st := in.do("POST", "/api/events", `{"type":"cart.updated","email":"cart@example.com","cart":{"id":"c9","items":[{"name":"x","price":"free"}]}}`, &bad); st < 400 || st >= 500 || bad.Field == "" {
+		t.Fatalf("bad event = %d %+v", st, bad)
+	}
+
+	// Nothing is due yet; in two hours the reminder is.
+	in.tickFlows()
+	if n := smtpd.Count(); n != 0 {
+		t.Fatalf("%d mails before the delay", n)
+	}
+	if _, err := in.app.flows.Tick(context.Background(), time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	in.app.queue.Wake()
+	got := smtpd.WaitFor(1, 20*time.Second)
+	p := parse(t, got[0])
+	if got[0].To[0] != "cart@example.com" || !strings.Contains(p.Text, "Bio-T-Shirt") || !strings.Contains(p.HTML, "https://shop.example/cart/c1") {
+		t.Fatalf("reminder to %v:\n%s", got[0].To, p.Text)
+	}
+	if _, err := in.app.flows.Tick(context.Background(), time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var queued int
+	in.app.db.QueryRow(`SELECT count(*) FROM mail_queue WHERE recipient = 'cart@example.com'`).Scan(&queued)
+	if queued != 1 {
+		t.Fatalf("a second tick queued more: %d mails for the cart", queued)
+	}
+	in.app.db.QueryRow(`SELECT count(*) FROM mail_queue WHERE recipient = 'buyer@example.com'`).Scan(&queued)
+	if queued != 0 {
+		t.Fatalf("the buyer, whose cart became an order, got %d reminders", queued)
+	}
+}
