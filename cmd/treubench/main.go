@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-smtp"
 
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/mailer"
@@ -96,19 +94,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	resetPeakRSS()
 
 	addr := *smtpAddr
-	var received atomic.Int64
+	var received *atomic.Int64
 	if addr == "" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		sk, err := startSink()
 		if err != nil {
 			return err
 		}
-		srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{n: &received}, nil }))
-		srv.Domain = "sink.localhost"
-		srv.MaxMessageBytes = 1 << 20
-		srv.ErrorLog = nopLog{}
-		go srv.Serve(l)
-		defer srv.Close()
-		addr = l.Addr().String()
+		defer sk.Close()
+		addr, received = sk.Addr(), &sk.received
 	}
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -326,26 +319,6 @@ func rssMB(key string) float64 {
 	}
 	return -1
 }
-
-// sinkSession accepts every message, reads and discards it, and counts.
-type sinkSession struct{ n *atomic.Int64 }
-
-func (s *sinkSession) Reset()                               {}
-func (s *sinkSession) Logout() error                        { return nil }
-func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *sinkSession) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	s.n.Add(1)
-	return nil
-}
-
-type nopLog struct{}
-
-func (nopLog) Printf(string, ...any) {}
-func (nopLog) Println(...any)        {}
 
 // markdown is a realistic newsletter of about 3 KB with personalisation.
 const markdown = `# Hallo {{ .FirstName }}, der Herbst ist da!
