@@ -24,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/store"
