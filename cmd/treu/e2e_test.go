@@ -162,7 +162,7 @@ func TestHealthMetricsAndAuth(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "treu_http_requests_total") {
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "treu_http_requests_total") || !strings.Contains(string(body), "treu_mail_queue") || !strings.Contains(string(body), "treu_subscribers") {
 		t.Fatalf("metrics = %d\n%s", resp.StatusCode, body)
 	}
 

@@ -157,7 +157,36 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		return map[string]float64{`status="queued"`: float64(st.Queued), `status="retrying"`: float64(st.Retrying),
 			`status="sent"`: float64(st.Sent), `status="failed"`: float64(st.Failed)}
 	})
+	a.metrics.GaugeFunc("treu_subscribers", "Subscribers by status.", func() map[string]float64 {
+		return a.countBy(`SELECT status, count(*) FROM subscribers GROUP BY status`)
+	})
+	a.metrics.GaugeFunc("treu_campaign_deliveries", "Deliveries of running and paused campaigns by status.", func() map[string]float64 {
+		return a.countBy(`SELECT d.status, count(*) FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
+			WHERE c.status IN ('running', 'paused') GROUP BY d.status`)
+	})
 	return a, nil
+}
+
+// countBy runs a "label, count" query for a gauge; a scrape must not fail
+// because one query did, so errors give an empty gauge.
+func (a *app) countBy(query string) map[string]float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, err := a.db.QueryContext(ctx, query)
+	if err != nil {
+		a.log.Warn("metrics query", slog.Any("error", err))
+		return nil
+	}
+	defer rows.Close()
+	out := map[string]float64{}
+	for rows.Next() {
+		var label string
+		var n float64
+		if rows.Scan(&label, &n) == nil {
+			out[`status="`+label+`"`] = n
+		}
+	}
+	return out
 }
 
 // start runs the workers and the scheduler until ctx ends; wg tracks them.
