@@ -3,8 +3,9 @@ GO ?= go
 
 .PHONY: run test deps check unit race fuzz bench build
 
+# run builds the binary and replaces make with it, so Ctrl-C and SIGTERM reach Treu.
 run:
-	$(GO) run ./cmd/treu serve
+	$(GO) build -o treu ./cmd/treu && exec ./treu serve
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o treu ./cmd/treu

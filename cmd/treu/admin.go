@@ -55,18 +55,24 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.New("usage: treu backup [--data DIR] FILE")
 	}
 	out := fs.Arg(0)
-	if _, err := os.Stat(out); err == nil {
-		return fmt.Errorf("backup: %s exists; choose a new file", out)
+	// The copy holds personal data: create it readable by the owner only
+	// (VACUUM INTO takes an empty existing file).
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
+	f.Close()
 	db, err := openData(ctx, cfg.Data)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if err := db.Backup(ctx, out); err != nil {
+		os.Remove(out)
 		return err
 	}
 	fmt.Fprintln(stdout, "backup written to", out)
+	fmt.Fprintln(stdout, "keep", filepath.Join(cfg.Data, "secret.key"), "with it: the links in mails already sent need that key")
 	return nil
 }
 

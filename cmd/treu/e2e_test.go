@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/mailer/smtptest"
+	"github.com/treu-mail/treu/store"
 )
 
 // instance is a whole Treu started in-process on a free port with its data in
@@ -350,5 +353,40 @@ func TestEnrollmentJourney(t *testing.T) {
 	}
 	if st := in.do("GET", "/api/subscribers/kim@example.com", nil, nil); st != 404 {
 		t.Fatalf("after erase get = %d, want 404", st)
+	}
+}
+
+func TestSecondServeOnSameDataRefused(t *testing.T) {
+	in := startTreu(t, nil)
+	err := serve(context.Background(), []string{"--data", in.data, "--listen", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "another treu serve") {
+		t.Fatalf("second serve: %v; want refused", err)
+	}
+}
+
+func TestBackupWhileRunning(t *testing.T) {
+	in := startTreu(t, nil)
+	if st := in.do("POST", "/api/subscribers", `{"email":"keep@example.com"}`, nil); st != 201 {
+		t.Fatalf("enroll = %d", st)
+	}
+	out := filepath.Join(t.TempDir(), "copy.db")
+	if err := run(context.Background(), []string{"backup", "--data", in.data, out}, func(string) string { return "" }, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(out)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file %v, %v; want mode 0600", st, err)
+	}
+	db, err := store.Open(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM subscribers WHERE email = 'keep@example.com'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("backup holds %d, %v", n, err)
+	}
+	if err := run(context.Background(), []string{"backup", "--data", in.data, out}, func(string) string { return "" }, nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("backup over an existing file succeeded")
 	}
 }

@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		cmd = "help"
 	}
 	switch cmd {
 	case "serve":
@@ -55,8 +57,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "version":
 		fmt.Fprintln(stdout, "treu", version)
 		return nil
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
+		fmt.Fprintln(stdout, "\nSettings of treu serve (flag, or the TREU_* variable of the same name):")
+		var cfg config
+		fs := newFlagSet("serve", &cfg)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
 		return nil
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)

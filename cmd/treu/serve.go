@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/treu-mail/treu/web"
@@ -26,6 +28,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := newFlagSet("serve", &cfg)
 	fs.SetOutput(stderr)
 	if err := parseFlags(fs, args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if err := cfg.validate(); err != nil {
@@ -36,6 +41,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	if cfg.Impressum == "" {
+		log.Warn("no --impressum set: German law (§ 5 DDG) wants the shop's name and postal address in every marketing mail")
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := lockData(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	db, err := openData(ctx, cfg.Data)
 	if err != nil {
 		return err
@@ -102,6 +118,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// lockData keeps a second `treu serve` off the same data folder: two
+// schedulers would be safe (claims are rows with leases) but an operator who
+// starts two by mistake wants to know, not to find out from the logs later.
+func lockData(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "serve.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data folder: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another treu serve is using %s (%v)", dir, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
