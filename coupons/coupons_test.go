@@ -118,7 +118,11 @@ func TestAssignDistinctUnderConcurrencyAndRollback(t *testing.T) {
 			var code string
 			err := db.Tx(ctx, func(tx *store.Tx) error {
 				var err error
-				code, err = coupons.Assign(ctx, tx, "p", int64(i+1))
+				if i%2 == 0 { // both forms: the package function and the prepared method
+					code, err = coupons.Assign(ctx, tx, "p", int64(i+1))
+				} else {
+					code, err = s.Assign(ctx, tx, "p", int64(i+1))
+				}
 				return err
 			})
 			mu.Lock()
@@ -144,6 +148,12 @@ func TestAssignDistinctUnderConcurrencyAndRollback(t *testing.T) {
 		return err
 	}); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("unknown pool: %v", err)
+	}
+	if err := db.Tx(ctx, func(tx *store.Tx) error {
+		_, err := s.Assign(ctx, tx, "missing", 1)
+		return err
+	}); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("unknown pool (prepared): %v", err)
 	}
 }
 

@@ -72,23 +72,98 @@ func OrderedSince(ctx context.Context, q Querier, subscriberID int64, cartID str
 	return true, nil
 }
 
+// CartRef names a cart and the subscriber asking about it.
+type CartRef struct {
+	CartID       string
+	SubscriberID int64
+}
+
+// CartCheck is a stored cart with what OrderedSince(SubscriberID of its
+// CartRef, its id, its UpdatedAt) says: Ordered means no reminder is due.
+type CartCheck struct {
+	CartState
+	Ordered bool
+}
+
+const cartChecks = `SELECT r.value ->> 0, r.value ->> 1, c.subscriber_id, c.status, c.url, c.currency, c.total, c.items, c.updated_at,
+	EXISTS (SELECT 1 FROM shop_orders AS o WHERE o.cart_id = c.cart_id AND o.cart_id <> '')
+	OR EXISTS (SELECT 1 FROM shop_orders AS o WHERE o.subscriber_id = r.value ->> 1 AND o.placed_at >= c.updated_at)
+	FROM json_each(?) AS r JOIN carts AS c ON c.cart_id = r.value ->> 0`
+
+// CartChecks is CartByID and OrderedSince for many carts in one query (the
+// cart flow checks a whole batch of runs at once). A cart that is not stored
+// is missing from the map.
+func CartChecks(ctx context.Context, q Querier, refs []CartRef) (map[CartRef]CartCheck, error) {
+	out := make(map[CartRef]CartCheck, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	arg := make([][2]any, len(refs))
+	for i, r := range refs {
+		arg[i] = [2]any{r.CartID, r.SubscriberID}
+	}
+	js, err := json.Marshal(arg)
+	if err != nil {
+		return nil, fmt.Errorf("events: cart checks: %w", err)
+	}
+	rows, err := q.QueryContext(ctx, cartChecks, string(js))
+	if err != nil {
+		return nil, fmt.Errorf("events: cart checks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ref CartRef
+		var c CartCheck
+		var sub sql.NullInt64
+		var items string
+		var at int64
+		if err := rows.Scan(&ref.CartID, &ref.SubscriberID, &sub, &c.Status, &c.URL, &c.Currency, &c.Total, &items, &at, &c.Ordered); err != nil {
+			return nil, fmt.Errorf("events: cart checks: %w", err)
+		}
+		if err := json.Unmarshal([]byte(items), &c.Items); err != nil {
+			return nil, fmt.Errorf("events: cart %q items: %w", ref.CartID, err)
+		}
+		c.ID = ref.CartID
+		c.SubscriberID = sub.Int64
+		c.UpdatedAt = time.Unix(at, 0).UTC()
+		out[ref] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events: cart checks: %w", err)
+	}
+	return out, nil
+}
+
 // DueCart is an open cart with items whose owner is a subscriber.
 type DueCart struct {
 	CartID       string
 	SubscriberID int64
 	UpdatedAt    time.Time
+	// Ordered is OrderedSince(SubscriberID, CartID, UpdatedAt): an order for
+	// the cart, or any order of its owner since its last update.
+	Ordered bool
 }
 
 // DueCarts lists open carts with items, of subscribers, last updated in
 // [from, to], in (updated_at, cart_id) order after the key (afterAt,
 // afterID); pass the last row's values to page on.
 func DueCarts(ctx context.Context, q Querier, from, to time.Time, afterAt time.Time, afterID string, limit int) ([]DueCart, error) {
-	rows, err := q.QueryContext(ctx, `SELECT cart_id, subscriber_id, updated_at FROM carts
-		WHERE status = 'open' AND updated_at >= ? AND updated_at <= ?
-		  AND (updated_at > ? OR (updated_at = ? AND cart_id > ?))
-		  AND item_count > 0 AND subscriber_id IS NOT NULL
-		ORDER BY updated_at, cart_id LIMIT ?`,
-		from.Unix(), to.Unix(), afterAt.Unix(), afterAt.Unix(), afterID, limit)
+	// One lower bound on the key (updated_at, cart_id), so that the index
+	// carts_open (updated_at, cart_id) seeks straight to the page: after the
+	// key (afterAt, afterID), and at or after from (("", from) is before every
+	// cart id at from; a cart id is never empty).
+	lowAt, lowID := afterAt.Unix(), afterID
+	if lowAt < from.Unix() {
+		lowAt, lowID = from.Unix(), ""
+	}
+	rows, err := q.QueryContext(ctx, `SELECT c.cart_id, c.subscriber_id, c.updated_at,
+		  EXISTS (SELECT 1 FROM shop_orders AS o WHERE o.cart_id = c.cart_id AND o.cart_id <> '')
+		  OR EXISTS (SELECT 1 FROM shop_orders AS o WHERE o.subscriber_id = c.subscriber_id AND o.placed_at >= c.updated_at)
+		FROM carts AS c
+		WHERE c.status = 'open' AND (c.updated_at, c.cart_id) > (?, ?) AND c.updated_at <= ?
+		  AND c.item_count > 0 AND c.subscriber_id IS NOT NULL
+		ORDER BY c.updated_at, c.cart_id LIMIT ?`,
+		lowAt, lowID, to.Unix(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("events: due carts: %w", err)
 	}
@@ -97,7 +172,7 @@ func DueCarts(ctx context.Context, q Querier, from, to time.Time, afterAt time.T
 	for rows.Next() {
 		var d DueCart
 		var at int64
-		if err := rows.Scan(&d.CartID, &d.SubscriberID, &at); err != nil {
+		if err := rows.Scan(&d.CartID, &d.SubscriberID, &at, &d.Ordered); err != nil {
 			return nil, fmt.Errorf("events: due carts: %w", err)
 		}
 		d.UpdatedAt = time.Unix(at, 0).UTC()

@@ -18,10 +18,14 @@
 // Config.EventRetention (90 days), which is also the window in which a repeated
 // event id is recognised; the applied carts and orders stay.
 //
-// Ingest runs one short write transaction per event: an INSERT ... ON CONFLICT
-// DO NOTHING RETURNING on the event id (the unique index is the dedupe, no read
-// first), then one upsert for the cart or the order and one UPDATE of the
-// subscriber's figures.
+// Ingest writes each event with statements prepared once on the writer: an
+// INSERT ... ON CONFLICT DO NOTHING RETURNING on the event id (the unique index
+// is the dedupe, no read first), then one upsert for the cart or the order and
+// one UPDATE of the subscriber's figures. Concurrent calls are group-committed
+// (batch.go): events arriving while the writer is busy share the next
+// transaction, in arrival order, and each caller returns only after the commit
+// that holds its event; an event that fails is taken out and the others are
+// written again without it.
 //
 // The cart-abandonment flow (package flows) reads carts and orders through
 // DueCarts, CartByID and OrderedSince, so the SQL on these tables stays here.

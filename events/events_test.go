@@ -2,10 +2,12 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -262,4 +264,62 @@ func BenchmarkIngestSerial(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// Concurrent events are group-committed: each caller gets its own outcome, a
+// failing event fails alone, a repeated id is stored once and an order is
+// counted once.
+func TestConcurrentIngest(t *testing.T) {
+	db, s, _ := setup(t)
+	ctx := context.Background()
+	sub := addSubscriber(t, db, "a@example.de")
+	if err := db.Tx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TRIGGER test_fail BEFORE INSERT ON shop_events
+			WHEN NEW.event_id LIKE 'bad%' BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 40
+	var failed, wrongly atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("e%d", i) // every worker sends the same ids
+				body := orderPlaced(id, "a@example.de", fmt.Sprintf("o%d", i), "", t0.Add(-time.Hour), 1)
+				if i%10 == 3 {
+					body = cartUpdated(fmt.Sprintf("bad%d-%d", w, i), "a@example.de", "c1", t0, 1)
+				}
+				_, err := s.Ingest(ctx, []byte(body))
+				switch {
+				case i%10 == 3 && err != nil:
+					failed.Add(1)
+				case err != nil:
+					wrongly.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != workers*each/10 || wrongly.Load() != 0 {
+		t.Fatalf("failed %d (want %d), wrongly failed %d", failed.Load(), workers*each/10, wrongly.Load())
+	}
+	var nEvents, orders, count int
+	db.QueryRowContext(ctx, `SELECT count(*) FROM shop_events`).Scan(&nEvents)
+	db.QueryRowContext(ctx, `SELECT count(*) FROM shop_orders`).Scan(&orders)
+	db.QueryRowContext(ctx, `SELECT order_count FROM subscribers WHERE id = ?`, sub).Scan(&count)
+	if want := each - each/10; nEvents != want || orders != want || count != want {
+		t.Fatalf("events %d, orders %d, order_count %d; want %d each", nEvents, orders, count, want)
+	}
+	// A caller that gave up before its turn writes nothing.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Ingest(cctx, []byte(orderPlaced("late", "a@example.de", "o-late", "", t0, 1))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled ingest: %v", err)
+	}
+	db.QueryRowContext(ctx, `SELECT count(*) FROM shop_events WHERE event_id = 'late'`).Scan(&nEvents)
+	if nEvents != 0 {
+		t.Fatal("cancelled event was stored")
+	}
 }

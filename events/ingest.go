@@ -37,6 +37,8 @@ type Service struct {
 	prepOnce sync.Once
 	prepErr  error
 	stmts    map[string]*sql.Stmt
+
+	batch batcher // group commit of concurrent Ingest calls (batch.go)
 }
 
 // prepare prepares the statements on the writer once. It must run outside a
@@ -56,13 +58,30 @@ func (s *Service) prepare(ctx context.Context) error {
 	return s.prepErr
 }
 
-// stmt returns q, prepared by prepare, bound to tx.
-func (s *Service) stmt(ctx context.Context, tx *store.Tx, q string) (*sql.Stmt, error) {
-	st, ok := s.stmts[q]
+// txStmts binds the prepared statements to one transaction, each once: a
+// batch of events binds each statement once, not once per event.
+type txStmts struct {
+	s     *Service
+	tx    *store.Tx
+	bound map[string]*sql.Stmt
+}
+
+func (s *Service) bind(tx *store.Tx) *txStmts {
+	return &txStmts{s: s, tx: tx, bound: make(map[string]*sql.Stmt, len(s.stmts))}
+}
+
+// stmt returns q, prepared by prepare, bound to the transaction.
+func (b *txStmts) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := b.bound[q]; ok {
+		return st, nil
+	}
+	st, ok := b.s.stmts[q]
 	if !ok {
 		return nil, fmt.Errorf("events: statement not prepared")
 	}
-	return tx.StmtContext(ctx, st), nil
+	st = b.tx.StmtContext(ctx, st)
+	b.bound[q] = st
+	return st, nil
 }
 
 // Close releases the prepared statements.
@@ -163,59 +182,62 @@ func (s *Service) apply(ctx context.Context, ev *Event, raw []byte) (string, err
 	if err != nil {
 		return "", fmt.Errorf("events: encode items: %w", err)
 	}
+	payload := raw
+	if payload == nil {
+		if payload, err = json.Marshal(ev); err != nil {
+			return "", fmt.Errorf("events: encode: %w", err)
+		}
+	}
 	if err := s.prepare(ctx); err != nil {
 		return "", err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		now := tx.Now.Unix()
-		at := now
-		// A time in the future is the shop's clock running ahead: use ours.
-		if !ev.OccurredAt.IsZero() && ev.OccurredAt.Unix() < now {
-			at = ev.OccurredAt.Unix()
-		}
-		payload := raw
-		if payload == nil {
-			if payload, err = json.Marshal(ev); err != nil {
-				return fmt.Errorf("events: encode: %w", err)
-			}
-		}
-		ins, err := s.stmt(ctx, tx, insertEvent)
-		if err != nil {
-			return err
-		}
-		var sub sql.NullInt64
-		err = ins.QueryRowContext(ctx, ev.ID, ev.Type, key, key, string(payload), at, now).Scan(&sub)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // seen before: accepted once
-		}
-		if err != nil {
-			return fmt.Errorf("events: store %s: %w", ev.Type, err)
-		}
-		exec := func(q string, args ...any) (sql.Result, error) {
-			st, err := s.stmt(ctx, tx, q)
-			if err != nil {
-				return nil, err
-			}
-			return st.ExecContext(ctx, args...)
-		}
-		switch ev.Type {
-		case CartUpdated:
-			c := ev.Cart
-			_, err = exec(upsertCart, c.ID, key, sub, c.URL, c.Currency, c.Total, items, len(c.Items), now, at)
-		case CartCleared:
-			_, err = exec(clearCart, ev.Cart.ID, key, sub, now, at)
-		case OrderPlaced:
-			err = applyOrder(exec, key, sub, ev.Order, items, at)
-		}
-		if err != nil {
-			return fmt.Errorf("events: apply %s: %w", ev.Type, err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.submit(ctx, &ingestJob{ev: ev, key: key, items: items, payload: payload}); err != nil {
 		return "", err
 	}
 	return ev.ID, nil
+}
+
+// applyTx writes one event inside the batch's transaction.
+func (b *txStmts) applyTx(ctx context.Context, j *ingestJob) error {
+	ev, key, items, tx := j.ev, j.key, j.items, b.tx
+	now := tx.Now.Unix()
+	at := now
+	// A time in the future is the shop's clock running ahead: use ours.
+	if !ev.OccurredAt.IsZero() && ev.OccurredAt.Unix() < now {
+		at = ev.OccurredAt.Unix()
+	}
+	ins, err := b.stmt(ctx, insertEvent)
+	if err != nil {
+		return err
+	}
+	var sub sql.NullInt64
+	err = ins.QueryRowContext(ctx, ev.ID, ev.Type, key, key, string(j.payload), at, now).Scan(&sub)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // seen before: accepted once
+	}
+	if err != nil {
+		return fmt.Errorf("events: store %s: %w", ev.Type, err)
+	}
+	exec := func(q string, args ...any) (sql.Result, error) {
+		st, err := b.stmt(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return st.ExecContext(ctx, args...)
+	}
+	switch ev.Type {
+	case CartUpdated:
+		c := ev.Cart
+		_, err = exec(upsertCart, c.ID, key, sub, c.URL, c.Currency, c.Total, items, len(c.Items), now, at)
+	case CartCleared:
+		_, err = exec(clearCart, ev.Cart.ID, key, sub, now, at)
+	case OrderPlaced:
+		err = applyOrder(exec, key, sub, ev.Order, items, at)
+	}
+	if err != nil {
+		return fmt.Errorf("events: apply %s: %w", ev.Type, err)
+	}
+	return nil
 }
 
 func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) error {

@@ -8,8 +8,10 @@
 // the step it is at and when that step is due. Tick(ctx, now) is the only
 // driver: it enters carts whose wait ended (cart-abandonment), starts an
 // offers round when the cron (robfig/cron/v3, reference: last_round_at in the
-// DB) is due, and advances due runs in batches of write transactions. For each
-// run it re-checks the conditions (still active on a list and not
+// DB) is due, and advances due runs in batches of write transactions (Batch
+// runs each; the subscribers, suppressions, carts and orders a batch's checks
+// need are read in a few queries at its start, and the per-run statements are
+// prepared once on the writer). For each run it re-checks the conditions (still active on a list and not
 // suppressed; cart still open, not cleared, no order for it or after its last
 // update), assigns a coupon, renders the mail and enqueues it through the
 // durable mail queue in the same transaction that advances the run. The

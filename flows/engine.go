@@ -47,6 +47,12 @@ type Pools interface {
 	Exists(ctx context.Context, slug string) (bool, error)
 }
 
+// assigner is coupons.Assign with its statement prepared once;
+// *coupons.Service (the usual Pools) is one.
+type assigner interface {
+	Assign(ctx context.Context, tx *store.Tx, poolSlug string, subscriberID int64) (string, error)
+}
+
 // Config is the engine's wiring.
 type Config struct {
 	From, FromName, ReplyTo string
@@ -79,6 +85,64 @@ type Engine struct {
 
 	mu    sync.Mutex
 	cache map[cacheKey]*templates.Template // compiled step texts
+
+	// Statements run once per run or per cart, prepared once on the writer:
+	// parsing them again for each of 10,000 due carts took most of a tick.
+	prepOnce sync.Once
+	stmts    map[string]*sql.Stmt // a statement missing here is parsed per use
+}
+
+// prepare prepares the per-run statements on the writer. It must run outside
+// a transaction: the writer has one connection, which a transaction holds. A
+// statement that fails to prepare is parsed per use instead.
+func (e *Engine) prepare(ctx context.Context) {
+	e.prepOnce.Do(func() {
+		e.stmts = make(map[string]*sql.Stmt)
+		for _, q := range []string{moveRun, insertSend, enterCart} {
+			st, err := e.db.Writer().PrepareContext(context.WithoutCancel(ctx), q)
+			if err != nil {
+				e.log.WarnContext(ctx, "flows: prepare; statements will be parsed per use", "err", err)
+				continue
+			}
+			e.stmts[q] = st
+		}
+	})
+}
+
+// Close releases the prepared statements.
+func (e *Engine) Close() error {
+	e.prepOnce.Do(func() {}) // no preparing after Close
+	for _, st := range e.stmts {
+		st.Close()
+	}
+	return nil
+}
+
+// wtx is a write transaction with the prepared statements bound to it, each
+// once per transaction.
+type wtx struct {
+	*store.Tx
+	e     *Engine
+	bound map[string]*sql.Stmt
+}
+
+func (e *Engine) bind(tx *store.Tx) *wtx {
+	return &wtx{Tx: tx, e: e, bound: make(map[string]*sql.Stmt, len(e.stmts))}
+}
+
+// exec runs q, prepared if prepare could.
+func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, ok := w.bound[q]
+	if !ok {
+		if p := w.e.stmts[q]; p != nil {
+			st = w.StmtContext(ctx, p)
+			w.bound[q] = st
+		}
+	}
+	if st == nil {
+		return w.ExecContext(ctx, q, args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 type cacheKey struct {
@@ -168,6 +232,7 @@ type TickResult struct {
 func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 	var res TickResult
 	now = now.UTC().Truncate(time.Second)
+	e.prepare(ctx)
 	flows, err := e.loadAll(ctx, e.db)
 	if err != nil {
 		return res, err
@@ -205,6 +270,13 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 	}
 }
 
+// enterCart starts a cart-abandonment run. Only subscribers with marketing
+// consent enter (active, on a list).
+const enterCart = `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
+	SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND s.status = 'active'
+	  AND EXISTS (SELECT 1 FROM subscriptions AS sub WHERE sub.subscriber_id = s.id AND sub.status = 'active')
+	ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
+
 // enterCarts starts a cart-abandonment run for each open cart with items
 // whose wait (the first step's delay after its last update) ended since the
 // last tick. A cart that already has a run is left alone (one series per cart).
@@ -229,12 +301,10 @@ func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res 
 			if err != nil {
 				return err
 			}
+			w := e.bind(tx)
 			for _, c := range batch {
 				// Ordered without naming the cart: nothing to remind of.
-				if ordered, err := events.OrderedSince(ctx, tx, c.SubscriberID, c.CartID, c.UpdatedAt); err != nil || ordered {
-					if err != nil {
-						return err
-					}
+				if c.Ordered {
 					continue
 				}
 				due := c.UpdatedAt.Add(wait)
@@ -242,12 +312,7 @@ func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res 
 				if now.Sub(due) > e.cfg.MaxLate {
 					status, dueAt, reason = "ended", nil, EndLate
 				}
-				// Only subscribers with marketing consent enter (active, on a list).
-				r, err := tx.ExecContext(ctx, `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
-					SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND s.status = 'active'
-					  AND EXISTS (SELECT 1 FROM subscriptions AS sub WHERE sub.subscriber_id = s.id AND sub.status = 'active')
-					ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`,
-					CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID)
+				r, err := w.exec(ctx, enterCart, CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID)
 				if err != nil {
 					return fmt.Errorf("flows: enter cart: %w", err)
 				}
@@ -351,10 +416,25 @@ type dueRun struct {
 	trigger string
 	step    int
 	due     int64
+	rc      recipient
 }
 
+// selectDue loads a batch of due runs with their subscribers in one query.
+// The unary + keeps SQLite from reading the runs through the unique index
+// on (flow, subscriber_id, trigger_key), which would visit every run of the
+// flow ever started, done ones included, and sort them, once per batch; the
+// partial index flow_runs_due holds only the active runs, in due order.
+const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at,
+	coalesce(s.email, ''), coalesce(s.email_key, ''), coalesce(s.name, ''), coalesce(s.locale, ''),
+	coalesce(s.attributes, ''), coalesce(s.status, ''),
+	EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = s.id AND status = 'active')
+	FROM flow_runs AS r LEFT JOIN subscribers AS s ON s.id = r.subscriber_id
+	WHERE r.status = 'active' AND r.due_at <= ? AND +r.flow IN (`
+
 // advanceBatch advances up to Batch due runs in one transaction and returns
-// how many it looked at.
+// how many it looked at. What a run's checks read (its subscriber, the
+// suppressions, its cart and the orders) is loaded for the whole batch at the
+// start: advancing a run writes none of it.
 func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, now time.Time, res *TickResult) (int, error) {
 	slugs := make([]any, 0, 3)
 	for s := range enabled {
@@ -367,18 +447,25 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 	var seen int
 	emptyPools := map[string]bool{}
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, subscriber_id, flow, trigger_key, step, due_at FROM flow_runs
-			WHERE status = 'active' AND due_at <= ? AND flow IN (`+ph+`) ORDER BY due_at, id LIMIT ?`,
+		rows, err := tx.QueryContext(ctx, selectDue+ph+`) ORDER BY r.due_at, r.id LIMIT ?`,
 			append(append([]any{now.Unix()}, slugs...), e.cfg.Batch)...)
 		if err != nil {
 			return err
 		}
 		var runs []dueRun
+		var keys []string
 		for rows.Next() {
 			var r dueRun
-			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due); err != nil {
+			var status, key string
+			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due,
+				&r.rc.email, &key, &r.rc.name, &r.rc.locale, &r.rc.attrsJSON, &status, &r.rc.listed); err != nil {
 				rows.Close()
 				return err
+			}
+			if r.rc.active = status == "active"; r.rc.active && r.rc.listed {
+				sum := sha256.Sum256([]byte(key))
+				r.rc.hash = hex.EncodeToString(sum[:])
+				keys = append(keys, r.rc.hash)
 			}
 			runs = append(runs, r)
 		}
@@ -387,8 +474,25 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 			return err
 		}
 		seen = len(runs)
+		suppressed, err := suppressedHashes(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		var refs []events.CartRef
 		for _, r := range runs {
-			if err := e.advance(ctx, tx, enabled[r.flow], r, now, res, emptyPools); err != nil {
+			if f := enabled[r.flow]; f.Slug == CartAbandonment && r.step < len(f.Steps) && r.rc.hash != "" && !suppressed[r.rc.hash] {
+				refs = append(refs, events.CartRef{CartID: r.trigger, SubscriberID: r.sub})
+			}
+		}
+		carts, err := events.CartChecks(ctx, tx, refs)
+		if err != nil {
+			return err
+		}
+		w := e.bind(tx)
+		for i := range runs {
+			r := &runs[i]
+			r.rc.ok = r.rc.hash != "" && !suppressed[r.rc.hash]
+			if err := e.advance(ctx, w, enabled[r.flow], r, carts, now, res, emptyPools); err != nil {
 				return fmt.Errorf("flows: run %d: %w", r.id, err)
 			}
 		}
@@ -400,103 +504,105 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 	return seen, err
 }
 
+// suppressedHashes returns which of the email hashes are suppressed.
+func suppressedHashes(ctx context.Context, tx *store.Tx, hashes []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(hashes) == 0 {
+		return out, nil
+	}
+	js, err := json.Marshal(hashes)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT email_hash FROM suppressions WHERE email_hash IN (SELECT value FROM json_each(?))`, string(js))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out[h] = true
+	}
+	return out, rows.Err()
+}
+
 // recipient is what a run needs of its subscriber.
 type recipient struct {
 	email, name, locale string
-	attrs               map[string]any
-	ok                  bool // active, on an active list, not suppressed
+	attrsJSON           string
+	active, listed      bool
+	hash                string // hex sha256 of email_key, set when active and listed
+	ok                  bool   // active, on an active list, not suppressed
 }
 
-func loadRecipient(ctx context.Context, tx *store.Tx, id int64) (recipient, error) {
-	var r recipient
-	var status, key, attrs string
-	var listed bool
-	err := tx.QueryRowContext(ctx, `SELECT email, email_key, name, locale, attributes, status,
-		EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = s.id AND status = 'active')
-		FROM subscribers AS s WHERE id = ?`, id).Scan(&r.email, &key, &r.name, &r.locale, &attrs, &status, &listed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, nil
+// attrs decodes the subscriber's attributes.
+func (r *recipient) attrs() (map[string]any, error) {
+	if r.attrsJSON == "" || r.attrsJSON == "{}" {
+		return nil, nil
 	}
-	if err != nil {
-		return r, err
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.attrsJSON), &m); err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
 	}
-	if status != "active" || !listed {
-		return r, nil
-	}
-	sum := sha256.Sum256([]byte(key))
-	var suppressed bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = ?)`, hex.EncodeToString(sum[:])).Scan(&suppressed); err != nil {
-		return r, err
-	}
-	if suppressed {
-		return r, nil
-	}
-	if attrs != "" && attrs != "{}" {
-		if err := json.Unmarshal([]byte(attrs), &r.attrs); err != nil {
-			return r, fmt.Errorf("attributes: %w", err)
-		}
-	}
-	r.ok = true
-	return r, nil
+	return m, nil
 }
 
 // advance checks a due run's conditions and sends its step, ends it, or
-// reschedules it, all inside tx.
-func (e *Engine) advance(ctx context.Context, tx *store.Tx, f *flowRow, r dueRun, now time.Time, res *TickResult, emptyPools map[string]bool) error {
+// reschedules it, all inside the batch's transaction.
+func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, carts map[events.CartRef]events.CartCheck, now time.Time, res *TickResult, emptyPools map[string]bool) error {
 	if r.step >= len(f.Steps) { // the flow lost steps since
-		return e.finish(ctx, tx, r, "done", "", nil, res)
+		return e.finish(ctx, w, r, "done", "", nil, res)
 	}
-	rc, err := loadRecipient(ctx, tx, r.sub)
+	rc := &r.rc
+	if !rc.ok {
+		return e.end(ctx, w, r, EndNotSubscribed, res)
+	}
+	attrs, err := rc.attrs()
 	if err != nil {
 		return err
 	}
-	if !rc.ok {
-		return e.end(ctx, tx, r, EndNotSubscribed, res)
-	}
 	var cart *templates.Cart
 	if f.Slug == CartAbandonment {
-		c, err := events.CartByID(ctx, tx, r.trigger)
-		if errs.Is(err, errs.NotFound) {
-			return e.end(ctx, tx, r, EndCartCleared, res)
-		}
-		if err != nil {
-			return err
-		}
+		c, found := carts[events.CartRef{CartID: r.trigger, SubscriberID: r.sub}]
 		switch {
+		case !found:
+			return e.end(ctx, w, r, EndCartCleared, res)
 		case c.Status == events.StatusOrdered:
-			return e.end(ctx, tx, r, EndOrdered, res)
+			return e.end(ctx, w, r, EndOrdered, res)
 		case c.Status == events.StatusCleared:
-			return e.end(ctx, tx, r, EndCartCleared, res)
+			return e.end(ctx, w, r, EndCartCleared, res)
 		case len(c.Items) == 0:
-			return e.end(ctx, tx, r, EndCartEmpty, res)
-		}
-		ordered, err := events.OrderedSince(ctx, tx, r.sub, c.ID, c.UpdatedAt)
-		if err != nil {
-			return err
-		}
-		if ordered {
-			return e.end(ctx, tx, r, EndOrdered, res)
+			return e.end(ctx, w, r, EndCartEmpty, res)
+		case c.Ordered:
+			return e.end(ctx, w, r, EndOrdered, res)
 		}
 		// A cart updated again restarts the wait for the first reminder.
 		if r.step == 0 {
 			if due := c.UpdatedAt.Add(time.Duration(f.Steps[0].Delay)); due.After(now) {
-				return e.reschedule(ctx, tx, r, due.Unix())
+				return e.reschedule(ctx, w, r, due.Unix())
 			}
 		}
-		cart = toTemplateCart(c)
+		cart = toTemplateCart(c.CartState)
 	}
 	step := f.Steps[r.step]
 	// A step due while Treu was down too long ago is skipped, not sent late.
 	if now.Unix()-r.due > int64(e.cfg.MaxLate/time.Second) {
 		res.Skipped++
-		return e.finishStep(ctx, tx, f, r, "late", nil, "", res)
+		return e.finishStep(ctx, w, f, r, "late", nil, "", res)
 	}
 	var code string
 	if step.CouponPool != "" {
-		code, err = coupons.Assign(ctx, tx, step.CouponPool, r.sub)
+		if a, ok := e.pools.(assigner); ok {
+			code, err = a.Assign(ctx, w.Tx, step.CouponPool, r.sub) // *coupons.Service: prepared
+		} else {
+			code, err = coupons.Assign(ctx, w.Tx, step.CouponPool, r.sub)
+		}
 		if errors.Is(err, coupons.ErrEmpty) || errs.Is(err, errs.NotFound) {
 			emptyPools[step.CouponPool] = true
-			return e.end(ctx, tx, r, EndCouponPoolEmpty, res)
+			return e.end(ctx, w, r, EndCouponPoolEmpty, res)
 		}
 		if err != nil {
 			return err
@@ -505,17 +611,17 @@ func (e *Engine) advance(ctx context.Context, tx *store.Tx, f *flowRow, r dueRun
 	tpl, err := e.template(f, r.step, rc.locale)
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow step does not compile", "flow", f.Slug, "step", r.step, "err", err)
-		return e.end(ctx, tx, r, EndRenderFailed, res)
+		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
 	unsub := e.links.UnsubscribeURL(r.sub)
 	out, err := tpl.Render(&templates.Data{
-		Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: rc.attrs,
+		Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: attrs,
 		UnsubscribeURL: unsub, PreferencesURL: e.links.PreferencesURL(r.sub),
 		Coupon: code, Cart: cart,
 	})
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow step does not render", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
-		return e.end(ctx, tx, r, EndRenderFailed, res)
+		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
 	msg := &mailer.Message{
 		From: e.cfg.From, FromName: e.cfg.FromName, ReplyTo: e.cfg.ReplyTo,
@@ -527,23 +633,23 @@ func (e *Engine) advance(ctx context.Context, tx *store.Tx, f *flowRow, r dueRun
 		SubscriberID: r.sub,
 	}
 	res.Sent++
-	return e.finishStep(ctx, tx, f, r, "sent", msg, code, res)
+	return e.finishStep(ctx, w, f, r, "sent", msg, code, res)
 }
 
 // finishStep records the step (sent or skipped) and moves the run on. The
 // guarded UPDATE runs first: if another tick advanced this run already, it
 // touches no row and nothing is queued.
-func (e *Engine) finishStep(ctx context.Context, tx *store.Tx, f *flowRow, r dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) error {
+func (e *Engine) finishStep(ctx context.Context, w *wtx, f *flowRow, r *dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) error {
 	next := r.step + 1
 	status, due := "done", any(nil)
 	if next < len(f.Steps) {
-		base := now(tx)
+		base := now(w.Tx)
 		if outcome == "late" {
 			base = r.due // keep the series' rhythm when catching up
 		}
 		status, due = "active", base+int64(time.Duration(f.Steps[next].Delay)/time.Second)
 	}
-	ok, err := e.move(ctx, tx, r, next, status, due, "")
+	ok, err := e.move(ctx, w, r, next, status, due, "")
 	if err != nil || !ok {
 		if !ok && outcome == "sent" {
 			res.Sent--
@@ -552,42 +658,46 @@ func (e *Engine) finishStep(ctx context.Context, tx *store.Tx, f *flowRow, r due
 	}
 	var mailID any
 	if msg != nil {
-		id, err := e.q.Enqueue(ctx, tx, msg)
+		id, err := e.q.Enqueue(ctx, w.Tx, msg)
 		if err != nil {
 			return err
 		}
 		mailID = id
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO flow_sends (run_id, flow, step, subscriber_id, outcome, mail_id, coupon, sent_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, tx.Now.Unix())
+	_, err = w.exec(ctx, insertSend, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, w.Now.Unix())
 	return err
 }
 
+const insertSend = `INSERT INTO flow_sends (run_id, flow, step, subscriber_id, outcome, mail_id, coupon, sent_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
 func now(tx *store.Tx) int64 { return tx.Now.Unix() }
 
-func (e *Engine) end(ctx context.Context, tx *store.Tx, r dueRun, reason string, res *TickResult) error {
-	ok, err := e.move(ctx, tx, r, r.step, "ended", nil, reason)
+func (e *Engine) end(ctx context.Context, w *wtx, r *dueRun, reason string, res *TickResult) error {
+	ok, err := e.move(ctx, w, r, r.step, "ended", nil, reason)
 	if ok {
 		res.Ended++
 	}
 	return err
 }
 
-func (e *Engine) finish(ctx context.Context, tx *store.Tx, r dueRun, status, reason string, due any, res *TickResult) error {
-	_, err := e.move(ctx, tx, r, r.step, status, due, reason)
+func (e *Engine) finish(ctx context.Context, w *wtx, r *dueRun, status, reason string, due any, res *TickResult) error {
+	_, err := e.move(ctx, w, r, r.step, status, due, reason)
 	return err
 }
 
-func (e *Engine) reschedule(ctx context.Context, tx *store.Tx, r dueRun, due int64) error {
-	_, err := e.move(ctx, tx, r, r.step, "active", due, "")
+func (e *Engine) reschedule(ctx context.Context, w *wtx, r *dueRun, due int64) error {
+	_, err := e.move(ctx, w, r, r.step, "active", due, "")
 	return err
 }
+
+const moveRun = `UPDATE flow_runs SET step = ?, status = ?, due_at = ?, end_reason = ?, updated_at = ?
+	WHERE id = ? AND step = ? AND status = 'active'`
 
 // move is the single-transaction claim: it changes the run only if it is
 // still active at the step it was read at.
-func (e *Engine) move(ctx context.Context, tx *store.Tx, r dueRun, step int, status string, due any, reason string) (bool, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE flow_runs SET step = ?, status = ?, due_at = ?, end_reason = ?, updated_at = ?
-		WHERE id = ? AND step = ? AND status = 'active'`, step, status, due, reason, tx.Now.Unix(), r.id, r.step)
+func (e *Engine) move(ctx context.Context, w *wtx, r *dueRun, step int, status string, due any, reason string) (bool, error) {
+	res, err := w.exec(ctx, moveRun, step, status, due, reason, w.Now.Unix(), r.id, r.step)
 	if err != nil {
 		return false, err
 	}

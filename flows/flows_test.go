@@ -2,7 +2,9 @@ package flows_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -465,5 +467,59 @@ func BenchmarkTickDue10k(b *testing.B) {
 			b.Fatalf("sent %d", r.Sent)
 		}
 		b.ReportMetric(float64(r.Sent)/time.Since(start).Seconds(), "mails/s")
+	}
+}
+
+// The checks a batch loads at once (subscriber, suppression, cart, orders)
+// decide each run on its own.
+func TestBatchChecksEachRun(t *testing.T) {
+	e := newEnv(t)
+	subs := map[string]int64{}
+	for i, name := range []string{"ok", "suppressed", "gone", "ordered", "ok2"} {
+		email := name + "@example.de"
+		subs[name] = e.subscriber(email, "en")
+		e.cart(fmt.Sprintf("e%d", i), email, "c-"+name, t0)
+	}
+	sum := sha256.Sum256([]byte("suppressed@example.de"))
+	e.exec(`INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, 'complaint', 0)`, hex.EncodeToString(sum[:]))
+	e.tick(t0.Add(time.Minute)) // not due yet: enters nothing
+	e.exec(`DELETE FROM carts WHERE cart_id = 'c-gone'`)
+	e.tick(t0.Add(59 * time.Minute))
+	// An order that does not name the cart, after its last update.
+	e.now = t0.Add(30 * time.Minute)
+	e.event(`{"type":"order.placed","id":"o1","email":"ordered@example.de","order":{"id":"A-1","currency":"EUR","total":5}}`)
+	r := e.tick(t0.Add(61 * time.Minute))
+	got := map[string]bool{}
+	for _, m := range e.mails() {
+		got[m.to] = true
+	}
+	if len(got) != 2 || !got["ok@example.de"] || !got["ok2@example.de"] || r.Sent != 2 {
+		t.Fatalf("mails to %v, result %+v", got, r)
+	}
+	// The ordered cart never entered; the others ended for their reason.
+	for name, want := range map[string]string{"suppressed": flows.EndNotSubscribed, "ok": "", "ok2": ""} {
+		st, why, _ := e.runStatus(flows.CartAbandonment, subs[name])
+		if why != want || (want != "" && st != "ended") || (want == "" && st != "active") {
+			t.Errorf("%s: run = %s %q, want reason %q", name, st, why, want)
+		}
+	}
+	var n int
+	e.db.QueryRowContext(ctx, `SELECT count(*) FROM flow_runs WHERE subscriber_id IN (?, ?)`, subs["gone"], subs["ordered"]).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d runs for a vanished or ordered cart", n)
+	}
+	// A cart that vanishes or is ordered after entering ends its run.
+	e.exec(`DELETE FROM carts WHERE cart_id = 'c-ok'`)
+	e.now = t0.Add(2 * time.Hour)
+	e.event(`{"type":"order.placed","id":"o2","email":"ok2@example.de","order":{"id":"A-2","currency":"EUR","total":5}}`)
+	e.tick(t0.Add(25 * time.Hour))
+	if len(e.mails()) != 2 {
+		t.Fatalf("mails = %d, want 2", len(e.mails()))
+	}
+	if _, why, _ := e.runStatus(flows.CartAbandonment, subs["ok"]); why != flows.EndCartCleared {
+		t.Errorf("vanished cart: %q", why)
+	}
+	if _, why, _ := e.runStatus(flows.CartAbandonment, subs["ok2"]); why != flows.EndOrdered {
+		t.Errorf("ordered after entering: %q", why)
 	}
 }

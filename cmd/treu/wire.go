@@ -36,6 +36,7 @@ type app struct {
 	campaigns *campaigns.Engine
 	events    *events.Service
 	flows     *flows.Engine
+	coupons   *coupons.Service
 	metrics   *web.Metrics
 }
 
@@ -102,6 +103,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	a.subs = subs
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
+	a.coupons = pools
 	a.events = events.New(db, log.With("component", "events"), events.Config{})
 	a.flows, err = flows.New(db, a.queue, subs, segs, pools, flows.Config{
 		From:     cfg.From,
@@ -245,6 +247,8 @@ func (a *app) close() {
 	}
 	a.subs.Close()
 	a.events.Close()
+	a.flows.Close()
+	a.coupons.Close()
 }
 
 func hostOf(base string) string {

@@ -34,8 +34,11 @@ CREATE TABLE carts (
 	created_at    INTEGER NOT NULL,
 	updated_at    INTEGER NOT NULL  -- occurred_at of the last cart event applied
 );
--- The cart-abandonment flow looks for open carts whose wait is over.
-CREATE INDEX carts_open ON carts (updated_at) WHERE status = 'open';
+-- The cart-abandonment flow looks for open carts whose wait is over, a page
+-- at a time in (updated_at, cart_id) order: with cart_id in the index a page
+-- is a seek and a short walk, not a sort of every open cart in the window.
+-- cart_id never changes, so it costs no extra index write.
+CREATE INDEX carts_open ON carts (updated_at, cart_id) WHERE status = 'open';
 CREATE INDEX carts_subscriber ON carts (subscriber_id);
 CREATE INDEX carts_unlinked ON carts (email_key) WHERE subscriber_id IS NULL;
 
