@@ -11,7 +11,7 @@ CREATE TABLE mail_queue (
 	-- NULL for mail to no subscriber, and after an erase (GDPR).
 	subscriber_id   INTEGER REFERENCES subscribers (id) ON DELETE SET NULL,
 	recipient       TEXT    NOT NULL,
-	message         TEXT CHECK (message IS NULL OR json_valid(message)),
+	message         TEXT,                             -- the Message as JSON, written by Enqueue only
 	status          TEXT    NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'failed')),
 	attempts        INTEGER NOT NULL DEFAULT 0,       -- claims so far, counted at claim time
 	-- When a worker may next claim the row. A claim moves it to the lease's end,
