@@ -169,6 +169,13 @@ func (s *Service) Tokens(ctx context.Context) ([]Token, error) {
 
 // RevokeToken stops a token from working.
 func (s *Service) RevokeToken(ctx context.Context, id int64) error {
+	// The cache is cleared after the commit: cleared before, a concurrent
+	// Authenticate could still read the old row and cache it again.
+	defer func() {
+		s.mu.Lock()
+		clear(s.verified)
+		s.mu.Unlock()
+	}()
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, tx.Now.Unix(), id)
 		if err != nil {
@@ -177,9 +184,6 @@ func (s *Service) RevokeToken(ctx context.Context, id int64) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errs.NotFoundf("no active token %d", id)
 		}
-		s.mu.Lock()
-		clear(s.verified)
-		s.mu.Unlock()
 		return nil
 	})
 }
@@ -260,14 +264,14 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (User, err
 		return User{}, errs.RateLimitedf("too many failed sign-ins; try again later")
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		// Counted and locked in one statement: parallel guesses each add one,
+		// so a burst of them cannot all see the old count and slip past.
 		err := s.db.Tx(ctx, func(tx *store.Tx) error {
-			var lockUntil any
-			if failed+1 >= maxFailures {
-				lockUntil = tx.Now.Add(lockFor).Unix()
-			}
-			_, err := tx.ExecContext(ctx,
-				`UPDATE users SET failed_logins = CASE WHEN ? IS NULL THEN failed_logins + 1 ELSE 0 END, locked_until = ? WHERE id = ?`,
-				lockUntil, lockUntil, u.ID)
+			_, err := tx.ExecContext(ctx, `UPDATE users SET
+				locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END,
+				failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END
+				WHERE id = ?`,
+				maxFailures, tx.Now.Add(lockFor).Unix(), maxFailures, u.ID)
 			return err
 		})
 		if err != nil {

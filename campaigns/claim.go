@@ -279,8 +279,11 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 		got = got[:0]
 		if !now.Before(r.nextSweep) {
 			// Leases of a crashed or stopped instance: their deliveries are due again.
+			// Never our own: a stalled writer must not re-queue mail this process
+			// still has in flight (a restarted process has a new owner).
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_until = NULL
-				WHERE campaign_id = ? AND status = 'sending' AND lease_until < ?`, r.id, now.Unix()); err != nil {
+				WHERE campaign_id = ? AND status = 'sending' AND lease_until < ? AND lease_owner <> ?`,
+				r.id, now.Unix(), e.cfg.Owner); err != nil {
 				return err
 			}
 			r.nextSweep = now.Add(e.cfg.Lease / 2)

@@ -2,7 +2,9 @@ package campaigns
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
 )
 
@@ -193,6 +196,20 @@ func (e *Engine) Test(ctx context.Context, id int64, emails []string) error {
 	}
 	r := &run{id: id, listID: e.listID(first), headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)}}
 	for _, addr := range addrs {
+		// An erased or bounced address asked not to be mailed: not even a test.
+		var suppressed int
+		key := addr
+		if norm, err := subscribers.ValidateEmail(addr); err == nil {
+			key = norm // the same normalisation (IDN domains) as the suppression hash
+		}
+		sum := sha256.Sum256([]byte(strings.ToLower(key)))
+		if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM suppressions WHERE email_hash = ?`,
+			hex.EncodeToString(sum[:])).Scan(&suppressed); err != nil {
+			return fmt.Errorf("campaigns: test %d: %w", id, err)
+		}
+		if suppressed > 0 {
+			return errs.Invalidf("emails", "%s is suppressed (erased or bounced) and gets no mail", addr)
+		}
 		rc := sample(addr)
 		err := e.db.QueryRowContext(ctx, `SELECT id, email, name, locale, attributes FROM subscribers WHERE email_key = ?`,
 			strings.ToLower(addr)).Scan(&rc.ID, &rc.Email, &rc.Name, &rc.Locale, &rc.Attributes)

@@ -319,6 +319,23 @@ func (q *Queue) record(ctx context.Context, outs []outcome) error {
 	})
 }
 
+// marketingKinds are the mail kinds that need marketing consent: an
+// unsubscribe withdraws the ones still queued.
+var marketingKinds = []any{"welcome", "flow"}
+
+// DropMarketing deletes a subscriber's queued marketing mail (welcome and flow
+// steps), inside the unsubscribe's transaction, so nothing goes out after it
+// — not even a retry of a mail deferred before. Confirmation, transactional
+// and test mail stay.
+func (q *Queue) DropMarketing(ctx context.Context, tx *store.Tx, subscriberID int64) error {
+	args := append([]any{subscriberID}, marketingKinds...)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM mail_queue WHERE subscriber_id = ? AND status = 'queued'
+		AND kind IN (?, ?)`, args...); err != nil {
+		return fmt.Errorf("mailer: drop marketing mail of subscriber %d: %w", subscriberID, err)
+	}
+	return nil
+}
+
 // DeleteForSubscriber erases a subscriber's mail (GDPR): unsent mail is
 // deleted, so nothing goes out to an erased person; sent and failed rows
 // keep only kind, status and times for the statistics.

@@ -361,3 +361,32 @@ func TestQueueThroughOutbox(t *testing.T) {
 		t.Fatalf("outbox %v %v", list, err)
 	}
 }
+
+func TestQueueDropMarketingKeepsTransactional(t *testing.T) {
+	e := newQueueEnv(t, QueueConfig{})
+	ctx := context.Background()
+	var sub int64
+	err := e.db.Tx(ctx, func(tx *store.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, status, created_at, updated_at)
+			VALUES ('p@example.org', 'p@example.org', 'active', 0, 0) RETURNING id`).Scan(&sub)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	for _, kind := range []string{"welcome", "flow", "confirm", "tx"} {
+		m := queued(kind, "p@example.org")
+		m.SubscriberID = sub
+		ids[kind] = e.enqueue(t, m)
+	}
+	if err := e.db.Tx(ctx, func(tx *store.Tx) error { return e.q.DropMarketing(ctx, tx, sub) }); err != nil {
+		t.Fatal(err)
+	}
+	for kind, id := range ids {
+		var n int
+		e.db.QueryRowContext(ctx, `SELECT count(*) FROM mail_queue WHERE id = ?`, id).Scan(&n)
+		if want := map[string]int{"welcome": 0, "flow": 0, "confirm": 1, "tx": 1}[kind]; n != want {
+			t.Errorf("%s mail: %d rows after the unsubscribe, want %d", kind, n, want)
+		}
+	}
+}

@@ -55,6 +55,15 @@ func (s *Service) unsubscribeAll(ctx context.Context, tx *store.Tx, rw row, meta
 		WHERE subscriber_id = ? AND status <> 'unsubscribed'`, now, rw.id); err != nil {
 		return fmt.Errorf("subscribers: unsubscribe %d: %w", rw.id, err)
 	}
+	// Marketing mail already queued (a flow step, a deferred retry) must not
+	// go out after the withdrawal.
+	for _, e := range s.cfg.Erasers {
+		if d, ok := e.(MarketingDropper); ok {
+			if err := d.DropMarketing(ctx, tx, rw.id); err != nil {
+				return err
+			}
+		}
+	}
 	return s.addConsents(ctx, tx, rw.id, consentRow{action: ActionUnsubscribed, channel: meta.Channel,
 		ip: meta.IP, ua: meta.UserAgent, detail: "all lists"})
 }

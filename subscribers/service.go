@@ -65,6 +65,12 @@ type Eraser interface {
 	DeleteForSubscriber(ctx context.Context, tx *store.Tx, subscriberID int64) error
 }
 
+// MarketingDropper is an Eraser that can also withdraw a subscriber's queued
+// marketing mail when they unsubscribe. *mailer.Queue is one.
+type MarketingDropper interface {
+	DropMarketing(ctx context.Context, tx *store.Tx, subscriberID int64) error
+}
+
 // Footer is what every mail to a customer ends with (§5 DDG: the Impressum inline).
 type Footer struct {
 	ShopName  string

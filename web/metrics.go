@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sort"
@@ -63,8 +64,16 @@ func (m *Metrics) GaugeFunc(name, help string, fn func() map[string]float64) {
 	})
 }
 
-// WriteTo writes all series in the Prometheus text format.
+// Write writes all series in the Prometheus text format. It renders into a
+// buffer under the lock and writes after, so a slow scraper never holds up
+// the requests that count themselves.
 func (m *Metrics) Write(w io.Writer) {
+	var buf bytes.Buffer
+	m.write(&buf)
+	w.Write(buf.Bytes())
+}
+
+func (m *Metrics) write(w io.Writer) {
 	m.mu.Lock()
 	keys := make([]string, 0, len(m.counters))
 	for k := range m.counters {
