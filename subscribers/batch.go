@@ -12,8 +12,9 @@ import (
 // Group commit for enrollments. SQLite has one writer, and most of an
 // enrollment's cost is the transaction itself (BEGIN, writing the WAL frames,
 // COMMIT). Enrollments that arrive while the writer is busy are therefore
-// gathered and written in one transaction, each inside its own SAVEPOINT so
-// that one failing rolls back only itself. Every caller still returns only
+// gathered and written in one transaction; if one fails (a validation the
+// database makes, a duplicate), it is answered alone and the others are
+// written again without it. Every caller still returns only
 // after the commit that made its subscriber and confirmation mail durable. An
 // enrollment that finds the writer idle runs at once, alone.
 //
