@@ -11,10 +11,16 @@
 // DB) is due, and advances due runs in batches of write transactions (Batch
 // runs each; the subscribers, suppressions, carts and orders a batch's checks
 // need are read in a few queries at its start, and the per-run statements are
-// prepared once on the writer). For each run it re-checks the conditions (still active on a list and not
-// suppressed; cart still open, not cleared, no order for it or after its last
-// update), assigns a coupon, renders the mail and enqueues it through the
-// durable mail queue in the same transaction that advances the run. The
+// prepared once on the writer). For each run it re-checks the conditions (still active on one of
+// Config.Lists, the lists the mail's List-Id is for, and not suppressed; cart
+// still open, not cleared, no order for it or after its last update), renders
+// the mail and checks it as the queue will, and enqueues it through the
+// durable mail queue in the same transaction that advances the run. A mail
+// that cannot be built for one subscriber ends that run (render_failed), not
+// the batch. A coupon is assigned inside a savepoint that is rolled back
+// unless the mail with it is queued. A flow saved so that it cannot start runs
+// (its offers segment deleted) skips that, logged once and in Stats.Problem,
+// and holds up no other flow. The
 // advance is a guarded UPDATE (id, step, status='active'), so a double tick,
 // a second instance or a restart never sends a step twice; time comes only
 // from Tick's argument and tx.Now.

@@ -60,8 +60,10 @@ type Config struct {
 	UnsubscribeMailto       string
 	Footer                  templates.Footer
 	Layout                  string // "" = templates' default layout
-	// Lists: offers go to subscribers active on one of these (default
-	// ["newsletter"]); welcome and cart mails need an active subscription to any list.
+	// Lists: the lists flow mails are for (default ["newsletter"]). Every flow
+	// mails only subscribers active on one of them, the rule campaigns follow:
+	// a flow mail carries ListID, so leaving that list stops it, whatever
+	// other lists the subscriber stays on.
 	Lists []string
 	// MaxLate: a step due longer ago than this (Treu was down) is skipped and
 	// counted instead of sent late. Default 24h.
@@ -83,8 +85,11 @@ type Engine struct {
 	cfg   Config
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	cache map[cacheKey]*templates.Template // compiled step texts
+	listsJSON string // cfg.Lists as a JSON array, the parameter of the list checks
+
+	mu       sync.Mutex
+	cache    map[cacheKey]*templates.Template // compiled step texts
+	problems map[string]string                // per flow, the entry error last logged
 
 	// Statements run once per run or per cart, prepared once on the writer:
 	// parsing them again for each of 10,000 due carts took most of a tick.
@@ -98,7 +103,7 @@ type Engine struct {
 func (e *Engine) prepare(ctx context.Context) {
 	e.prepOnce.Do(func() {
 		e.stmts = make(map[string]*sql.Stmt)
-		for _, q := range []string{moveRun, insertSend, enterCart} {
+		for _, q := range []string{moveRun, insertSend, enterCart, savepoint, rollbackTo, release} {
 			st, err := e.db.Writer().PrepareContext(context.WithoutCancel(ctx), q)
 			if err != nil {
 				e.log.WarnContext(ctx, "flows: prepare; statements will be parsed per use", "err", err)
@@ -172,18 +177,23 @@ func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Con
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
-	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log, cache: map[cacheKey]*templates.Template{}}, nil
+	lists, err := json.Marshal(cfg.Lists)
+	if err != nil {
+		return nil, fmt.Errorf("flows: lists: %w", err)
+	}
+	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log, listsJSON: string(lists),
+		cache: map[cacheKey]*templates.Template{}, problems: map[string]string{}}, nil
 }
 
 // Run end reasons, as stored in flow_runs.end_reason and shown in Stats.
 const (
-	EndNotSubscribed   = "not_subscribed"    // no longer active on any list, or suppressed
+	EndNotSubscribed   = "not_subscribed"    // no longer active on one of Config.Lists, or suppressed
 	EndOrdered         = "ordered"           // an order for the cart, or any order after its last update
 	EndCartCleared     = "cart_cleared"      // the shop cleared the cart (or it vanished)
 	EndCartEmpty       = "cart_empty"        // the cart has no items any more
 	EndCouponPoolEmpty = "coupon_pool_empty" // no code left: nothing sent without one
 	EndLate            = "late"              // the first step was due longer than MaxLate ago
-	EndRenderFailed    = "render_failed"
+	EndRenderFailed    = "render_failed"     // the step's mail could not be built for this subscriber (logged)
 )
 
 // StartWelcome starts the welcome flow for a subscriber who just became
@@ -229,6 +239,11 @@ type TickResult struct {
 // and advanced, its mail queued in the same transaction. Ticks may overlap or
 // repeat (several instances, a double cron fire): a run advances only from the
 // step it was read at, so nothing is sent twice.
+//
+// One flow that cannot start runs holds up no other: a flow saved with a
+// problem (its offers segment deleted, say) skips its round, logged once and
+// shown in Stats.Problem, and is retried every tick; any other error entering
+// runs is returned after the due steps of all flows have been advanced.
 func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 	var res TickResult
 	now = now.UTC().Truncate(time.Second)
@@ -238,6 +253,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 		return res, err
 	}
 	enabled := map[string]*flowRow{}
+	var entryErrs []error
 	for i := range flows {
 		f := &flows[i]
 		if !f.Enabled || len(f.Steps) == 0 {
@@ -251,30 +267,93 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 		case Offers:
 			n, err = e.startRound(ctx, f, now)
 		}
+		var p *problem
+		if errors.As(err, &p) {
+			e.noteProblem(ctx, f.Slug, p)
+			continue
+		}
+		e.noteProblem(ctx, f.Slug, nil)
 		if err != nil {
-			return res, err
+			entryErrs = append(entryErrs, err)
+			continue
 		}
 		res.Entered += n
 	}
 	if len(enabled) == 0 {
-		return res, nil
+		return res, errors.Join(entryErrs...)
 	}
 	for {
 		n, err := e.advanceBatch(ctx, enabled, now, &res)
 		if err != nil {
-			return res, err
+			return res, errors.Join(append(entryErrs, err)...)
 		}
 		if n < e.cfg.Batch {
-			return res, nil
+			return res, errors.Join(entryErrs...)
 		}
 	}
 }
 
+// problem is a flow saved in a way it cannot run (an offers segment that no
+// longer exists or no longer parses, a cron that does not parse): the
+// marketer's to fix, not a failure of the tick.
+type problem struct{ err error }
+
+func (p *problem) Error() string { return p.err.Error() }
+func (p *problem) Unwrap() error { return p.err }
+
+// noteProblem logs a flow's entry error when it differs from the last one
+// logged for the flow, so a segment deleted over the weekend is one log line,
+// not one per tick; err == nil clears it.
+func (e *Engine) noteProblem(ctx context.Context, slug string, p *problem) {
+	msg := ""
+	if p != nil {
+		msg = p.Error()
+	}
+	e.mu.Lock()
+	last := e.problems[slug]
+	if msg == "" {
+		delete(e.problems, slug)
+	} else {
+		e.problems[slug] = msg
+	}
+	e.mu.Unlock()
+	switch {
+	case msg == last:
+	case msg == "":
+		e.log.InfoContext(ctx, "flow entering runs again", "flow", slug)
+	default:
+		e.log.ErrorContext(ctx, "flow cannot enter runs; its other due steps and the other flows go on", "flow", slug, "err", p.err)
+	}
+}
+
+// offersRule loads the offers segment's rule (nil: the whole lists). An
+// error is a *problem.
+func (e *Engine) offersRule(ctx context.Context, f *flowRow) (*segments.Rule, error) {
+	if f.SegmentID == nil || e.segs == nil {
+		return nil, nil
+	}
+	seg, err := e.segs.Get(ctx, *f.SegmentID)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			err = fmt.Errorf("offers segment %d was deleted; choose another segment or none", *f.SegmentID)
+		} else {
+			err = fmt.Errorf("offers segment %d: %w", *f.SegmentID, err)
+		}
+		return nil, &problem{err}
+	}
+	return &seg.Rule, nil
+}
+
+// onLists is true when subscriber s is active on one of the lists in the
+// JSON array parameter (Config.Lists): the flow mails are for those lists.
+const onLists = `EXISTS (SELECT 1 FROM subscriptions AS sub WHERE sub.subscriber_id = s.id AND sub.status = 'active'
+	  AND sub.list_id IN (SELECT l.id FROM lists AS l WHERE l.slug IN (SELECT value FROM json_each(?))))`
+
 // enterCart starts a cart-abandonment run. Only subscribers with marketing
-// consent enter (active, on a list).
+// consent enter (active, on one of Config.Lists).
 const enterCart = `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
 	SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND s.status = 'active'
-	  AND EXISTS (SELECT 1 FROM subscriptions AS sub WHERE sub.subscriber_id = s.id AND sub.status = 'active')
+	  AND ` + onLists + `
 	ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
 
 // enterCarts starts a cart-abandonment run for each open cart with items
@@ -312,7 +391,7 @@ func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res 
 				if now.Sub(due) > e.cfg.MaxLate {
 					status, dueAt, reason = "ended", nil, EndLate
 				}
-				r, err := w.exec(ctx, enterCart, CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID)
+				r, err := w.exec(ctx, enterCart, CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID, e.listsJSON)
 				if err != nil {
 					return fmt.Errorf("flows: enter cart: %w", err)
 				}
@@ -349,7 +428,7 @@ func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int
 	}
 	sched, err := cron.ParseStandard(f.Cron)
 	if err != nil {
-		return 0, fmt.Errorf("flows: offers cron %q: %w", f.Cron, err)
+		return 0, &problem{fmt.Errorf("offers cron %q: %w", f.Cron, err)}
 	}
 	ref := f.enabledAt
 	if f.lastRoundAt.Valid {
@@ -359,17 +438,14 @@ func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int
 	if next.After(now) {
 		return 0, nil
 	}
-	var rule *segments.Rule
-	if f.SegmentID != nil && e.segs != nil {
-		seg, err := e.segs.Get(ctx, *f.SegmentID)
-		if err != nil {
-			return 0, fmt.Errorf("flows: offers segment %d: %w", *f.SegmentID, err)
-		}
-		rule = &seg.Rule
+	// Not started, last_round_at stays: the round is tried again next tick.
+	rule, err := e.offersRule(ctx, f)
+	if err != nil {
+		return 0, err
 	}
 	where, args, err := segments.AudienceWhere(rule, e.cfg.Lists, now)
 	if err != nil {
-		return 0, fmt.Errorf("flows: offers audience: %w", err)
+		return 0, &problem{fmt.Errorf("offers audience: %w", err)}
 	}
 	late := now.Sub(next) > e.cfg.MaxLate
 	var n int64
@@ -427,7 +503,7 @@ type dueRun struct {
 const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at,
 	coalesce(s.email, ''), coalesce(s.email_key, ''), coalesce(s.name, ''), coalesce(s.locale, ''),
 	coalesce(s.attributes, ''), coalesce(s.status, ''),
-	EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = s.id AND status = 'active')
+	` + onLists + `
 	FROM flow_runs AS r LEFT JOIN subscribers AS s ON s.id = r.subscriber_id
 	WHERE r.status = 'active' AND r.due_at <= ? AND +r.flow IN (`
 
@@ -448,7 +524,7 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 	emptyPools := map[string]bool{}
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		rows, err := tx.QueryContext(ctx, selectDue+ph+`) ORDER BY r.due_at, r.id LIMIT ?`,
-			append(append([]any{now.Unix()}, slugs...), e.cfg.Batch)...)
+			append(append([]any{e.listsJSON, now.Unix()}, slugs...), e.cfg.Batch)...)
 		if err != nil {
 			return err
 		}
@@ -535,7 +611,7 @@ type recipient struct {
 	attrsJSON           string
 	active, listed      bool
 	hash                string // hex sha256 of email_key, set when active and listed
-	ok                  bool   // active, on an active list, not suppressed
+	ok                  bool   // active, active on one of Config.Lists, not suppressed
 }
 
 // attrs decodes the subscriber's attributes.
@@ -559,10 +635,6 @@ func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, car
 	rc := &r.rc
 	if !rc.ok {
 		return e.end(ctx, w, r, EndNotSubscribed, res)
-	}
-	attrs, err := rc.attrs()
-	if err != nil {
-		return err
 	}
 	var cart *templates.Cart
 	if f.Slug == CartAbandonment {
@@ -590,56 +662,126 @@ func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, car
 	step := f.Steps[r.step]
 	// A step due while Treu was down too long ago is skipped, not sent late.
 	if now.Unix()-r.due > int64(e.cfg.MaxLate/time.Second) {
-		res.Skipped++
-		return e.finishStep(ctx, w, f, r, "late", nil, "", res)
-	}
-	var code string
-	if step.CouponPool != "" {
-		if a, ok := e.pools.(assigner); ok {
-			code, err = a.Assign(ctx, w.Tx, step.CouponPool, r.sub) // *coupons.Service: prepared
-		} else {
-			code, err = coupons.Assign(ctx, w.Tx, step.CouponPool, r.sub)
+		moved, err := e.finishStep(ctx, w, f, r, "late", nil, "", res)
+		if moved {
+			res.Skipped++
 		}
-		if errors.Is(err, coupons.ErrEmpty) || errs.Is(err, errs.NotFound) {
-			emptyPools[step.CouponPool] = true
-			return e.end(ctx, w, r, EndCouponPoolEmpty, res)
-		}
-		if err != nil {
-			return err
-		}
+		return err
 	}
 	tpl, err := e.template(f, r.step, rc.locale)
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow step does not compile", "flow", f.Slug, "step", r.step, "err", err)
 		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	unsub := e.links.UnsubscribeURL(r.sub)
-	out, err := tpl.Render(&templates.Data{
-		Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: attrs,
-		UnsubscribeURL: unsub, PreferencesURL: e.links.PreferencesURL(r.sub),
-		Coupon: code, Cart: cart,
-	})
+	attrs, err := rc.attrs()
 	if err != nil {
-		e.log.ErrorContext(ctx, "flow step does not render", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
+		e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 		return e.end(ctx, w, r, EndRenderFailed, res)
+	}
+	data := &templates.Data{
+		Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: attrs,
+		UnsubscribeURL: e.links.UnsubscribeURL(r.sub), PreferencesURL: e.links.PreferencesURL(r.sub),
+		Cart: cart,
+	}
+	if step.CouponPool == "" {
+		msg, err := e.compose(f, tpl, data, r.sub)
+		if err != nil {
+			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
+			return e.end(ctx, w, r, EndRenderFailed, res)
+		}
+		_, err = e.finishStep(ctx, w, f, r, "sent", msg, "", res)
+		return err
+	}
+	return e.sendWithCoupon(ctx, w, f, r, step.CouponPool, tpl, data, res, emptyPools)
+}
+
+// Savepoint statements around a coupon step: the code assigned is given back
+// when the step's mail is not queued after all.
+const (
+	savepoint  = `SAVEPOINT flow_coupon`
+	rollbackTo = `ROLLBACK TO flow_coupon`
+	release    = `RELEASE flow_coupon`
+)
+
+// sendWithCoupon sends a step with a code of pool. The code is assigned, the
+// mail built with it and the run moved inside a savepoint: a mail that cannot
+// be built, or a run another tick moved already, rolls the assignment back, so
+// a code goes only to a mail that is queued.
+func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueRun, pool string, tpl *templates.Template, data *templates.Data, res *TickResult, emptyPools map[string]bool) error {
+	if _, err := w.exec(ctx, savepoint); err != nil {
+		return err
+	}
+	// sent: the mail is queued and the code stays assigned. Otherwise the
+	// savepoint is rolled back and the run ends for reason ("": another tick
+	// moved it already, nothing to end).
+	sent, reason, err := func() (bool, string, error) {
+		var code string
+		var err error
+		if a, ok := e.pools.(assigner); ok {
+			code, err = a.Assign(ctx, w.Tx, pool, r.sub) // *coupons.Service: prepared
+		} else {
+			code, err = coupons.Assign(ctx, w.Tx, pool, r.sub)
+		}
+		if errors.Is(err, coupons.ErrEmpty) || errs.Is(err, errs.NotFound) {
+			emptyPools[pool] = true
+			return false, EndCouponPoolEmpty, nil
+		}
+		if err != nil {
+			return false, "", err
+		}
+		data.Coupon = code
+		msg, err := e.compose(f, tpl, data, r.sub)
+		if err != nil {
+			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
+			return false, EndRenderFailed, nil
+		}
+		sent, err := e.finishStep(ctx, w, f, r, "sent", msg, code, res)
+		return sent, "", err
+	}()
+	if err != nil {
+		return err // the batch's transaction rolls back as a whole
+	}
+	if !sent {
+		if _, err := w.exec(ctx, rollbackTo); err != nil {
+			return err
+		}
+	}
+	if _, err := w.exec(ctx, release); err != nil {
+		return err
+	}
+	if reason == "" {
+		return nil
+	}
+	return e.end(ctx, w, r, reason, res)
+}
+
+// compose renders the step for one recipient and checks the result as the
+// queue will, so that one subscriber's values (a control character or 500
+// characters in the subject, say) end that run rather than failing the batch.
+func (e *Engine) compose(f *flowRow, tpl *templates.Template, data *templates.Data, sub int64) (*mailer.Message, error) {
+	out, err := tpl.Render(data)
+	if err != nil {
+		return nil, err
 	}
 	msg := &mailer.Message{
 		From: e.cfg.From, FromName: e.cfg.FromName, ReplyTo: e.cfg.ReplyTo,
-		To: rc.email, ToName: rc.name,
+		To: data.Email, ToName: data.Name,
 		Subject: out.Subject, Text: out.Text, HTML: out.HTML,
-		ListID: e.cfg.ListID, UnsubscribeURL: unsub, UnsubscribeMailto: e.cfg.UnsubscribeMailto,
+		ListID: e.cfg.ListID, UnsubscribeURL: data.UnsubscribeURL, UnsubscribeMailto: e.cfg.UnsubscribeMailto,
 		Headers:      map[string]string{"X-Treu-Flow": f.Slug},
 		Kind:         "flow",
-		SubscriberID: r.sub,
+		SubscriberID: sub,
 	}
-	res.Sent++
-	return e.finishStep(ctx, w, f, r, "sent", msg, code, res)
+	if err := msg.Validate(); err != nil {
+		return nil, err
+	}
+	return msg, nil
 }
 
 // finishStep records the step (sent or skipped) and moves the run on. The
 // guarded UPDATE runs first: if another tick advanced this run already, it
-// touches no row and nothing is queued.
-func (e *Engine) finishStep(ctx context.Context, w *wtx, f *flowRow, r *dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) error {
+// touches no row, nothing is queued and it returns false.
+func (e *Engine) finishStep(ctx context.Context, w *wtx, f *flowRow, r *dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) (bool, error) {
 	next := r.step + 1
 	status, due := "done", any(nil)
 	if next < len(f.Steps) {
@@ -651,21 +793,23 @@ func (e *Engine) finishStep(ctx context.Context, w *wtx, f *flowRow, r *dueRun, 
 	}
 	ok, err := e.move(ctx, w, r, next, status, due, "")
 	if err != nil || !ok {
-		if !ok && outcome == "sent" {
-			res.Sent--
-		}
-		return err
+		return false, err
 	}
 	var mailID any
 	if msg != nil {
 		id, err := e.q.Enqueue(ctx, w.Tx, msg)
 		if err != nil {
-			return err
+			return false, err
 		}
 		mailID = id
 	}
-	_, err = w.exec(ctx, insertSend, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, w.Now.Unix())
-	return err
+	if _, err = w.exec(ctx, insertSend, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, w.Now.Unix()); err != nil {
+		return false, err
+	}
+	if outcome == "sent" {
+		res.Sent++
+	}
+	return true, nil
 }
 
 const insertSend = `INSERT INTO flow_sends (run_id, flow, step, subscriber_id, outcome, mail_id, coupon, sent_at)

@@ -23,6 +23,9 @@ type Stats struct {
 	RecoveredRevenue float64     `json:"recovered_revenue,omitempty"`
 	Steps            []StepStats `json:"steps"`
 	WindowHours      int64       `json:"attribution_window_hours"`
+	// Problem says why the flow cannot run as saved (the offers segment was
+	// deleted, say); empty while it can.
+	Problem string `json:"problem,omitempty"`
 }
 
 // StepStats are the figures of one step (0-based).
@@ -45,6 +48,12 @@ func (e *Engine) Stats(ctx context.Context, slug string) (Stats, error) {
 		return Stats{}, err
 	}
 	st := Stats{Flow: slug, Ended: map[string]int64{}, WindowHours: int64(e.cfg.AttributionWindow.Hours())}
+	if f.Enabled && slug == Offers {
+		// What Tick would find: checked now, so every instance and a restart agree.
+		if _, err := e.offersRule(ctx, &flowRow{Flow: f}); err != nil {
+			st.Problem = err.Error()
+		}
+	}
 	n := len(f.Steps)
 	maxStep := n
 	steps := func(i int) *StepStats {

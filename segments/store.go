@@ -166,10 +166,20 @@ func (st *Store) Update(ctx context.Context, id int64, name string, rule Rule) (
 	return seg, nil
 }
 
-// Delete removes a segment, or returns errs.NotFound. Whether a campaign may
-// still point at it is the campaigns schema's call (its foreign key).
+// Delete removes a segment, or returns errs.NotFound. A segment still in use
+// is errs.Conflict: campaigns and the offers flow refer to segments without a
+// foreign key, so deleting one that a flow or an unfinished campaign sends
+// with would leave them without an audience. The check runs in the deleting
+// transaction, so no campaign or flow can take the segment up in between.
 func (st *Store) Delete(ctx context.Context, id int64) error {
 	err := st.db.Tx(ctx, func(tx *store.Tx) error {
+		users, err := segmentUsers(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return errs.Conflictf("segment %d is still used by %s; change them first", id, strings.Join(users, ", "))
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -181,7 +191,7 @@ func (st *Store) Delete(ctx context.Context, id int64) error {
 		}
 		return nil
 	})
-	if errs.Is(err, errs.NotFound) {
+	if errs.Is(err, errs.NotFound) || errs.Is(err, errs.Conflict) {
 		return err
 	}
 	if err != nil {
@@ -189,6 +199,27 @@ func (st *Store) Delete(ctx context.Context, id int64) error {
 	}
 	st.log.Info("segment deleted", "segment_id", id)
 	return nil
+}
+
+// segmentUsers names (up to 10) the flows and the campaigns not yet finished
+// or cancelled that send with segment id.
+func segmentUsers(ctx context.Context, tx *store.Tx, id int64) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT 'flow', slug FROM flows WHERE segment_id = ?
+		UNION ALL SELECT 'campaign', name FROM campaigns WHERE segment_id = ? AND status NOT IN ('finished', 'cancelled')
+		LIMIT 10`, id, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var kind, name string
+		if err := rows.Scan(&kind, &name); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("%s %q", kind, name))
+	}
+	return out, rows.Err()
 }
 
 // Count counts the segment's audience on lists (none: any list) now, by the

@@ -27,6 +27,12 @@ func (s *Server) routes(ui UIDeps) {
 
 	api.POST("/events", s.ingestEvent)
 
+	api.POST("/tx", s.tx.send)
+	api.GET("/tx-templates", s.tx.listTemplates)
+	api.GET("/tx-templates/:slug", s.tx.getTemplate)
+	api.PUT("/tx-templates/:slug", s.tx.putTemplate)
+	api.DELETE("/tx-templates/:slug", s.tx.deleteTemplate)
+
 	api.GET("/lists", s.lists)
 	api.POST("/lists", s.createList)
 

@@ -21,6 +21,7 @@ import (
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
+	"github.com/treu-mail/treu/txmail"
 )
 
 // Server holds what the handlers need. Fields are set once by New and then
@@ -36,6 +37,7 @@ type Server struct {
 	flows     *flows.Engine
 	coupons   *coupons.Service
 	outbox    *mailer.Outbox
+	tx        txAPI
 	metrics   *Metrics
 	log       *slog.Logger
 	now       func() time.Time
@@ -63,7 +65,8 @@ type Deps struct {
 	Events      *events.Service
 	Flows       *flows.Engine
 	Coupons     *coupons.Service
-	Outbox      *mailer.Outbox // nil when mail goes out over SMTP
+	Outbox      *mailer.Outbox // the captured mail (empty while SMTP is used)
+	TxMail      *txmail.Service
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -85,6 +88,7 @@ func New(cfg Config, d Deps) *Server {
 		flows:     d.Flows,
 		coupons:   d.Coupons,
 		outbox:    d.Outbox,
+		tx:        txAPI{svc: d.TxMail},
 		metrics:   d.Metrics,
 		log:       d.Log,
 		now:       d.DB.Now,

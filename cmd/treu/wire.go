@@ -20,6 +20,7 @@ import (
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/txmail"
 	"github.com/treu-mail/treu/web"
 )
 
@@ -128,6 +129,11 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		BaseURL:  cfg.BaseURL,
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
 	}, transports, subs, log.With("component", "campaigns"))
+	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
+		log.With("component", "txmail"))
+	if err != nil {
+		return nil, err
+	}
 
 	a.deps = web.Deps{
 		DB:          db,
@@ -139,6 +145,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Flows:       a.flows,
 		Coupons:     pools,
 		Outbox:      outbox,
+		TxMail:      txm,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
