@@ -38,7 +38,12 @@ type Service struct {
 	prepErr  error
 	stmts    map[string]*sql.Stmt
 
-	batch batcher // group commit of concurrent Ingest calls (batch.go)
+	// group writes concurrent Ingest calls in shared transactions. Only the
+	// batch's leader runs apply, one batch at a time, so curTx and curStmts
+	// (the statements bound to the batch's transaction) need no lock.
+	group    *store.GroupCommit[*ingestJob]
+	curTx    *store.Tx
+	curStmts *txStmts
 }
 
 // prepare prepares the statements on the writer once. It must run outside a
@@ -100,7 +105,26 @@ func New(db *store.DB, log *slog.Logger, cfg Config) *Service {
 	if cfg.EventRetention <= 0 {
 		cfg.EventRetention = 90 * 24 * time.Hour
 	}
-	return &Service{db: db, log: log, cfg: cfg}
+	s := &Service{db: db, log: log, cfg: cfg}
+	s.group = store.NewGroupCommit(db, 64, s.applyJob, func() { s.curTx, s.curStmts = nil, nil })
+	return s
+}
+
+// ingestJob is one validated event on its way into a batch.
+type ingestJob struct {
+	ev      *Event
+	key     string
+	items   []byte
+	payload []byte
+}
+
+// applyJob writes one event in the batch's transaction, binding each prepared
+// statement once per transaction rather than once per event.
+func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) error {
+	if s.curTx != tx {
+		s.curTx, s.curStmts = tx, s.bind(tx)
+	}
+	return s.curStmts.applyTx(ctx, j)
 }
 
 // Ingest parses, validates, stores and applies one event (the body of POST
@@ -191,7 +215,7 @@ func (s *Service) apply(ctx context.Context, ev *Event, raw []byte) (string, err
 	if err := s.prepare(ctx); err != nil {
 		return "", err
 	}
-	if err := s.submit(ctx, &ingestJob{ev: ev, key: key, items: items, payload: payload}); err != nil {
+	if err := s.group.Do(ctx, &ingestJob{ev: ev, key: key, items: items, payload: payload}); err != nil {
 		return "", err
 	}
 	return ev.ID, nil

@@ -114,10 +114,28 @@ func (s *Service) Enroll(ctx context.Context, in EnrollInput, meta Meta) (Subscr
 	if err != nil {
 		return Subscriber{}, false, err
 	}
-	return s.submitEnroll(ctx, &e)
+	j := &enrollJob{e: &e}
+	if err := s.group.Do(ctx, j); err != nil {
+		return Subscriber{}, false, err
+	}
+	return j.sub, j.created, nil
 }
 
-// enrollTx is one enrollment inside tx (see batch.go).
+// enrollJob is one validated enrollment on its way into a group commit:
+// concurrent enrollments share a transaction, and each caller still returns
+// only after the commit that made its subscriber and confirmation mail durable.
+type enrollJob struct {
+	e       *enrollment
+	sub     Subscriber
+	created bool
+}
+
+func (s *Service) enrollJob(ctx context.Context, tx *store.Tx, j *enrollJob) (err error) {
+	j.sub, j.created, err = s.enrollTx(ctx, tx, j.e)
+	return err
+}
+
+// enrollTx is one enrollment inside tx.
 func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (sub Subscriber, created bool, err error) {
 	now := tx.Now.Unix()
 	if !e.doi {

@@ -122,7 +122,7 @@ type Service struct {
 
 	stmts map[string]*sql.Stmt // prepared on the writer; read-only after New
 
-	batch batcher // group commit of enrollments
+	group *store.GroupCommit[*enrollJob] // enrollments in shared transactions
 
 	listMu  sync.RWMutex
 	listIDs map[string]int64 // slug -> id; lists are never renamed or deleted through Treu
@@ -173,6 +173,7 @@ func New(db *store.DB, q Queue, cfg Config, log *slog.Logger) (*Service, error) 
 		links:   newLinkSigner(cfg.Secret),
 		listIDs: map[string]int64{},
 	}
+	s.group = store.NewGroupCommit(db, 64, s.enrollJob, s.wakeQueue)
 	s.OnActivated = s.queueWelcome
 	if err := s.prepare(context.Background()); err != nil {
 		return nil, err
