@@ -29,6 +29,7 @@ type uiCampaigns interface {
 	Pause(ctx context.Context, id int64) (campaigns.Campaign, error)
 	Resume(ctx context.Context, id int64) (campaigns.Campaign, error)
 	Cancel(ctx context.Context, id int64) (campaigns.Campaign, error)
+	ListLayouts(ctx context.Context) ([]campaigns.Layout, error)
 }
 
 // uiSegments is what the composer needs of *segments.Store: the segments to
@@ -79,10 +80,13 @@ type composerData struct {
 	Campaign campaigns.Campaign // the saved state: status, stats
 	In       campaigns.Input    // what the form shows
 	SendAt   string             // In.SendAt for <input type=datetime-local>, UTC
+	NowUTC   string             // the time now in the send time's zone, to compare with
 	Editable bool
 	Lists    []string
 	Segments []segments.Segment
-	Field    string // the field an error is about, for aria-invalid
+	Layouts  []campaigns.Layout // the picker shows only when there are some
+	Progress *campaignProgress  // once the campaign left draft
+	Field    string             // the field an error is about, for aria-invalid
 	Audience int
 	// Actions the campaign's status allows.
 	CanStart, CanPause, CanResume, CanCancel, CanTest bool
@@ -126,7 +130,21 @@ func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.C
 		}
 	}
 	if in.SendAt != nil {
-		d.SendAt = in.SendAt.UTC().Format("2006-01-02T15:04")
+		d.SendAt = in.SendAt.UTC().Format(sendAtLayout)
+	}
+	d.NowUTC = formatWhen(u.lang(c), u.db.Now())
+	if id != 0 && cp.Status != campaigns.Draft {
+		p, err := u.progressOf(c, cp)
+		if err != nil {
+			return err
+		}
+		d.Progress = &p
+	}
+	if d.Editable {
+		var err error
+		if d.Layouts, err = u.campaigns.ListLayouts(ctx); err != nil {
+			return err
+		}
 	}
 	if u.subscribers != nil {
 		lists, err := u.subscribers.Lists(ctx)
@@ -174,6 +192,9 @@ func (u *ui) audience(ctx context.Context, lists []string, segmentID *int64) (in
 	return segments.Count(ctx, u.db, rule, lists, u.db.Now())
 }
 
+// sendAtLayout is the value format of <input type=datetime-local>.
+const sendAtLayout = "2006-01-02T15:04"
+
 // campaignInput reads the composer form. A malformed send time is reported
 // on its field; everything else is the engine's to judge.
 func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
@@ -191,7 +212,13 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 		in.SegmentID = &id
 	}
 	if v := strings.TrimSpace(form.Get("send_at")); v != "" {
-		t, err := time.ParseInLocation("2006-01-02T15:04", v, time.UTC)
+		// The form says UTC: the browser's zone is not sent with the form, and
+		// the send time must not depend on who saved the campaign where.
+		t, err := time.ParseInLocation(sendAtLayout, v, time.UTC)
+		if err != nil {
+			// Browsers send seconds when the value has any ("step" attribute).
+			t, err = time.ParseInLocation(sendAtLayout+":05", v, time.UTC)
+		}
 		if err != nil {
 			return in, errs.Invalidf("send_at", "send time must look like 2026-05-01T09:00")
 		}

@@ -67,23 +67,36 @@ func (u *ui) flowList(c echo.Context) error {
 	if u.flows == nil {
 		return errs.NotFoundf("flows are not available")
 	}
+	rows, err := u.flowRows(c)
+	if err != nil {
+		return err
+	}
+	return u.render(c, http.StatusOK, "flows", uiPage{Title: "Flows", Nav: "flows", Flash: u.flashOf(c), Data: rows})
+}
+
+// flowRows lists the flows with their figures, for the flows page and the
+// dashboard; none while the flow engine is not wired.
+func (u *ui) flowRows(c echo.Context) ([]flowListRow, error) {
+	if u.flows == nil {
+		return nil, nil
+	}
 	ctx := c.Request().Context()
 	list, err := u.flows.List(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lang := u.lang(c)
 	var rows []flowListRow
 	for _, f := range list {
 		st, err := u.flows.Stats(ctx, f.Slug)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		info := flowInfo[f.Slug]
 		rows = append(rows, flowListRow{Slug: f.Slug, Name: orSlug(info.Name, f.Slug), About: info.About, Enabled: f.Enabled,
 			Default: f.Default, Steps: len(f.Steps), Stats: st, Revenue: formatMoney(lang, st.Revenue)})
 	}
-	return u.render(c, http.StatusOK, "flows", uiPage{Title: "Flows", Nav: "flows", Flash: u.flashOf(c), Data: rows})
+	return rows, nil
 }
 
 func orSlug(name, slug string) string {

@@ -405,4 +405,40 @@ var uiGerman = map[string]string{
 	"Say where these addresses come from (at most 200 characters), e.g. \"checkout 2019-2024\".": "Geben Sie an, woher diese Adressen stammen (höchstens 200 Zeichen), z. B. „Bestellvorgang 2019–2024“.",
 	"Give the consent text these subscribers agreed to (at most 10,000 characters).":             "Geben Sie den Einwilligungstext an, dem diese Abonnenten zugestimmt haben (höchstens 10.000 Zeichen).",
 	"Check the file first: there is nothing to import yet.":                                      "Prüfen Sie zuerst die Datei: Es gibt noch nichts zu importieren.",
+
+	// Campaign scheduling, progress and results.
+	"Layout":              "Layout",
+	"Treu's plain layout": "Treus schlichtes Layout",
+	"In UTC, not in your computer's time zone. It is now %s.":                                                                                    "In UTC, nicht in der Zeitzone Ihres Computers. Jetzt ist es %s.",
+	"Minute, hour, day of month, month, weekday, in UTC: 0 9 * * MON sends every Monday at 09:00, 0 18 1 * * on the 1st of each month at 18:00.": "Minute, Stunde, Tag des Monats, Monat, Wochentag, in UTC: 0 9 * * MON sendet jeden Montag um 09:00, 0 18 1 * * am 1. jedes Monats um 18:00.",
+	"Leave both empty to send when you press Send now. With either, the campaign waits after you press Schedule.":                                "Beide leer lassen, um beim Klick auf „Jetzt senden“ zu verschicken. Mit einem von beiden wartet die Kampagne nach dem Klick auf „Planen“.",
+	"Repeats":   "Wiederholung",
+	"Cancelled": "Abgebrochen",
+	"Results":   "Ergebnis",
+	"no longer subscribed when their turn came": "nicht mehr angemeldet, als sie an der Reihe waren",
+	"Started":           "Gestartet",
+	"Finished":          "Beendet",
+	"Duration":          "Dauer",
+	"Failed deliveries": "Fehlgeschlagene Zustellungen",
+	"The most recent ones, with the reply of the receiving mail server.": "Die neuesten, mit der Antwort des empfangenden Mailservers.",
+	"Recipient":         "Empfänger",
+	"Server reply":      "Antwort des Servers",
+	"erased subscriber": "gelöschter Abonnent",
+
+	// Settings: the SMTP connection test.
+	"Mail server":     "Mailserver",
+	"Test connection": "Verbindung testen",
+	"Connects to each SMTP server and signs in, without sending a mail.":      "Verbindet sich mit jedem SMTP-Server und meldet sich an, ohne eine Mail zu senden.",
+	"Connection OK: the SMTP server accepted the connection and the sign-in.": "Verbindung in Ordnung: Der SMTP-Server hat Verbindung und Anmeldung angenommen.",
+	"The SMTP server could not be used:":                                      "Der SMTP-Server ließ sich nicht nutzen:",
+
+	// Dashboard: growth and flows.
+	"New subscribers": "Neue Abonnenten",
+	"%s became active in the last 30 days (and still are).": "%s wurden in den letzten 30 Tagen aktiv (und sind es noch).",
+	"New active subscribers per day, last 30 days":          "Neue aktive Abonnenten pro Tag, letzte 30 Tage",
+	"Most in one day": "Höchstwert an einem Tag",
+	"As a table":      "Als Tabelle",
+	"Day":             "Tag",
+	"New":             "Neu",
+	"Active runs":     "Laufende Durchläufe",
 }

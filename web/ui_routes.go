@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,11 @@ type UIDeps struct {
 	SessionKey []byte
 	// Settings is shown read-only on the settings page.
 	Settings UISettings
+	// SMTPCheck connects to each configured SMTP server and returns what
+	// went wrong, each error naming its server (errors.Join); the settings
+	// page's "test connection" button calls it. nil when mail only goes to
+	// the outbox.
+	SMTPCheck func(ctx context.Context) error
 
 	// The services below default to the Server's own (Deps.Campaigns and so
 	// on); set them only to replace one, as tests do.
@@ -48,6 +54,7 @@ type ui struct {
 	log         *slog.Logger
 	cfg         Config
 	settings    UISettings
+	smtpCheck   func(ctx context.Context) error
 	sess        *sessions
 	campaigns   uiCampaigns
 	outbox      uiOutbox
@@ -92,11 +99,12 @@ func (s *Server) uiRoutes(d UIDeps) {
 		d.Coupons = s.coupons
 	}
 	u := &ui{
-		db:       s.db,
-		accounts: s.accounts,
-		log:      s.log,
-		cfg:      s.cfg,
-		settings: d.Settings,
+		db:        s.db,
+		accounts:  s.accounts,
+		log:       s.log,
+		cfg:       s.cfg,
+		settings:  d.Settings,
+		smtpCheck: d.SMTPCheck,
 		sess: newSessions(d.SessionKey, strings.HasPrefix(strings.ToLower(s.cfg.BaseURL), "https://"),
 			// The store's clock, read per request, so tests can move time.
 			func() time.Time { return s.db.Now() }),
@@ -136,6 +144,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodGet, "/campaigns/:id", u.campaignPage)
 	signed(http.MethodPost, "/campaigns/:id", u.updateCampaign)
 	signed(http.MethodGet, "/campaigns/:id/preview", u.previewSaved)
+	signed(http.MethodGet, "/campaigns/:id/progress", u.campaignProgressFragment) // polled while it sends
 	signed(http.MethodPost, "/campaigns/:id/test", u.testCampaign)
 	signed(http.MethodPost, "/campaigns/:id/:action", u.campaignAction) // start, pause, resume, cancel
 	signed(http.MethodGet, "/outbox", u.outboxList)
@@ -143,6 +152,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodGet, "/outbox/:id/raw", u.outboxRaw)
 	signed(http.MethodGet, "/settings", u.settingsPage)
 	signed(http.MethodPost, "/settings/tokens", u.createToken)
+	signed(http.MethodPost, "/settings/smtp-check", u.checkSMTP)
 	signed(http.MethodPost, "/settings/tokens/:id/revoke", u.revokeToken)
 	signed(http.MethodGet, "/subscribers", u.subscriberList)
 	signed(http.MethodGet, "/subscribers/:id", u.subscriberDetail)

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,7 +22,20 @@ type settingsData struct {
 	NewToken  *accounts.Token
 	NewSecret string
 	Name      string // the token name typed, kept on a validation error
+	// CanCheckSMTP: there are SMTP servers to test. SMTPCheck is the result
+	// of the test just run, if any.
+	CanCheckSMTP bool
+	SMTPCheck    *smtpCheckResult
 }
+
+type smtpCheckResult struct {
+	OK    bool
+	Error string // the server's reply or why it could not be reached
+}
+
+// smtpCheckTimeout bounds the connection test: a firewall that drops packets
+// would otherwise keep the marketer waiting for the dial timeout.
+const smtpCheckTimeout = 15 * time.Second
 
 func (u *ui) settingsPage(c echo.Context) error {
 	return u.renderSettings(c, http.StatusOK, settingsData{}, u.flash(c), "")
@@ -31,6 +47,7 @@ func (u *ui) renderSettings(c echo.Context, status int, d settingsData, flash, m
 		return err
 	}
 	d.Tokens = tokens
+	d.CanCheckSMTP = u.smtpCheck != nil
 	d.Settings = u.settings
 	d.Settings.SMTPURL = maskURLPassword(d.Settings.SMTPURL)
 	return u.render(c, status, "settings", uiPage{Title: "Settings", Nav: "settings", Flash: flash, Error: msg, Data: d})
@@ -63,15 +80,35 @@ func (u *ui) revokeToken(c echo.Context) error {
 	return u.redirectDone(c, "/ui/settings", "token-revoked")
 }
 
-// maskURLPassword hides the SMTP password: the settings page is for checking
+// checkSMTP connects to the SMTP servers (greeting, TLS, authentication) and
+// shows the outcome on the settings page; htmx swaps in just the outcome.
+// A refusal is the answer to the question asked, not a failed request: 200.
+func (u *ui) checkSMTP(c echo.Context) error {
+	if u.smtpCheck == nil {
+		return u.renderSettings(c, http.StatusOK, settingsData{}, "", "")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), smtpCheckTimeout)
+	defer cancel()
+	res := &smtpCheckResult{OK: true}
+	if err := u.smtpCheck(ctx); err != nil {
+		res = &smtpCheckResult{Error: err.Error()}
+		u.log.WarnContext(ctx, "smtp connection test failed", "err", err)
+	}
+	return u.renderSettings(c, http.StatusOK, settingsData{SMTPCheck: res}, "", "")
+}
+
+// maskURLPassword hides the SMTP passwords: the settings page is for checking
 // where mail goes, not for reading credentials over someone's shoulder.
+// --smtp-url may list several servers separated by spaces; each is masked.
 func maskURLPassword(raw string) string {
-	if raw == "" {
-		return ""
+	var out []string
+	for _, one := range strings.Fields(raw) {
+		p, err := url.Parse(one)
+		if err != nil {
+			out = append(out, "(unreadable URL)") // may hold the password in a form we cannot find
+			continue
+		}
+		out = append(out, p.Redacted())
 	}
-	p, err := url.Parse(raw)
-	if err != nil {
-		return "(unreadable URL)" // may hold the password in a form we cannot find
-	}
-	return p.Redacted()
+	return strings.Join(out, " ")
 }

@@ -772,12 +772,22 @@ func BenchmarkUISubscriberSearch(b *testing.B) {
 // newCampaignEnv wires the real campaign engine, sending into the outbox.
 func newCampaignEnv(t *testing.T) (*uiEnv, *campaigns.Engine, *subscribers.Service) {
 	t.Helper()
+	return newCampaignEnvWith(t, nil)
+}
+
+// newCampaignEnvWith is newCampaignEnv with another transport than the
+// outbox (nil: the outbox) and further options.
+func newCampaignEnvWith(t *testing.T, tr campaigns.Transport, opts ...uiOption) (*uiEnv, *campaigns.Engine, *subscribers.Service) {
+	t.Helper()
 	var eng *campaigns.Engine
 	var svc *subscribers.Service
-	env := newUIEnv(t, func(_ *Config, d *UIDeps) {
+	env := newUIEnv(t, append([]uiOption{func(_ *Config, d *UIDeps) {
 		d.Campaigns = lateCampaigns{&eng}
 		d.Subscribers = lateSubscribers{&svc}
-	})
+	}}, opts...)...)
+	if tr == nil {
+		tr = env.outbox
+	}
 	s, err := subscribers.New(env.db, nopQueue{}, subscribers.Config{BaseURL: "http://treu.test", From: "news@shop.example",
 		Secret: []byte("0123456789abcdef0123456789abcdef")}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -788,7 +798,7 @@ func newCampaignEnv(t *testing.T) (*uiEnv, *campaigns.Engine, *subscribers.Servi
 	eng = campaigns.New(env.db, campaigns.Config{From: "news@shop.example", BaseURL: "http://treu.test",
 		Footer: func(context.Context) (templates.Footer, error) {
 			return templates.Footer{ShopName: "Laden am Eck", Impressum: "Laden am Eck GmbH, Hauptstr. 1, 10115 Berlin"}, nil
-		}}, []campaigns.Transport{env.outbox}, s, slog.New(slog.DiscardHandler))
+		}}, []campaigns.Transport{tr}, s, slog.New(slog.DiscardHandler))
 	return env, eng, s
 }
 
@@ -824,6 +834,9 @@ func (l lateCampaigns) Resume(ctx context.Context, id int64) (campaigns.Campaign
 }
 func (l lateCampaigns) Cancel(ctx context.Context, id int64) (campaigns.Campaign, error) {
 	return (*l.e).Cancel(ctx, id)
+}
+func (l lateCampaigns) ListLayouts(ctx context.Context) ([]campaigns.Layout, error) {
+	return (*l.e).ListLayouts(ctx)
 }
 
 func TestUICampaigns(t *testing.T) {

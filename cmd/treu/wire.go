@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -152,6 +153,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			SessionKey: secret,
 			Settings: web.UISettings{ShopName: cfg.ShopName, SMTPURL: cfg.SMTPURL, From: cfg.From,
 				BaseURL: cfg.BaseURL, Impressum: cfg.Impressum},
+			SMTPCheck:   a.smtpCheck(),
 			Campaigns:   a.campaigns,
 			Outbox:      outbox,
 			Subscribers: subs,
@@ -174,6 +176,23 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			WHERE c.status IN ('running', 'paused') GROUP BY d.status`)
 	})
 	return a, nil
+}
+
+// smtpCheck asks every SMTP server whether it answers, for the settings
+// page's button; nil when mail is only captured.
+func (a *app) smtpCheck() func(ctx context.Context) error {
+	if len(a.smtp) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		var all []error
+		for i, t := range a.smtp {
+			if err := t.Check(ctx); err != nil {
+				all = append(all, fmt.Errorf("SMTP server %d: %w", i+1, err))
+			}
+		}
+		return errors.Join(all...)
+	}
 }
 
 // countBy runs a "label, count" query for a gauge; a scrape must not fail
