@@ -34,8 +34,8 @@ type Service struct {
 	// Statements prepared once on the writer connection: at thousands of
 	// events a second, parsing the SQL again for every event costs a third
 	// of the time.
-	prepOnce sync.Once
-	prepErr  error
+	prepMu   sync.Mutex
+	prepared bool
 	stmts    map[string]*sql.Stmt
 
 	// group writes concurrent Ingest calls in shared transactions. Only the
@@ -49,18 +49,26 @@ type Service struct {
 // prepare prepares the statements on the writer once. It must run outside a
 // transaction: the writer has one connection, which the transaction holds.
 func (s *Service) prepare(ctx context.Context) error {
-	s.prepOnce.Do(func() {
-		s.stmts = make(map[string]*sql.Stmt)
-		for _, q := range []string{insertEvent, upsertCart, clearCart, insertOrder, cartOrdered, addOrderFigures} {
-			st, err := s.db.Writer().PrepareContext(context.WithoutCancel(ctx), q)
-			if err != nil {
-				s.prepErr = fmt.Errorf("events: prepare: %w", err)
-				return
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if s.prepared {
+		return nil
+	}
+	// A failure is not remembered: the next event tries again, so a passing
+	// problem (a busy disk at start) does not stop ingestion until a restart.
+	stmts := make(map[string]*sql.Stmt)
+	for _, q := range []string{insertEvent, upsertCart, clearCart, insertOrder, cartOrdered, addOrderFigures} {
+		st, err := s.db.Writer().PrepareContext(context.WithoutCancel(ctx), q)
+		if err != nil {
+			for _, st := range stmts {
+				st.Close()
 			}
-			s.stmts[q] = st
+			return fmt.Errorf("events: prepare: %w", err)
 		}
-	})
-	return s.prepErr
+		stmts[q] = st
+	}
+	s.stmts, s.prepared = stmts, true
+	return nil
 }
 
 // txStmts binds the prepared statements to one transaction, each once: a
