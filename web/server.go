@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -42,6 +43,12 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	cfg       Config
+
+	// Work a request starts that outlives it (a CSV import) runs under bgCtx
+	// and is counted in bg, so Close can stop it and wait.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // Config is what the HTTP layer needs to know about the installation.
@@ -94,6 +101,7 @@ func New(cfg Config, d Deps) *Server {
 		now:       d.DB.Now,
 		cfg:       cfg,
 	}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	e.IPExtractor = echo.ExtractIPDirect()
 	if cfg.TrustProxy {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustPrivateNet(true))
@@ -102,6 +110,13 @@ func New(cfg Config, d Deps) *Server {
 	e.Use(s.recoverPanics, s.countRequests, securityHeaders)
 	s.routes(d.UI)
 	return s
+}
+
+// Close stops background work that requests started and waits for it. Call it
+// after the HTTP server has shut down.
+func (s *Server) Close() {
+	s.bgCancel()
+	s.bg.Wait()
 }
 
 // ServeHTTP makes Server an http.Handler.

@@ -775,7 +775,13 @@ func (u *ui) runImport(c echo.Context) error {
 	u.log.Info("import started", "import", j.ID, "rows", rep.Valid, "lists", strings.Join(s.Lists, ","), "user_id", uid)
 	// The import outlives the request; it keeps the request's values but
 	// not its end.
-	go u.importRows(context.WithoutCancel(c.Request().Context()), j, &s, ed)
+	// The import outlives the request but not the server: Close cancels it
+	// (rows done stay done; running it again is safe) and waits.
+	u.srv.bg.Add(1)
+	go func() {
+		defer u.srv.bg.Done()
+		u.importRows(u.srv.bgCtx, j, &s, ed)
+	}()
 	return c.Redirect(http.StatusSeeOther, "/ui/import/"+j.ID)
 }
 

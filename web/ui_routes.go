@@ -49,6 +49,7 @@ type UISettings struct {
 
 // ui is the marketers' browser UI: server-rendered pages under /ui.
 type ui struct {
+	srv         *Server // for background work that outlives a request
 	db          *store.DB
 	accounts    *accounts.Service
 	log         *slog.Logger
@@ -99,6 +100,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 		d.Coupons = s.coupons
 	}
 	u := &ui{
+		srv:       s,
 		db:        s.db,
 		accounts:  s.accounts,
 		log:       s.log,

@@ -114,6 +114,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		log.Warn("http shutdown", slog.Any("error", err))
 	}
+	srv.Close()
 	stopWork()
 	wg.Wait()
 	log.Info("stopped")
