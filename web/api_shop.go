@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,7 +15,7 @@ import (
 
 // ingestEvent stores a cart or order event; the flows act on it at their tick.
 func (s *Server) ingestEvent(c echo.Context) error {
-	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return errs.Malformedf("", "Content-Type must be application/json")
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, events.MaxBody))
@@ -27,8 +28,6 @@ func (s *Server) ingestEvent(c echo.Context) error {
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"id": id})
 }
-
-func isJSON(ct string) bool { return len(ct) >= 16 && ct[:16] == "application/json" }
 
 func (s *Server) listFlows(c echo.Context) error {
 	fs, err := s.flows.List(c.Request().Context())
@@ -112,7 +111,7 @@ type codesInput struct {
 func (s *Server) addCodes(c echo.Context) error {
 	ctx := c.Request().Context()
 	slug := c.Param("slug")
-	if ct := c.Request().Header.Get("Content-Type"); len(ct) >= 8 && ct[:8] == "text/csv" {
+	if ct := c.Request().Header.Get("Content-Type"); strings.HasPrefix(ct, "text/csv") {
 		n, err := s.coupons.ImportCSV(ctx, slug, http.MaxBytesReader(c.Response(), c.Request().Body, 16<<20))
 		if err != nil {
 			return err
