@@ -2,17 +2,13 @@ package segments
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
-	"modernc.org/sqlite"
-
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/store"
 )
 
 // Querier is what Count needs: *store.DB (read pool), *store.Tx, *sql.DB and
@@ -21,33 +17,10 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// hashFunc is the SQL function that gives hex sha256 of its text argument;
-// suppressions are keyed by that hash of email_key (CONTRACTS.md).
-const hashFunc = "treu_sha256_hex"
-
-func init() {
-	// SQLite has no sha256, and the suppression check needs one. Registering on
-	// the driver reaches every connection opened later, i.e. all of store's.
-	// Tolerate a second registration of the same name (should store take it over).
-	err := sqlite.RegisterDeterministicScalarFunction(hashFunc, 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-		var b []byte
-		switch v := args[0].(type) {
-		case string:
-			b = []byte(v)
-		case []byte:
-			b = v
-		case nil:
-			return nil, nil
-		default:
-			b = fmt.Append(nil, v)
-		}
-		sum := sha256.Sum256(b)
-		return hex.EncodeToString(sum[:]), nil
-	})
-	if err != nil && !strings.Contains(err.Error(), "already registered") {
-		panic(err)
-	}
-}
+// hashFunc is the SQL function, registered by package store, that gives the
+// hex sha256 of its text argument; suppressions are keyed by that hash of
+// email_key.
+const hashFunc = store.SHA256HexFunc
 
 // AudienceWhere is the one definition of a mailing's audience, shared by Count
 // and the campaign snapshot: a boolean SQL expression over `subscribers AS s`

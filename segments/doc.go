@@ -57,7 +57,7 @@
 //
 // A subscriber is in the audience iff active, actively subscribed to one of
 // the lists, matching the rule, and without a suppressions row for
-// hex(sha256(email_key)). SQLite has no sha256, so this package registers the
-// SQL function treu_sha256_hex with the driver in init; it runs only for rows
+// hex(sha256(email_key)). SQLite has no sha256, so the check calls the
+// SQL function treu_sha256_hex (registered by store); it runs only for rows
 // that passed every other test, and not at all while suppressions is empty.
 package segments
