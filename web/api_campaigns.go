@@ -224,3 +224,65 @@ func (s *Server) previewCampaign(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, r)
 }
+
+// Layouts: the HTML a campaign's rendered Markdown is placed into. A layout
+// must hold {{ content }}; the default layout is used when a campaign names none.
+
+func (s *Server) listLayouts(c echo.Context) error {
+	ls, err := s.campaigns.ListLayouts(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"layouts": ls})
+}
+
+func (s *Server) createLayout(c echo.Context) error {
+	var in campaigns.LayoutInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	l, err := s.campaigns.CreateLayout(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, l)
+}
+
+func (s *Server) getLayout(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	l, err := s.campaigns.GetLayout(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, l)
+}
+
+func (s *Server) updateLayout(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	var in campaigns.LayoutInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	l, err := s.campaigns.UpdateLayout(c.Request().Context(), id, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, l)
+}
+
+func (s *Server) deleteLayout(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.campaigns.DeleteLayout(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -56,6 +56,12 @@ func (s *Server) routes(ui UIDeps) {
 	api.POST("/campaigns/:id/resume", s.campaignAction((*campaigns.Engine).Resume))
 	api.POST("/campaigns/:id/cancel", s.campaignAction((*campaigns.Engine).Cancel))
 
+	api.GET("/layouts", s.listLayouts)
+	api.POST("/layouts", s.createLayout)
+	api.GET("/layouts/:id", s.getLayout)
+	api.PUT("/layouts/:id", s.updateLayout)
+	api.DELETE("/layouts/:id", s.deleteLayout)
+
 	api.GET("/flows", s.listFlows)
 	api.GET("/flows/:slug", s.getFlow)
 	api.PUT("/flows/:slug", s.putFlow)

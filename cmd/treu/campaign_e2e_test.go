@@ -178,3 +178,31 @@ func TestCartReminderThroughAPI(t *testing.T) {
 		t.Fatalf("the buyer, whose cart became an order, got %d reminders", queued)
 	}
 }
+
+// TestLayoutsThroughAPI: a stored layout wraps a campaign's content; a layout
+// without the content placeholder is refused naming the field.
+func TestLayoutsThroughAPI(t *testing.T) {
+	in := startTreu(t, nil)
+	var bad struct{ Error, Field string }
+	if st := in.do("POST", "/api/layouts", `{"name":"x","html":"<html><body>no content</body></html>"}`, &bad); st != 422 || bad.Field == "" {
+		t.Fatalf("layout without content = %d %+v", st, bad)
+	}
+	var l struct{ ID int64 }
+	if st := in.do("POST", "/api/layouts", `{"name":"Herbst","html":"<html><body><div class=\"autumn\">{{ content }}</div></body></html>"}`, &l); st != 201 {
+		t.Fatalf("create layout = %d", st)
+	}
+	var cp struct{ ID int64 }
+	body := fmt.Sprintf(`{"name":"Herbst","subject":"Herbst","markdown":"Blätter **fallen**","layout_id":%d}`, l.ID)
+	if st := in.do("POST", "/api/campaigns", body, &cp); st != 201 {
+		t.Fatalf("campaign = %d", st)
+	}
+	var pv struct{ HTML string }
+	if st := in.do("GET", fmt.Sprintf("/api/campaigns/%d/preview", cp.ID), nil, &pv); st != 200 ||
+		!strings.Contains(pv.HTML, `class="autumn"`) || !strings.Contains(pv.HTML, "<strong>fallen</strong>") {
+		t.Fatalf("preview = %d\n%s", st, pv.HTML)
+	}
+	var ls struct{ Layouts []struct{ ID int64 } }
+	if st := in.do("GET", "/api/layouts", nil, &ls); st != 200 || len(ls.Layouts) != 1 {
+		t.Fatalf("list = %d %+v", st, ls)
+	}
+}
