@@ -25,9 +25,9 @@ type Transport interface {
 }
 
 // Links makes a subscriber's signed customer links (package subscribers).
+// Both links share one token, so a recipient costs one HMAC, not two.
 type Links interface {
-	UnsubscribeURL(subscriberID int64) string
-	PreferencesURL(subscriberID int64) string
+	ManageURLs(subscriberID int64) (unsubscribe, preferences string)
 }
 
 // Config is the engine's settings. Zero values take the defaults shown.

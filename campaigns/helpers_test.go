@@ -165,11 +165,9 @@ func testLog() *slog.Logger {
 // fakeLinks makes recognisable per-subscriber links.
 type fakeLinks struct{}
 
-func (fakeLinks) UnsubscribeURL(id int64) string {
-	return "https://shop.example/unsubscribe/tok" + strconv.FormatInt(id, 10)
-}
-func (fakeLinks) PreferencesURL(id int64) string {
-	return "https://shop.example/preferences/tok" + strconv.FormatInt(id, 10)
+func (fakeLinks) ManageURLs(id int64) (string, string) {
+	return "https://shop.example/unsubscribe/tok" + strconv.FormatInt(id, 10),
+		"https://shop.example/preferences/tok" + strconv.FormatInt(id, 10)
 }
 
 // person is one seeded subscriber.

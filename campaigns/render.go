@@ -47,8 +47,7 @@ func (e *Engine) data(rc *recipient) (*templates.Data, error) {
 		}
 	}
 	if e.links != nil && rc.ID > 0 {
-		d.UnsubscribeURL = e.links.UnsubscribeURL(rc.ID)
-		d.PreferencesURL = e.links.PreferencesURL(rc.ID)
+		d.UnsubscribeURL, d.PreferencesURL = e.links.ManageURLs(rc.ID)
 	} else {
 		// A sample recipient (preview, test to a non-subscriber): links that
 		// show where the real ones go but act on nobody.

@@ -32,9 +32,9 @@ type Queue interface {
 
 // Links makes the per-subscriber links every marketing mail carries.
 // *subscribers.Service is one.
+// Both links share one token, so a recipient costs one HMAC, not two.
 type Links interface {
-	UnsubscribeURL(id int64) string
-	PreferencesURL(id int64) string
+	ManageURLs(id int64) (unsubscribe, preferences string)
 }
 
 // Segments loads a saved segment for the offers audience. *segments.Store is one.
@@ -678,11 +678,8 @@ func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, car
 		e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	data := &templates.Data{
-		Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: attrs,
-		UnsubscribeURL: e.links.UnsubscribeURL(r.sub), PreferencesURL: e.links.PreferencesURL(r.sub),
-		Cart: cart,
-	}
+	data := &templates.Data{Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: attrs, Cart: cart}
+	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool == "" {
 		msg, err := e.compose(f, tpl, data, r.sub)
 		if err != nil {

@@ -31,11 +31,9 @@ var (
 
 type links struct{}
 
-func (links) UnsubscribeURL(id int64) string {
-	return fmt.Sprintf("https://news.shop.example/unsubscribe/tok%d", id)
-}
-func (links) PreferencesURL(id int64) string {
-	return fmt.Sprintf("https://news.shop.example/preferences/tok%d", id)
+func (links) ManageURLs(id int64) (string, string) {
+	return fmt.Sprintf("https://news.shop.example/unsubscribe/tok%d", id),
+		fmt.Sprintf("https://news.shop.example/preferences/tok%d", id)
 }
 
 type env struct {

@@ -131,18 +131,8 @@ func (s *Service) ManageToken(id int64) string {
 	return s.links.Sign(PurposeManage, id, s.db.Now())
 }
 
-// UnsubscribeURL is the one-click unsubscribe link of a subscriber
-// (List-Unsubscribe and the footer).
-func (s *Service) UnsubscribeURL(id int64) string {
-	return s.cfg.BaseURL + "/unsubscribe/" + s.ManageToken(id)
-}
-
-// PreferencesURL is the link to a subscriber's preferences page.
-func (s *Service) PreferencesURL(id int64) string {
-	return s.cfg.BaseURL + "/preferences/" + s.ManageToken(id)
-}
-
-// ManageURLs returns both links with one token (one HMAC) for a mail's footer.
+// ManageURLs returns a subscriber's one-click unsubscribe link (List-Unsubscribe
+// and the footer) and preferences link, with one token: one HMAC per mail.
 func (s *Service) ManageURLs(id int64) (unsubscribe, preferences string) {
 	t := s.ManageToken(id)
 	return s.cfg.BaseURL + "/unsubscribe/" + t, s.cfg.BaseURL + "/preferences/" + t
