@@ -13,6 +13,32 @@ import (
 	"github.com/treu-mail/treu/segments"
 )
 
+// queryInt reads an optional non-negative integer query parameter; absent is 0.
+// A value that is not one is a 422 naming it, never silently ignored.
+func queryInt(c echo.Context, name string) (int64, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errs.Invalidf(name, "%s must be a non-negative whole number", name)
+	}
+	return n, nil
+}
+
+// paging reads ?before=ID&limit=N for keyset-paged lists.
+func paging(c echo.Context) (before int64, limit int, err error) {
+	if before, err = queryInt(c, "before"); err != nil {
+		return 0, 0, err
+	}
+	l, err := queryInt(c, "limit")
+	if err != nil || l > 500 {
+		return 0, 0, errs.Invalidf("limit", "limit must be between 1 and 500")
+	}
+	return before, int(l), nil
+}
+
 // idParam reads a positive integer path parameter.
 func idParam(c echo.Context, name string) (int64, error) {
 	id, err := strconv.ParseInt(c.Param(name), 10, 64)
@@ -128,11 +154,17 @@ func (s *Server) createCampaign(c echo.Context) error {
 }
 
 func (s *Server) listCampaigns(c echo.Context) error {
-	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	limit, _ := strconv.Atoi(c.QueryParam("limit"))
-	cs, err := s.campaigns.List(c.Request().Context(), campaigns.ListOptions{
-		Status: campaigns.Status(c.QueryParam("status")), BeforeID: before, Limit: limit,
-	})
+	before, limit, err := paging(c)
+	if err != nil {
+		return err
+	}
+	status := campaigns.Status(c.QueryParam("status"))
+	switch status {
+	case "", campaigns.Draft, campaigns.Scheduled, campaigns.Running, campaigns.Paused, campaigns.Finished, campaigns.Cancelled:
+	default:
+		return errs.Invalidf("status", "unknown status %q", status)
+	}
+	cs, err := s.campaigns.List(c.Request().Context(), campaigns.ListOptions{Status: status, BeforeID: before, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -217,7 +249,10 @@ func (s *Server) previewCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sample, _ := strconv.ParseInt(c.QueryParam("subscriber"), 10, 64)
+	sample, err := queryInt(c, "subscriber")
+	if err != nil {
+		return err
+	}
 	r, err := s.campaigns.PreviewCampaign(c.Request().Context(), id, sample)
 	if err != nil {
 		return err

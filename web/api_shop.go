@@ -137,8 +137,10 @@ func (s *Server) addCodes(c echo.Context) error {
 
 // outboxList shows captured mail, newest first (?before=ID pages on).
 func (s *Server) outboxList(c echo.Context) error {
-	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	limit, _ := strconv.Atoi(c.QueryParam("limit"))
+	before, limit, err := paging(c)
+	if err != nil {
+		return err
+	}
 	ms, err := s.outbox.List(c.Request().Context(), limit, before)
 	if err != nil {
 		return err

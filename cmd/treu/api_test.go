@@ -49,6 +49,15 @@ func TestBadInputStoresNothing(t *testing.T) {
 	if st := in.do("GET", "/api/subscribers/nobody@example.com", nil, &e); st != 404 || e.Error == "" {
 		t.Fatalf("unknown subscriber = %d %+v", st, e)
 	}
+	for path, field := range map[string]string{
+		"/api/campaigns?status=sent": "status", "/api/campaigns?limit=ten": "limit",
+		"/api/outbox?before=-1": "before", "/api/outbox?limit=100000": "limit",
+	} {
+		var qe struct{ Error, Field string }
+		if st := in.do("GET", path, nil, &qe); st != 422 || qe.Field != field {
+			t.Errorf("GET %s = %d %+v; want 422 naming %q", path, st, qe, field)
+		}
+	}
 }
 
 // TestConcurrentEnrollment: 200 enrollments from 20 goroutines while the
