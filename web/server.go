@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -137,14 +138,22 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) countRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	// One counter per status class, looked up once: the registry's lock and
+	// map are for registration, not for every request.
+	var byClass [6]*atomic.Int64
+	for i := 1; i <= 5; i++ {
+		byClass[i] = s.metrics.Counter("treu_http_requests_total", "HTTP requests by status class.",
+			`code="`+strconv.Itoa(i)+`xx"`)
+	}
 	return func(c echo.Context) error {
 		err := next(c)
 		code := c.Response().Status
 		if err != nil {
 			code, _ = statusOf(err)
 		}
-		s.metrics.Counter("treu_http_requests_total", "HTTP requests by status class.",
-			`code="`+strconv.Itoa(code/100)+`xx"`).Add(1)
+		if class := code / 100; class >= 1 && class <= 5 {
+			byClass[class].Add(1)
+		}
 		return err
 	}
 }
