@@ -175,9 +175,9 @@ func readReply(r *bufio.Reader, expectCode int) error {
 		}
 		code2, more, perr := parseReplyLine(line, 0)
 		if perr != nil || code2 != code {
-			continued = true // textproto keeps reading, the line kept whole
+			continued = true // textproto keeps reading, the line kept whole but for trailing CR/LF
 			if err != nil {
-				msg = append(append(msg, '\n'), line...)
+				msg = append(append(msg, '\n'), bytes.TrimRight(line, "\r\n")...)
 			}
 			continue
 		}
