@@ -2,9 +2,7 @@ package campaigns
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,25 +193,18 @@ func (e *Engine) Test(ctx context.Context, id int64, emails []string) error {
 	}
 	r := &run{id: id, listID: e.listID(first), headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)}}
 	for _, addr := range addrs {
-		// An erased or bounced address asked not to be mailed: not even a test.
-		var suppressed int
-		key := addr
-		if norm, err := subscribers.ValidateEmail(addr); err == nil {
-			key = norm // the same normalisation (IDN domains) as the suppression hash
+		// An erased, bounced or complaining address asked not to be mailed:
+		// not even a test. Anyone else may get one, subscriber or not.
+		sub, found, err := subscribers.Lookup(ctx, e.db, "emails", addr, nil)
+		if err != nil {
+			return err
 		}
-		sum := sha256.Sum256([]byte(strings.ToLower(key)))
-		if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM suppressions WHERE email_hash = ?`,
-			hex.EncodeToString(sum[:])).Scan(&suppressed); err != nil {
-			return fmt.Errorf("campaigns: test %d: %w", id, err)
-		}
-		if suppressed > 0 {
-			return errs.Invalidf("emails", "%s is suppressed (erased or bounced) and gets no mail", addr)
+		if sub.Suppressed {
+			return errs.Invalidf("emails", "%s is suppressed (%s) and gets no mail", addr, sub.Suppression)
 		}
 		rc := sample(addr)
-		err := e.db.QueryRowContext(ctx, `SELECT id, email, name, locale, attributes FROM subscribers WHERE email_key = ?`,
-			strings.ToLower(addr)).Scan(&rc.ID, &rc.Email, &rc.Name, &rc.Locale, &rc.Attributes)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("campaigns: test %d: %w", id, err)
+		if found {
+			rc = recipient{ID: sub.ID, Email: sub.Email, Name: sub.Name, Locale: sub.Locale, Attributes: sub.Attributes}
 		}
 		m, err := e.message(tmpl, r, &rc, "[Test] ")
 		if err != nil {

@@ -2,9 +2,7 @@ package flows
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
 )
 
@@ -85,7 +84,10 @@ type Engine struct {
 	cfg   Config
 	log   *slog.Logger
 
-	listsJSON string // cfg.Lists as a JSON array, the parameter of the list checks
+	// enterCart starts a cart-abandonment run for one subscriber if the
+	// marketing rule holds for Config.Lists; its args follow the run's.
+	enterCart     string
+	enterCartArgs []any
 
 	mu       sync.Mutex
 	cache    map[cacheKey]*templates.Template // compiled step texts
@@ -103,7 +105,7 @@ type Engine struct {
 func (e *Engine) prepare(ctx context.Context) {
 	e.prepOnce.Do(func() {
 		e.stmts = make(map[string]*sql.Stmt)
-		for _, q := range []string{moveRun, insertSend, enterCart, savepoint, rollbackTo, release} {
+		for _, q := range []string{moveRun, insertSend, e.enterCart, savepoint, rollbackTo, release} {
 			st, err := e.db.Writer().PrepareContext(context.WithoutCancel(ctx), q)
 			if err != nil {
 				e.log.WarnContext(ctx, "flows: prepare; statements will be parsed per use", "err", err)
@@ -177,11 +179,13 @@ func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Con
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
-	lists, err := json.Marshal(cfg.Lists)
-	if err != nil {
-		return nil, fmt.Errorf("flows: lists: %w", err)
-	}
-	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log, listsJSON: string(lists),
+	// Only subscribers who may get marketing mail for the flow's lists enter.
+	where, args := subscribers.MarketingWhere(cfg.Lists, "")
+	enterCart := `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
+	SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND ` + where + `
+	ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
+	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log,
+		enterCart: enterCart, enterCartArgs: args,
 		cache: map[cacheKey]*templates.Template{}, problems: map[string]string{}}, nil
 }
 
@@ -344,18 +348,6 @@ func (e *Engine) offersRule(ctx context.Context, f *flowRow) (*segments.Rule, er
 	return &seg.Rule, nil
 }
 
-// onLists is true when subscriber s is active on one of the lists in the
-// JSON array parameter (Config.Lists): the flow mails are for those lists.
-const onLists = `EXISTS (SELECT 1 FROM subscriptions AS sub WHERE sub.subscriber_id = s.id AND sub.status = 'active'
-	  AND sub.list_id IN (SELECT l.id FROM lists AS l WHERE l.slug IN (SELECT value FROM json_each(?))))`
-
-// enterCart starts a cart-abandonment run. Only subscribers with marketing
-// consent enter (active, on one of Config.Lists).
-const enterCart = `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
-	SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND s.status = 'active'
-	  AND ` + onLists + `
-	ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
-
 // enterCarts starts a cart-abandonment run for each open cart with items
 // whose wait (the first step's delay after its last update) ended since the
 // last tick. A cart that already has a run is left alone (one series per cart).
@@ -391,7 +383,8 @@ func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res 
 				if now.Sub(due) > e.cfg.MaxLate {
 					status, dueAt, reason = "ended", nil, EndLate
 				}
-				r, err := w.exec(ctx, enterCart, CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID, e.listsJSON)
+				args := append([]any{CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID}, e.enterCartArgs...)
+				r, err := w.exec(ctx, e.enterCart, args...)
 				if err != nil {
 					return fmt.Errorf("flows: enter cart: %w", err)
 				}
@@ -492,19 +485,17 @@ type dueRun struct {
 	trigger string
 	step    int
 	due     int64
-	rc      recipient
+	rc      subscribers.Recipient
 }
 
-// selectDue loads a batch of due runs with their subscribers in one query.
+// selectDue loads a batch of due runs; their subscribers are loaded and
+// checked against the marketing rule in one batch (subscribers.Recipients).
 // The unary + keeps SQLite from reading the runs through the unique index
 // on (flow, subscriber_id, trigger_key), which would visit every run of the
 // flow ever started, done ones included, and sort them, once per batch; the
 // partial index flow_runs_due holds only the active runs, in due order.
-const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at,
-	coalesce(s.email, ''), coalesce(s.email_key, ''), coalesce(s.name, ''), coalesce(s.locale, ''),
-	coalesce(s.attributes, ''), coalesce(s.status, ''),
-	` + onLists + `
-	FROM flow_runs AS r LEFT JOIN subscribers AS s ON s.id = r.subscriber_id
+const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at
+	FROM flow_runs AS r
 	WHERE r.status = 'active' AND r.due_at <= ? AND +r.flow IN (`
 
 // advanceBatch advances up to Batch due runs in one transaction and returns
@@ -524,39 +515,38 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 	emptyPools := map[string]bool{}
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		rows, err := tx.QueryContext(ctx, selectDue+ph+`) ORDER BY r.due_at, r.id LIMIT ?`,
-			append(append([]any{e.listsJSON, now.Unix()}, slugs...), e.cfg.Batch)...)
+			append(append([]any{now.Unix()}, slugs...), e.cfg.Batch)...)
 		if err != nil {
 			return err
 		}
 		var runs []dueRun
-		var keys []string
+		var subs []int64
 		for rows.Next() {
 			var r dueRun
-			var status, key string
-			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due,
-				&r.rc.email, &key, &r.rc.name, &r.rc.locale, &r.rc.attrsJSON, &status, &r.rc.listed); err != nil {
+			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due); err != nil {
 				rows.Close()
 				return err
 			}
-			if r.rc.active = status == "active"; r.rc.active && r.rc.listed {
-				sum := sha256.Sum256([]byte(key))
-				r.rc.hash = hex.EncodeToString(sum[:])
-				keys = append(keys, r.rc.hash)
-			}
 			runs = append(runs, r)
+			subs = append(subs, r.sub)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		seen = len(runs)
-		suppressed, err := suppressedHashes(ctx, tx, keys)
+		rcpts, err := subscribers.Recipients(ctx, tx, subs, e.cfg.Lists)
 		if err != nil {
 			return err
 		}
 		var refs []events.CartRef
-		for _, r := range runs {
-			if f := enabled[r.flow]; f.Slug == CartAbandonment && r.step < len(f.Steps) && r.rc.hash != "" && !suppressed[r.rc.hash] {
+		for i := range runs {
+			r := &runs[i]
+			r.rc = rcpts[r.sub] // missing (erased): the zero Recipient, whose May is false
+			if !r.rc.May() {
+				continue
+			}
+			if f := enabled[r.flow]; f.Slug == CartAbandonment && r.step < len(f.Steps) {
 				refs = append(refs, events.CartRef{CartID: r.trigger, SubscriberID: r.sub})
 			}
 		}
@@ -567,7 +557,6 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 		w := e.bind(tx)
 		for i := range runs {
 			r := &runs[i]
-			r.rc.ok = r.rc.hash != "" && !suppressed[r.rc.hash]
 			if err := e.advance(ctx, w, enabled[r.flow], r, carts, now, res, emptyPools); err != nil {
 				return fmt.Errorf("flows: run %d: %w", r.id, err)
 			}
@@ -580,47 +569,13 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 	return seen, err
 }
 
-// suppressedHashes returns which of the email hashes are suppressed.
-func suppressedHashes(ctx context.Context, tx *store.Tx, hashes []string) (map[string]bool, error) {
-	out := map[string]bool{}
-	if len(hashes) == 0 {
-		return out, nil
-	}
-	js, err := json.Marshal(hashes)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT email_hash FROM suppressions WHERE email_hash IN (SELECT value FROM json_each(?))`, string(js))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out[h] = true
-	}
-	return out, rows.Err()
-}
-
-// recipient is what a run needs of its subscriber.
-type recipient struct {
-	email, name, locale string
-	attrsJSON           string
-	active, listed      bool
-	hash                string // hex sha256 of email_key, set when active and listed
-	ok                  bool   // active, active on one of Config.Lists, not suppressed
-}
-
-// attrs decodes the subscriber's attributes.
-func (r *recipient) attrs() (map[string]any, error) {
-	if r.attrsJSON == "" || r.attrsJSON == "{}" {
+// decodeAttrs decodes a subscriber's attributes.
+func decodeAttrs(rc *subscribers.Recipient) (map[string]any, error) {
+	if rc.Attributes == "" || rc.Attributes == "{}" {
 		return nil, nil
 	}
 	var m map[string]any
-	if err := json.Unmarshal([]byte(r.attrsJSON), &m); err != nil {
+	if err := json.Unmarshal([]byte(rc.Attributes), &m); err != nil {
 		return nil, fmt.Errorf("attributes: %w", err)
 	}
 	return m, nil
@@ -633,7 +588,7 @@ func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, car
 		return e.finish(ctx, w, r, "done", "", nil, res)
 	}
 	rc := &r.rc
-	if !rc.ok {
+	if !rc.May() {
 		return e.end(ctx, w, r, EndNotSubscribed, res)
 	}
 	var cart *templates.Cart
@@ -668,17 +623,17 @@ func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, car
 		}
 		return err
 	}
-	tpl, err := e.template(f, r.step, rc.locale)
+	tpl, err := e.template(f, r.step, rc.Locale)
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow step does not compile", "flow", f.Slug, "step", r.step, "err", err)
 		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	attrs, err := rc.attrs()
+	attrs, err := decodeAttrs(rc)
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	data := &templates.Data{Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: attrs, Cart: cart}
+	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool == "" {
 		msg, err := e.compose(f, tpl, data, r.sub)

@@ -13,7 +13,11 @@ import (
 )
 
 // querier is what reads need: the read pool (*store.DB) or a write transaction (*store.Tx).
-type querier interface {
+type querier = Querier
+
+// Querier is what the exported reads take: the read pool (*store.DB) or a
+// write transaction (*store.Tx).
+type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }

@@ -240,12 +240,6 @@ type Meta struct {
 	Channel   string
 }
 
-// emailHash is the suppression key: hex sha256 of the lower-cased address.
-func emailHash(key string) string {
-	h := sha256.Sum256([]byte(key))
-	return fmt.Sprintf("%x", h[:])
-}
-
 // textVersion names a consent text's wording: the first 16 hex digits of its sha256.
 func textVersion(text string) string {
 	if text == "" {

@@ -27,9 +27,11 @@
 // Erased addresses (a suppressions row, no subscriber): the mail is sent.
 // Erasure withdraws marketing consent and deletes what Treu held; it does
 // not end the shop's contract with the person, and a message about their
-// order is part of performing that contract (GDPR Art. 6(1)(b)). Send does
-// not look at suppressions, links the mail to no subscriber, creates no
-// subscriber and keeps nothing beyond the queue row. A tx mail to a
+// order is part of performing that contract (GDPR Art. 6(1)(b)). Send links
+// the mail to no subscriber, creates no subscriber and keeps nothing beyond
+// the queue row. The one address refused is one that bounced permanently
+// (a 422 naming "email", subscribers.Recipient.Undeliverable): mailing it
+// again only hurts the shop's sender reputation. A tx mail to a
 // subscriber carries their id, so erasing them later deletes it while it is
 // still queued (mailer.Queue.DeleteForSubscriber).
 //

@@ -313,7 +313,7 @@ func (s *Service) Send(ctx context.Context, in SendInput) (int64, error) {
 		return 0, err
 	}
 
-	rc, err := s.recipient(ctx, strings.ToLower(email))
+	rc, err := s.recipient(ctx, email)
 	if err != nil {
 		return 0, err
 	}
@@ -404,18 +404,21 @@ func (s *Service) Send(ctx context.Context, in SendInput) (int64, error) {
 	return id, nil
 }
 
-// recipient reads the subscriber with this address, if there is one.
-func (s *Service) recipient(ctx context.Context, key string) (recipient, error) {
-	var rc recipient
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, locale, attributes FROM subscribers WHERE email_key = ?`, key).
-		Scan(&rc.id, &rc.name, &rc.locale, &rc.attr)
-	if errors.Is(err, sql.ErrNoRows) {
+// recipient reads the subscriber with this address, if there is one. An
+// address that bounced permanently is refused (subscribers.Recipient's
+// Undeliverable): the shop learns it now instead of hurting its reputation.
+func (s *Service) recipient(ctx context.Context, email string) (recipient, error) {
+	sub, found, err := subscribers.Lookup(ctx, s.db, "email", email, nil)
+	if err != nil {
+		return recipient{}, err
+	}
+	if sub.Undeliverable() {
+		return recipient{}, errs.Invalidf("email", "%s bounced permanently; no mail is sent to it", email)
+	}
+	if !found {
 		return recipient{}, nil
 	}
-	if err != nil {
-		return recipient{}, fmt.Errorf("txmail: load recipient: %w", err)
-	}
-	return rc, nil
+	return recipient{id: sub.ID, name: sub.Name, locale: sub.Locale, attr: sub.Attributes}, nil
 }
 
 // pickLocale is the first of the request's locale, the subscriber's, en, de
