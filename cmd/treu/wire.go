@@ -169,11 +169,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			`status="sent"`: float64(st.Sent), `status="failed"`: float64(st.Failed)}
 	})
 	a.metrics.GaugeFunc("treu_subscribers", "Subscribers by status.", func() map[string]float64 {
-		return a.countBy(`SELECT status, count(*) FROM subscribers GROUP BY status`)
+		return a.gauge(func(ctx context.Context) (map[string]int64, error) { return subscribers.CountByStatus(ctx, a.db) })
 	})
 	a.metrics.GaugeFunc("treu_campaign_deliveries", "Deliveries of running and paused campaigns by status.", func() map[string]float64 {
-		return a.countBy(`SELECT d.status, count(*) FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
-			WHERE c.status IN ('running', 'paused') GROUP BY d.status`)
+		return a.gauge(func(ctx context.Context) (map[string]int64, error) { return campaigns.DeliveryCounts(ctx, a.db) })
 	})
 	return a, nil
 }
@@ -195,24 +194,19 @@ func (a *app) smtpCheck() func(ctx context.Context) error {
 	}
 }
 
-// countBy runs a "label, count" query for a gauge; a scrape must not fail
-// because one query did, so errors give an empty gauge.
-func (a *app) countBy(query string) map[string]float64 {
+// gauge reads counts by status for a gauge; a scrape must not fail
+// because one read did, so errors give an empty gauge.
+func (a *app) gauge(read func(ctx context.Context) (map[string]int64, error)) map[string]float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := a.db.QueryContext(ctx, query)
+	counts, err := read(ctx)
 	if err != nil {
 		a.log.Warn("metrics query", slog.Any("error", err))
 		return nil
 	}
-	defer rows.Close()
-	out := map[string]float64{}
-	for rows.Next() {
-		var label string
-		var n float64
-		if rows.Scan(&label, &n) == nil {
-			out[`status="`+label+`"`] = n
-		}
+	out := make(map[string]float64, len(counts))
+	for label, n := range counts {
+		out[`status="`+label+`"`] = float64(n)
 	}
 	return out
 }
