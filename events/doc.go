@@ -21,8 +21,8 @@
 // Ingest writes each event with statements prepared once on the writer: an
 // INSERT ... ON CONFLICT DO NOTHING RETURNING on the event id (the unique index
 // is the dedupe, no read first), then one upsert for the cart or the order and
-// one UPDATE of the subscriber's figures. Concurrent calls are group-committed
-// (batch.go): events arriving while the writer is busy share the next
+// one UPDATE of the subscriber's figures (store's statement cache). Concurrent
+// calls are group-committed (store.GroupCommit): events arriving while the writer is busy share the next
 // transaction, in arrival order, and each caller returns only after the commit
 // that holds its event; an event that fails is taken out and the others are
 // written again without it.

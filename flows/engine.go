@@ -92,65 +92,21 @@ type Engine struct {
 	mu       sync.Mutex
 	cache    map[cacheKey]*templates.Template // compiled step texts
 	problems map[string]string                // per flow, the entry error last logged
-
-	// Statements run once per run or per cart, prepared once on the writer:
-	// parsing them again for each of 10,000 due carts took most of a tick.
-	prepOnce sync.Once
-	stmts    map[string]*sql.Stmt // a statement missing here is parsed per use
 }
 
-// prepare prepares the per-run statements on the writer. It must run outside
-// a transaction: the writer has one connection, which a transaction holds. A
-// statement that fails to prepare is parsed per use instead.
+// prepare prepares the per-run statements on the writer (store's statement
+// cache): parsing them again for each of 10,000 due carts took most of a
+// tick. It must run outside a transaction: the writer has one connection,
+// which a transaction holds. A statement that fails to prepare is parsed per
+// use instead.
 func (e *Engine) prepare(ctx context.Context) {
-	e.prepOnce.Do(func() {
-		e.stmts = make(map[string]*sql.Stmt)
-		for _, q := range []string{moveRun, insertSend, e.enterCart, savepoint, rollbackTo, release} {
-			st, err := e.db.Writer().PrepareContext(context.WithoutCancel(ctx), q)
-			if err != nil {
-				e.log.WarnContext(ctx, "flows: prepare; statements will be parsed per use", "err", err)
-				continue
-			}
-			e.stmts[q] = st
-		}
-	})
-}
-
-// Close releases the prepared statements.
-func (e *Engine) Close() error {
-	e.prepOnce.Do(func() {}) // no preparing after Close
-	for _, st := range e.stmts {
-		st.Close()
+	if err := e.db.Prepare(ctx, moveRun, insertSend, e.enterCart, savepoint, rollbackTo, release); err != nil {
+		e.log.WarnContext(ctx, "flows: prepare; statements will be parsed per use", "err", err)
 	}
-	return nil
 }
 
-// wtx is a write transaction with the prepared statements bound to it, each
-// once per transaction.
-type wtx struct {
-	*store.Tx
-	e     *Engine
-	bound map[string]*sql.Stmt
-}
-
-func (e *Engine) bind(tx *store.Tx) *wtx {
-	return &wtx{Tx: tx, e: e, bound: make(map[string]*sql.Stmt, len(e.stmts))}
-}
-
-// exec runs q, prepared if prepare could.
-func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, ok := w.bound[q]
-	if !ok {
-		if p := w.e.stmts[q]; p != nil {
-			st = w.StmtContext(ctx, p)
-			w.bound[q] = st
-		}
-	}
-	if st == nil {
-		return w.ExecContext(ctx, q, args...)
-	}
-	return st.ExecContext(ctx, args...)
-}
+// Close is kept for callers; the store owns the prepared statements.
+func (e *Engine) Close() error { return nil }
 
 type cacheKey struct {
 	slug    string
@@ -372,7 +328,7 @@ func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res 
 			if err != nil {
 				return err
 			}
-			w := e.bind(tx)
+			w := tx
 			for _, c := range batch {
 				// Ordered without naming the cart: nothing to remind of.
 				if c.Ordered {
@@ -384,7 +340,7 @@ func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res 
 					status, dueAt, reason = "ended", nil, EndLate
 				}
 				args := append([]any{CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID}, e.enterCartArgs...)
-				r, err := w.exec(ctx, e.enterCart, args...)
+				r, err := w.ExecCached(ctx, e.enterCart, args...)
 				if err != nil {
 					return fmt.Errorf("flows: enter cart: %w", err)
 				}
@@ -554,7 +510,7 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 		if err != nil {
 			return err
 		}
-		w := e.bind(tx)
+		w := tx
 		for i := range runs {
 			r := &runs[i]
 			if err := e.advance(ctx, w, enabled[r.flow], r, carts, now, res, emptyPools); err != nil {
@@ -583,7 +539,7 @@ func decodeAttrs(rc *subscribers.Recipient) (map[string]any, error) {
 
 // advance checks a due run's conditions and sends its step, ends it, or
 // reschedules it, all inside the batch's transaction.
-func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, carts map[events.CartRef]events.CartCheck, now time.Time, res *TickResult, emptyPools map[string]bool) error {
+func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, carts map[events.CartRef]events.CartCheck, now time.Time, res *TickResult, emptyPools map[string]bool) error {
 	if r.step >= len(f.Steps) { // the flow lost steps since
 		return e.finish(ctx, w, r, "done", "", nil, res)
 	}
@@ -659,8 +615,8 @@ const (
 // mail built with it and the run moved inside a savepoint: a mail that cannot
 // be built, or a run another tick moved already, rolls the assignment back, so
 // a code goes only to a mail that is queued.
-func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueRun, pool string, tpl *templates.Template, data *templates.Data, res *TickResult, emptyPools map[string]bool) error {
-	if _, err := w.exec(ctx, savepoint); err != nil {
+func (e *Engine) sendWithCoupon(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, pool string, tpl *templates.Template, data *templates.Data, res *TickResult, emptyPools map[string]bool) error {
+	if _, err := w.ExecCached(ctx, savepoint); err != nil {
 		return err
 	}
 	// sent: the mail is queued and the code stays assigned. Otherwise the
@@ -670,9 +626,9 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueR
 		var code string
 		var err error
 		if a, ok := e.pools.(assigner); ok {
-			code, err = a.Assign(ctx, w.Tx, pool, r.sub) // *coupons.Service: prepared
+			code, err = a.Assign(ctx, w, pool, r.sub) // *coupons.Service: prepared
 		} else {
-			code, err = coupons.Assign(ctx, w.Tx, pool, r.sub)
+			code, err = coupons.Assign(ctx, w, pool, r.sub)
 		}
 		if errors.Is(err, coupons.ErrEmpty) || errs.Is(err, errs.NotFound) {
 			emptyPools[pool] = true
@@ -694,11 +650,11 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueR
 		return err // the batch's transaction rolls back as a whole
 	}
 	if !sent {
-		if _, err := w.exec(ctx, rollbackTo); err != nil {
+		if _, err := w.ExecCached(ctx, rollbackTo); err != nil {
 			return err
 		}
 	}
-	if _, err := w.exec(ctx, release); err != nil {
+	if _, err := w.ExecCached(ctx, release); err != nil {
 		return err
 	}
 	if reason == "" {
@@ -733,11 +689,11 @@ func (e *Engine) compose(f *flowRow, tpl *templates.Template, data *templates.Da
 // finishStep records the step (sent or skipped) and moves the run on. The
 // guarded UPDATE runs first: if another tick advanced this run already, it
 // touches no row, nothing is queued and it returns false.
-func (e *Engine) finishStep(ctx context.Context, w *wtx, f *flowRow, r *dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) (bool, error) {
+func (e *Engine) finishStep(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) (bool, error) {
 	next := r.step + 1
 	status, due := "done", any(nil)
 	if next < len(f.Steps) {
-		base := now(w.Tx)
+		base := now(w)
 		if outcome == "late" {
 			base = r.due // keep the series' rhythm when catching up
 		}
@@ -749,13 +705,13 @@ func (e *Engine) finishStep(ctx context.Context, w *wtx, f *flowRow, r *dueRun, 
 	}
 	var mailID any
 	if msg != nil {
-		id, err := e.q.Enqueue(ctx, w.Tx, msg)
+		id, err := e.q.Enqueue(ctx, w, msg)
 		if err != nil {
 			return false, err
 		}
 		mailID = id
 	}
-	if _, err = w.exec(ctx, insertSend, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, w.Now.Unix()); err != nil {
+	if _, err = w.ExecCached(ctx, insertSend, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, w.Now.Unix()); err != nil {
 		return false, err
 	}
 	if outcome == "sent" {
@@ -769,7 +725,7 @@ const insertSend = `INSERT INTO flow_sends (run_id, flow, step, subscriber_id, o
 
 func now(tx *store.Tx) int64 { return tx.Now.Unix() }
 
-func (e *Engine) end(ctx context.Context, w *wtx, r *dueRun, reason string, res *TickResult) error {
+func (e *Engine) end(ctx context.Context, w *store.Tx, r *dueRun, reason string, res *TickResult) error {
 	ok, err := e.move(ctx, w, r, r.step, "ended", nil, reason)
 	if ok {
 		res.Ended++
@@ -777,12 +733,12 @@ func (e *Engine) end(ctx context.Context, w *wtx, r *dueRun, reason string, res 
 	return err
 }
 
-func (e *Engine) finish(ctx context.Context, w *wtx, r *dueRun, status, reason string, due any, res *TickResult) error {
+func (e *Engine) finish(ctx context.Context, w *store.Tx, r *dueRun, status, reason string, due any, res *TickResult) error {
 	_, err := e.move(ctx, w, r, r.step, status, due, reason)
 	return err
 }
 
-func (e *Engine) reschedule(ctx context.Context, w *wtx, r *dueRun, due int64) error {
+func (e *Engine) reschedule(ctx context.Context, w *store.Tx, r *dueRun, due int64) error {
 	_, err := e.move(ctx, w, r, r.step, "active", due, "")
 	return err
 }
@@ -792,8 +748,8 @@ const moveRun = `UPDATE flow_runs SET step = ?, status = ?, due_at = ?, end_reas
 
 // move is the single-transaction claim: it changes the run only if it is
 // still active at the step it was read at.
-func (e *Engine) move(ctx context.Context, w *wtx, r *dueRun, step int, status string, due any, reason string) (bool, error) {
-	res, err := w.exec(ctx, moveRun, step, status, due, reason, w.Now.Unix(), r.id, r.step)
+func (e *Engine) move(ctx context.Context, w *store.Tx, r *dueRun, step int, status string, due any, reason string) (bool, error) {
+	res, err := w.ExecCached(ctx, moveRun, step, status, due, reason, w.Now.Unix(), r.id, r.step)
 	if err != nil {
 		return false, err
 	}

@@ -24,6 +24,7 @@ type DB struct {
 	*sql.DB         // read-only pool
 	w       *sql.DB // the one writer
 	path    string
+	stmts   stmtCache // statements prepared on w (stmts.go)
 	// Now is the clock every package reads through the store, so a test can fix time.
 	Now func() time.Time
 }
@@ -33,6 +34,9 @@ type Tx struct {
 	*sql.Tx
 	// Now is fixed for the whole transaction: one transaction writes one time.
 	Now time.Time
+
+	db    *DB
+	bound map[string]*sql.Stmt // prepared statements bound to this transaction
 }
 
 // Open opens (creating if needed) the database at path and applies migrations.
@@ -86,6 +90,7 @@ func pathEscape(p string) string {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.closeStmts()
 	return errors.Join(db.DB.Close(), db.w.Close())
 }
 
@@ -99,7 +104,7 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Now: db.Now().UTC()}
+	tx := &Tx{Tx: sqlTx, Now: db.Now().UTC(), db: db}
 	defer sqlTx.Rollback()
 	if err := fn(tx); err != nil {
 		return err
@@ -110,8 +115,8 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-// Writer is the write pool, for the rare caller that needs a raw connection
-// (backup). Everything else uses Tx.
+// Writer is the one writer connection's pool, for what cannot go through Tx:
+// a backup, or a statement to prepare (see Prepare). Every write uses Tx.
 func (db *DB) Writer() *sql.DB { return db.w }
 
 // Backup writes a consistent copy of the database to path while it is in use.

@@ -22,7 +22,7 @@
 // old link can never act on another person.
 //
 // Enrollments arriving while the single SQLite writer is busy are written
-// together in one transaction (group commit, batch.go); each caller still
+// together in one transaction (store.GroupCommit); each caller still
 // returns only after the commit that holds its subscriber and mail.
 //
 // Status model: a subscriber is pending, active or unsubscribed; each list

@@ -120,7 +120,6 @@ type Service struct {
 	// placeholder for the link: enrollment only substitutes the link.
 	confirmMail map[string]Rendered
 
-	stmts map[string]*sql.Stmt // prepared on the writer; read-only after New
 
 	group *store.GroupCommit[*enrollJob] // enrollments in shared transactions
 
