@@ -41,7 +41,6 @@ type Pool struct {
 type Service struct {
 	db  *store.DB
 	log *slog.Logger
-
 }
 
 // New returns a Service on db.

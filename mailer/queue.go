@@ -78,12 +78,12 @@ func NewQueue(db *store.DB, tr Transport, log *slog.Logger, cfg QueueConfig) *Qu
 		log.Warn("mailer: prepare enqueue; statements will be parsed per mail", slog.Any("error", err))
 	}
 	return &Queue{
-		Now:    func() time.Time { return db.Now() },
-		db:     db,
-		tr:     tr,
-		log:    log,
-		cfg:    cfg,
-		wake:   make(chan struct{}, 1),
+		Now:  func() time.Time { return db.Now() },
+		db:   db,
+		tr:   tr,
+		log:  log,
+		cfg:  cfg,
+		wake: make(chan struct{}, 1),
 	}
 }
 

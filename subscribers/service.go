@@ -120,7 +120,6 @@ type Service struct {
 	// placeholder for the link: enrollment only substitutes the link.
 	confirmMail map[string]Rendered
 
-
 	group *store.GroupCommit[*enrollJob] // enrollments in shared transactions
 
 	listMu  sync.RWMutex
