@@ -27,6 +27,11 @@ type config struct {
 	DKIMKey      string
 	DKIMSelector string
 	DKIMDomain   string
+	Timezone     string
+
+	// Location is Timezone loaded: cron expressions, send times typed in the
+	// UI and every time the UI shows are in this zone.
+	Location *time.Location
 
 	baseURLDefaulted bool // no --base-url: links point at the listening address
 }
@@ -49,6 +54,7 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.DKIMKey, "dkim-key", "", "PEM file with the DKIM private key (RSA or Ed25519); empty: no signing")
 	fs.StringVar(&cfg.DKIMSelector, "dkim-selector", "treu", "DKIM selector")
 	fs.StringVar(&cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (default: the --from domain)")
+	fs.StringVar(&cfg.Timezone, "timezone", "Europe/Berlin", "the shop's time zone (IANA name): cron expressions, send times and every time in the UI are in it")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs
@@ -93,9 +99,29 @@ func (c *config) validate() error {
 	if c.FlowTick < time.Second {
 		return fmt.Errorf("--flow-tick %s must be at least 1s", c.FlowTick)
 	}
+	loc, err := loadLocation(c.Timezone)
+	if err != nil {
+		return err
+	}
+	c.Location = loc
 	if c.FromName == "" {
 		c.FromName = c.ShopName
 	}
 	c.Impressum = strings.ReplaceAll(c.Impressum, `\n`, "\n")
 	return nil
+}
+
+// loadLocation reads an IANA zone name. The zone database is embedded in the
+// binary (time/tzdata in main.go), so this works on a machine without one,
+// such as a scratch container. "Local" is refused: the shop's zone must not
+// depend on where the server happens to run.
+func loadLocation(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("--timezone %q must be an IANA zone name such as Europe/Berlin", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("--timezone %q is not a known time zone (IANA name such as Europe/Berlin): %w", name, err)
+	}
+	return loc, nil
 }
