@@ -7,7 +7,8 @@
 // (flow, subscriber, trigger key: the cart id, the offers round, or empty), with
 // the step it is at and when that step is due. Tick(ctx, now) is the only
 // driver: it enters carts whose wait ended (cart-abandonment), starts an
-// offers round when the cron (robfig/cron/v3, reference: last_round_at in the
+// offers round when the cron (robfig/cron/v3, read in Config.Location, the
+// shop's zone; reference: last_round_at in the
 // DB) is due, and advances due runs in batches of write transactions (Batch
 // runs each; the subscribers, carts and orders a batch's checks need are read
 // in a few queries at its start, and the per-run statements are prepared once

@@ -72,6 +72,9 @@ type Config struct {
 	AttributionWindow time.Duration
 	// Batch: runs advanced per write transaction. Default 200.
 	Batch int
+	// Location is the shop's time zone: the offers cron "0 9 * * MON" means
+	// 09:00 there, summer and winter (default UTC). A CRON_TZ= prefix wins.
+	Location *time.Location
 }
 
 // Engine runs the flows.
@@ -128,6 +131,9 @@ func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Con
 	}
 	if cfg.MaxLate <= 0 {
 		cfg.MaxLate = 24 * time.Hour
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
 	}
 	if cfg.AttributionWindow <= 0 {
 		cfg.AttributionWindow = 5 * 24 * time.Hour
@@ -383,7 +389,9 @@ func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int
 	if f.lastRoundAt.Valid {
 		ref = time.Unix(f.lastRoundAt.Int64, 0).UTC()
 	}
-	next := sched.Next(ref)
+	// A schedule without CRON_TZ= reads its hours in the zone of the time it
+	// is given: the shop's, so a round keeps its wall-clock hour across DST.
+	next := sched.Next(ref.In(e.cfg.Location))
 	if next.After(now) {
 		return 0, nil
 	}

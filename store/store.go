@@ -40,6 +40,7 @@ type Tx struct {
 }
 
 // Open opens (creating if needed) the database at path and applies migrations.
+// The database and its -wal and -shm files are readable by their owner only.
 func Open(ctx context.Context, path string) (*DB, error) {
 	// foreign_keys: SQLite does not check foreign keys unless asked, per connection.
 	// journal_mode WAL: readers do not block the writer and the writer does not block readers.
@@ -49,6 +50,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// temp_store MEMORY: statement journals and sorts stay off the disk.
 	// _txlock=immediate: a transaction takes the write lock at BEGIN, so a read that
 	// turns into a write can never fail with SQLITE_BUSY halfway.
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	common := "_pragma=foreign_keys(1)&_pragma=temp_store(2)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
 	w, err := sql.Open("sqlite", "file:"+pathEscape(path)+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {

@@ -61,6 +61,10 @@ type Config struct {
 	// proxy on loopback or a private network. Off, only the TCP peer counts,
 	// so nobody can fake the IP in the consent log or dodge rate limits.
 	TrustProxy bool
+	// Location is the shop's time zone: the UI shows every time in it and
+	// reads the composer's send time in it (default UTC). The API is not
+	// affected: it speaks RFC 3339 with offsets.
+	Location *time.Location
 }
 
 // Deps are the domain services the handlers call.
@@ -82,6 +86,9 @@ type Deps struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

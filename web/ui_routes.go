@@ -75,7 +75,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	if err != nil {
 		panic("web: static assets: " + err.Error()) // embedded at build time: cannot fail at run time
 	}
-	pages, err := parseUIPages(assets)
+	pages, err := parseUIPages(assets, s.cfg.Location)
 	if err != nil {
 		panic(err) // embedded at build time; ui_test parses them too
 	}

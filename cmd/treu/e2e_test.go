@@ -60,6 +60,9 @@ func startTreu(t testing.TB, env map[string]string, args ...string) *instance {
 	ctx := context.Background()
 
 	var out bytes.Buffer
+	if err := run(ctx, []string{"migrate", "--data", data}, getenv, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	if err := run(ctx, []string{"token", "create", "--data", data, "--name", "test"}, getenv, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}

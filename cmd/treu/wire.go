@@ -112,6 +112,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FromName: cfg.FromName,
 		ListID:   "newsletter." + host,
 		Footer:   footer,
+		Location: cfg.Location,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
@@ -129,6 +130,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FromName: cfg.FromName,
 		BaseURL:  cfg.BaseURL,
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
+		Location: cfg.Location,
 	}, transports, subs, log.With("component", "campaigns"))
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
@@ -226,7 +228,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 	run("campaigns", a.campaigns.Run)
 
 	now := a.db.Now
-	sched := startScheduler(ctx, a.cfg.FlowTick, now, a.log,
+	sched := startScheduler(ctx, a.cfg.FlowTick, a.cfg.Location, now, a.log,
 		ticker{"flows", func(ctx context.Context, now time.Time) error {
 			if _, err := a.flows.Tick(ctx, now); err != nil {
 				return err
@@ -237,7 +239,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 		ticker{"campaigns", a.campaigns.Tick},
 	)
 	// Housekeeping needs no precision: hourly is plenty.
-	house := startScheduler(ctx, time.Hour, now, a.log,
+	house := startScheduler(ctx, time.Hour, a.cfg.Location, now, a.log,
 		ticker{"purge pending", func(ctx context.Context, _ time.Time) error {
 			_, err := a.subs.PurgePending(ctx)
 			return err
