@@ -566,4 +566,3 @@ func (sv *Service) notify() {
 	sv.updated = make(chan struct{})
 	sv.mu.Unlock()
 }
-
