@@ -93,7 +93,7 @@ func TestUIImport(t *testing.T) {
 	page := "/ui/import/" + id
 	r = c.get(page)
 	mustContain(t, "mapping", r.Body,
-		`<option value=";" selected>`, `<th scope="row">E-Mail</th>`, `name="key.4" value="stadt"`, `name="key.5" value="kundennummer"`,
+		`<option value=";" selected>`, `<th scope="row">E-Mail</th>`, `<p id="import-format">Read as UTF-8 (with byte order mark).</p>`, `name="key.4" value="stadt"`, `name="key.5" value="kundennummer"`,
 		`value="newsletter" checked`, "&lt;script&gt;x()&lt;/script&gt;")
 	for i, want := range []string{"email", "name", "name", "locale", "attribute", "attribute", "attribute"} {
 		if got := selected(r.Body, "use."+itoa(int64(i))); got != want {
@@ -147,7 +147,10 @@ func TestUIImport(t *testing.T) {
 		`<tr><td class="num">5</td><td>E-Mail</td><td>the same address as line 2; only the first is imported</td></tr>`,
 		`<tr><td class="num">6</td><td></td><td>the row has 2 columns, the header 7</td></tr>`,
 		`<tr><td class="num">7</td><td>Vorname, Nachname</td><td>name must not contain control characters</td></tr>`,
-		`value="Bestellvorgang 2019-2024"`, `action="`+page+`/run"`, ">Import 4 subscribers</button>")
+		`value="Bestellvorgang 2019-2024"`, `action="`+page+`/run"`, ">Import 4 subscribers</button>",
+		`<tr><td>E-Mail</td><td class="num">2</td><td>3, 5</td>`, `<tr><td>Sprache</td><td class="num">1</td><td>4</td>`,
+		`<tr><td>(the whole row)</td><td class="num">1</td><td>6</td>`,
+		`data-column="Vorname"><span class="col-bad">rows with problems: 1</span>`, `data-column="Stadt"><span class="col-ok">OK</span>`)
 	if n, _ := m.subs.Lists(ctx); n[0].Subscribers+n[1].Subscribers != 1 {
 		t.Fatalf("the dry run imported: %+v", n)
 	}
