@@ -30,7 +30,7 @@ func TestImportChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.onCheckpoint = func(n int) { fmt.Printf("checkpoint %d\n", n) }
+	svc.cfg.OnCheckpoint = func(_ string, n int) { fmt.Printf("checkpoint %d\n", n) }
 	if err := svc.Run(context.Background(), id); err != nil { // until SIGKILL
 		t.Fatal(err)
 	}

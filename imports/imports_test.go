@@ -247,7 +247,7 @@ func TestResumeAfterShutdown(t *testing.T) {
 	}
 	e.svc.Start(e.ctx, j.ID, 1)
 	ctx, cancel := context.WithCancel(e.ctx)
-	e.svc.onCheckpoint = func(n int) {
+	e.svc.cfg.OnCheckpoint = func(_ string, n int) {
 		if n >= 300 {
 			cancel()
 		}
@@ -266,7 +266,7 @@ func TestResumeAfterShutdown(t *testing.T) {
 	if p.Pct != j.RowsRead/10 || p.Rate <= 0 || p.Remaining <= 0 {
 		t.Fatalf("progress %+v", p)
 	}
-	e.svc.onCheckpoint = nil
+	e.svc.cfg.OnCheckpoint = nil
 	if err := e.svc.Run(e.ctx, j.ID); err != nil {
 		t.Fatal(err)
 	}

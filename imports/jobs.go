@@ -48,6 +48,9 @@ type Config struct {
 	KeepUnstarted time.Duration
 	// KeepEnded: the record of an ended import goes after this. Default 30 days.
 	KeepEnded time.Duration
+	// OnCheckpoint, if set, is called after each committed batch with the
+	// rows read so far (tests stop a run there).
+	OnCheckpoint func(id string, rowsRead int)
 }
 
 // Service keeps import jobs and runs them.
@@ -60,8 +63,6 @@ type Service struct {
 	mu      sync.Mutex
 	running map[string]bool // jobs this process is running
 	updated chan struct{}   // closed and replaced at every checkpoint
-
-	onCheckpoint func(rowsRead int) // tests: called after each committed batch
 }
 
 // New makes the service; it creates cfg.Dir.

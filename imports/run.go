@@ -246,8 +246,8 @@ func (sv *Service) write(ctx context.Context, j *Job, im *subscribers.Importer, 
 	j.Skipped += len(b.recs) - len(rows)
 	j.Issues = issues
 	sv.notify()
-	if sv.onCheckpoint != nil {
-		sv.onCheckpoint(j.RowsRead)
+	if sv.cfg.OnCheckpoint != nil {
+		sv.cfg.OnCheckpoint(j.ID, j.RowsRead)
 	}
 	return nil
 }

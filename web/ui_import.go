@@ -285,19 +285,19 @@ type importProgressData struct {
 
 func (u *ui) importProgress(c echo.Context, j imports.Job) importProgressData {
 	lang := u.lang(c)
-	p := importProgressData{Job: j, Progress: j.Progress(u.srv.now()), Finished: j.Ended(), Stopped: j.Status == imports.StatusFailed,
+	p := importProgressData{Job: j, Progress: j.Progress(u.db.Now()), Finished: j.Ended(), Stopped: j.Status == imports.StatusFailed,
 		CSRF: u.sess.csrfToken(c.Get(ctxSession).(session))}
 	if p.Progress.Rate > 0 {
 		p.Rate = fmt.Sprintf(u.tr(c, "%s rows per second"), formatNum(lang, int64(p.Progress.Rate+0.5)))
 	}
 	if p.Remaining > 0 {
-		p.Left = fmt.Sprintf(u.tr(c, "about %s left"), roughDuration(lang, p.Remaining))
+		p.Left = fmt.Sprintf(u.tr(c, "about %s left"), roughDuration(p.Remaining))
 	}
 	return p
 }
 
 // roughDuration is an estimate in words: seconds, minutes, or hours and minutes.
-func roughDuration(lang string, d time.Duration) string {
+func roughDuration(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return strconv.Itoa(max(1, int(d.Seconds()+0.5))) + " s"

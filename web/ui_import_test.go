@@ -3,12 +3,15 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/treu-mail/treu/imports"
 )
@@ -258,5 +261,62 @@ func TestUIImportBadFiles(t *testing.T) {
 	mustContain(t, "new separator", r.Body, "read again with the new separator", `<th scope="row">email;name</th>`)
 	if r := c.get("/ui/import/AAAAAAAAAAAAAAAAAAAAAA"); r.Status != http.StatusNotFound {
 		t.Fatalf("unknown import: %d", r.Status)
+	}
+}
+
+// TestUIImportProgress: a running import shows how far it is, its rate and
+// an estimate of the time left, by the store's clock.
+func TestUIImportProgress(t *testing.T) {
+	env, m := newMoreEnv(t)
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	env.db.Now = func() time.Time { return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	var err error
+	m.imps, err = imports.New(env.db, m.subs, imports.Config{Dir: t.TempDir(), BatchRows: 100,
+		OnCheckpoint: func(string, int) { cancel() }}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := env.client()
+	c.signIn()
+	tok := c.csrfOf("/ui/import")
+	var file strings.Builder
+	file.WriteString("email\n")
+	for i := range 1000 {
+		fmt.Fprintf(&file, "k%d@example.com\n", i)
+	}
+	r := c.upload("/ui/import", url.Values{"csrf": {tok}}, "file", "k.csv", []byte(file.String()))
+	page := r.Location
+	id := strings.TrimPrefix(page, "/ui/import/")
+	r = c.post(page+"/check", url.Values{"csrf": {tok}, "comma": {","}, "use.0": {"email"}, "lists": {"newsletter"},
+		"locale": {"de"}, "consent_source": {"shop"}, "consent_text": {"yes"}})
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("check: %d\n%s", r.Status, r.Body)
+	}
+	if _, err := m.imps.Start(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.imps.Run(ctx, id); err != nil { // stops after the first batch
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Second)
+	mustContain(t, "progress", c.get(page).Body, `data-finished="false"`, `value="100"`, "Rows 100 / 1,000 (10%)",
+		`<span id="import-rate">10 rows per second</span>`, `<span id="import-left">about 2 min left</span>`)
+
+	if err := m.imps.Run(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "finished", waitImport(t, c, id), `id="import-created">1,000</strong>`, `id="import-done"`)
+}
+
+func TestRoughDuration(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{{200 * time.Millisecond, "1 s"}, {42 * time.Second, "42 s"}, {89 * time.Second, "1 min"}, {90 * time.Second, "2 min"},
+		{3*time.Hour + 7*time.Minute, "3 h 7 min"}} {
+		if got := roughDuration(tc.d); got != tc.want {
+			t.Errorf("roughDuration(%v) = %q, want %q", tc.d, got, tc.want)
+		}
 	}
 }
