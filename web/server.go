@@ -18,6 +18,7 @@ import (
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/flows"
+	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/segments"
@@ -38,6 +39,7 @@ type Server struct {
 	events    *events.Service
 	flows     *flows.Engine
 	coupons   *coupons.Service
+	imports   *imports.Service
 	outbox    *mailer.Outbox
 	tx        txAPI
 	metrics   *Metrics
@@ -77,7 +79,8 @@ type Deps struct {
 	Events      *events.Service
 	Flows       *flows.Engine
 	Coupons     *coupons.Service
-	Outbox      *mailer.Outbox // the captured mail (empty while SMTP is used)
+	Imports     *imports.Service // CSV imports of subscribers
+	Outbox      *mailer.Outbox   // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
 	UI          UIDeps
 	Metrics     *Metrics
@@ -102,6 +105,7 @@ func New(cfg Config, d Deps) *Server {
 		events:    d.Events,
 		flows:     d.Flows,
 		coupons:   d.Coupons,
+		imports:   d.Imports,
 		outbox:    d.Outbox,
 		tx:        txAPI{svc: d.TxMail},
 		metrics:   d.Metrics,

@@ -36,6 +36,7 @@ type UIDeps struct {
 	Segments    uiSegments
 	Flows       uiFlows
 	Coupons     uiCoupons
+	Imports     uiImports
 }
 
 // UISettings is the installation's configuration as the settings page shows it.
@@ -63,7 +64,7 @@ type ui struct {
 	segments    uiSegments
 	flows       uiFlows
 	coupons     uiCoupons
-	imports     *importJobs
+	imports     uiImports
 	pages       map[string]map[string]*template.Template // lang -> page -> template
 }
 
@@ -99,6 +100,9 @@ func (s *Server) uiRoutes(d UIDeps) {
 	if d.Coupons == nil && s.coupons != nil {
 		d.Coupons = s.coupons
 	}
+	if d.Imports == nil && s.imports != nil {
+		d.Imports = s.imports
+	}
 	u := &ui{
 		srv:       s,
 		db:        s.db,
@@ -117,7 +121,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 		segments:    d.Segments,
 		flows:       d.Flows,
 		coupons:     d.Coupons,
-		imports:     newImportJobs(s.log),
+		imports:     d.Imports,
 	}
 
 	e := s.echo
@@ -180,15 +184,17 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodPost, "/coupons/:slug/import", u.importCodes)
 	signed(http.MethodPost, "/coupons/:slug/generate", u.generateCodes)
 	signed(http.MethodGet, "/import", u.importPage)
-	signed(http.MethodPost, "/import", u.uploadImport)
 	signed(http.MethodGet, "/import/:id", u.importJobPage)
 	signed(http.MethodPost, "/import/:id/check", u.checkImport)
 	signed(http.MethodPost, "/import/:id/run", u.runImport)
-	signed(http.MethodGet, "/import/:id/progress", u.importProgress)
+	signed(http.MethodGet, "/import/:id/progress", u.importProgressFragment)
+	// The upload streams a file of any size to disk: no body limit, and its
+	// CSRF token is read from the form's first part by the handler itself.
+	e.POST("/ui/import", u.uploadImport, u.loadSession, u.requireUser)
 }
 
-// uiMaxBody is the largest request the UI takes: the CSV import (20 MiB) and
-// a little form around it.
+// uiMaxBody is the largest request the UI takes (the coupon codes' upload and
+// a little form around it); the subscriber import streams and has no limit.
 const uiMaxBody = 21 << 20
 
 // limitBody refuses bodies over n bytes with a 413 while they are read.

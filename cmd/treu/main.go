@@ -31,6 +31,8 @@ Usage:
   treu backup FILE                write a consistent copy of the database
   treu token create --name NAME   create an API token (printed once)
   treu user add --email EMAIL     create a UI user (password from stdin)
+  treu import FILE.csv[.gz|.zip] --consent-source S --consent-text T [--list SLUG]...
+                                  import subscribers with proven consent
   treu dkim generate --domain D --selector S [--algo ed25519|rsa]
   treu version
 
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return token(ctx, args, getenv, stdout)
 	case "user":
 		return user(ctx, args, getenv, stdin, stdout)
+	case "import":
+		return importCmd(ctx, args, getenv, stdout, stderr)
 	case "dkim":
 		return dkim(args, stdout)
 	case "version":

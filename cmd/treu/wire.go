@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/flows"
+	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
@@ -39,6 +41,7 @@ type app struct {
 	events    *events.Service
 	flows     *flows.Engine
 	coupons   *coupons.Service
+	imports   *imports.Service
 	metrics   *web.Metrics
 }
 
@@ -132,6 +135,11 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
 		Location: cfg.Location,
 	}, transports, subs, log.With("component", "campaigns"))
+	a.imports, err = imports.New(db, subs, imports.Config{Dir: filepath.Join(cfg.Data, "imports")},
+		log.With("component", "imports"))
+	if err != nil {
+		return nil, err
+	}
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
 	if err != nil {
@@ -147,6 +155,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Events:      a.events,
 		Flows:       a.flows,
 		Coupons:     pools,
+		Imports:     a.imports,
 		Outbox:      outbox,
 		TxMail:      txm,
 		Metrics:     a.metrics,
@@ -237,7 +246,16 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			return nil
 		}},
 		ticker{"campaigns", a.campaigns.Tick},
+		ticker{"imports", func(ctx context.Context, _ time.Time) error { return a.resumeImports(ctx, wg) }},
 	)
+	// Imports another run left unfinished (stopped, crashed) go on at once.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.resumeImports(ctx, wg); err != nil && ctx.Err() == nil {
+			a.log.Error("resume imports", slog.Any("error", err))
+		}
+	}()
 	// Housekeeping needs no precision: hourly is plenty.
 	house := startScheduler(ctx, time.Hour, a.cfg.Location, now, a.log,
 		ticker{"purge pending", func(ctx context.Context, _ time.Time) error {
@@ -252,6 +270,10 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			_, err := a.events.Prune(ctx)
 			return err
 		}},
+		ticker{"prune imports", func(ctx context.Context, _ time.Time) error {
+			_, err := a.imports.Prune(ctx)
+			return err
+		}},
 	)
 	wg.Add(1)
 	go func() {
@@ -260,6 +282,20 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 		<-sched.Stop().Done()
 		<-house.Stop().Done()
 	}()
+}
+
+// resumeImports runs the imports whose instance stopped or crashed (their
+// lease lapsed) until ctx ends; wg tracks them.
+func (a *app) resumeImports(ctx context.Context, wg *sync.WaitGroup) error {
+	ids, err := a.imports.Lapsed(ctx)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.imports.Run(ctx, id) // records its own failure on the job
+		}()
+	}
+	return err
 }
 
 // close releases what the services hold; the workers have stopped by now.
