@@ -114,11 +114,14 @@ func Compile(src Source) (*Template, error) {
 	if _, err = t.parseText("markdown", src.Markdown); err != nil {
 		return nil, err
 	}
+	if layout, err = placeFooter(layout); err != nil {
+		return nil, err
+	}
 	if err := ValidateLayout(layout); err != nil {
 		return nil, err
 	}
 
-	acts := newActions(src.Markdown, layout)
+	acts := newActions(src.Markdown, layout, footerHTML)
 	md, err := acts.protect(src.Markdown, "markdown")
 	if err != nil {
 		return nil, err
@@ -130,6 +133,9 @@ func Compile(src Source) (*Template, error) {
 
 	lay, err := acts.protect(layout, "layout")
 	if err != nil {
+		return nil, err
+	}
+	if lay, err = spliceFooter(lay, acts); err != nil {
 		return nil, err
 	}
 	doc, err := splice(lay, body, acts)
@@ -164,6 +170,9 @@ func Compile(src Source) (*Template, error) {
 		if err := t.RenderTo(&buf, d); err != nil {
 			return nil, lateError(acts, doc, err)
 		}
+	}
+	if err := t.checkFooter(); err != nil {
+		return nil, err
 	}
 	t.fast = t.compileFast()
 	if t.fast != nil && !t.fastAgrees() {
@@ -241,8 +250,12 @@ func nonil(n parse.Node) {
 var contentRE = regexp.MustCompile(`^\{\{-?\s*content\s*-?\}\}$`)
 
 // ValidateLayout checks a layout before it is stored: it must parse as an
-// html/template with exactly one {{ content }} and use only known fields.
+// html/template with exactly one {{ content }}, at most one {{ footer }}
+// outside conditions, and use only known fields.
 func ValidateLayout(layout string) error {
+	if _, err := placeFooter(layout); err != nil {
+		return err
+	}
 	n := 0
 	for _, sp := range scanActions(layout) {
 		if contentRE.MatchString(layout[sp[0]:sp[1]]) {
