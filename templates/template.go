@@ -251,8 +251,12 @@ var contentRE = regexp.MustCompile(`^\{\{-?\s*content\s*-?\}\}$`)
 
 // ValidateLayout checks a layout before it is stored: it must parse as an
 // html/template with exactly one {{ content }}, at most one {{ footer }}
-// outside conditions, and use only known fields.
+// outside conditions, use only known fields, and hold nothing a mail must
+// not (scripts, event handlers, javascript: URLs; layoutcheck.go).
 func ValidateLayout(layout string) error {
+	if err := checkLayoutHTML(layout); err != nil {
+		return err
+	}
 	if _, err := placeFooter(layout); err != nil {
 		return err
 	}

@@ -187,6 +187,9 @@ func TestLayoutsThroughAPI(t *testing.T) {
 	if st := in.do("POST", "/api/layouts", `{"name":"x","html":"<html><body>no content</body></html>"}`, &bad); st != 422 || bad.Field == "" {
 		t.Fatalf("layout without content = %d %+v", st, bad)
 	}
+	if st := in.do("POST", "/api/layouts", `{"name":"x","html":"<html><body><img src=a.png onerror=alert(1)>{{ content }}</body></html>"}`, &bad); st != 422 || bad.Field != "html" || !strings.Contains(bad.Error, "onerror") {
+		t.Fatalf("layout with an event handler = %d %+v", st, bad)
+	}
 	var l struct{ ID int64 }
 	if st := in.do("POST", "/api/layouts", `{"name":"Herbst","html":"<html><body><div class=\"autumn\">{{ content }}</div></body></html>"}`, &l); st != 201 {
 		t.Fatalf("create layout = %d", st)
