@@ -330,7 +330,7 @@ func (t *Template) view(d *Data) *view {
 	if d == nil {
 		d = &Data{}
 	}
-	v := &view{Data: d, Cart: d.Cart, Shop: t.shop, L: t.strings[t.lang]}
+	v := &view{recipientData: d, Cart: d.Cart, Shop: t.shop, L: t.strings[t.lang]}
 	if v.Cart == nil {
 		v.Cart = &Cart{}
 	}

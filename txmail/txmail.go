@@ -325,6 +325,9 @@ func (s *Service) Send(ctx context.Context, in SendInput) (int64, error) {
 		normalize(d.Attributes)
 	}
 	if len(data) > 0 {
+		d.Data = data
+		// The data also reads as attributes ({{ .Attr "order_id" }}), as
+		// templates written before {{ .Data.order_id }} expect.
 		if d.Attributes == nil {
 			d.Attributes = make(map[string]any, len(data))
 		}
