@@ -66,3 +66,21 @@ func TestFooterLayoutErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestUsesCoupon(t *testing.T) {
+	for _, tc := range []struct {
+		src  Source
+		want bool
+	}{
+		{Source{Subject: "s", Markdown: "Code: {{ .Coupon }}"}, true},
+		{Source{Subject: "s", Markdown: "{{ if .Coupon }}x{{ end }}"}, true},
+		{Source{Subject: "Code {{ $.Coupon }}", Markdown: "x"}, true},
+		{Source{Subject: "s", Markdown: "x", Layout: "<body>{{ content }}{{ .Coupon | upper }}</body>"}, true},
+		{Source{Subject: "s", Markdown: "{{ .Name }} {{ .Attr \"Coupon\" }}"}, false},
+	} {
+		tc.src.Footer = footer
+		if got := mustCompile(t, tc.src).UsesCoupon(); got != tc.want {
+			t.Errorf("%+v: UsesCoupon = %v", tc.src, got)
+		}
+	}
+}

@@ -51,6 +51,8 @@ type Template struct {
 	strings   map[string]*Strings
 	lang      string        // fallback language
 	fast      *[2]fastParts // de, en; nil: use the templates above (exec.go)
+
+	usesCoupon bool // see UsesCoupon
 }
 
 //go:embed layout.html
@@ -174,6 +176,7 @@ func Compile(src Source) (*Template, error) {
 	if err := t.checkFooter(); err != nil {
 		return nil, err
 	}
+	t.usesCoupon = usesField("Coupon", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree)
 	t.fast = t.compileFast()
 	if t.fast != nil && !t.fastAgrees() {
 		t.fast = nil

@@ -407,6 +407,8 @@ var uiGerman = map[string]string{
 	"Check the file first: there is nothing to import yet.":                                      "Prüfen Sie zuerst die Datei: Es gibt noch nichts zu importieren.",
 
 	// Layouts and transactional templates.
+	"Coupon": "Gutschein",
+	"Each recipient gets one code of this pool as {{ .Coupon }}, assigned when the mail is sent.": "Jeder Empfänger erhält einen Code dieses Pools als {{ .Coupon }}, zugeteilt beim Versand.",
 	"Layouts":    "Layouts",
 	"New layout": "Neues Layout",
 	"A layout is the HTML frame around a campaign's text. The footer with Impressum and unsubscribe link goes where the layout puts {{ footer }}, or at the end of its body.": "Ein Layout ist der HTML-Rahmen um den Text einer Kampagne. Die Fußzeile mit Impressum und Abmeldelink steht dort, wo das Layout {{ footer }} setzt, sonst am Ende des Body.",

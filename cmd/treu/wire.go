@@ -129,6 +129,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FromName: cfg.FromName,
 		BaseURL:  cfg.BaseURL,
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
+		Pools:    pools,
 	}, transports, subs, log.With("component", "campaigns"))
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
