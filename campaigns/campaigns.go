@@ -46,6 +46,8 @@ type Campaign struct {
 	LayoutID  *int64     `json:"layout_id"`
 	SendAt    *time.Time `json:"send_at"`
 	Cron      string     `json:"cron"`
+	// CouponPool hands each recipient one code of this pool ({{ .Coupon }}).
+	CouponPool string `json:"coupon_pool,omitempty"`
 	// ParentID is the recurring campaign this send was spawned from.
 	ParentID   *int64     `json:"parent_id,omitempty"`
 	Status     Status     `json:"status"`
@@ -81,6 +83,9 @@ type Input struct {
 	LayoutID  *int64     `json:"layout_id"`
 	SendAt    *time.Time `json:"send_at"`
 	Cron      string     `json:"cron"`
+	// CouponPool is the slug of the pool {{ .Coupon }} takes one code per
+	// recipient from, assigned at send; required when the mail uses it.
+	CouponPool string `json:"coupon_pool,omitempty"`
 }
 
 // ListOptions pages through campaigns, newest first.
@@ -92,7 +97,7 @@ type ListOptions struct {
 
 const campaignCols = `c.id, c.name, c.subject, c.preheader, c.markdown, c.lists, c.segment_id, c.layout_id,
 	c.send_at, c.cron, c.parent_id, c.status, c.next_run_at, c.audience, c.started_at, c.finished_at,
-	c.created_at, c.updated_at`
+	c.created_at, c.updated_at, c.coupon_pool`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -106,7 +111,7 @@ func scanCampaign(r rowScanner) (Campaign, error) {
 	)
 	err := r.Scan(&c.ID, &c.Name, &c.Subject, &c.Preheader, &c.Markdown, &lists, &segment, &layout,
 		&sendAt, &c.Cron, &parent, &c.Status, &nextRun, &c.Stats.Audience, &started, &finished,
-		&created, &updated)
+		&created, &updated, &c.CouponPool)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -159,10 +164,10 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 	var id int64
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`,
+			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix()).Scan(&id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool).Scan(&id)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
@@ -187,9 +192,9 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 			return errs.Conflictf("campaign %d is %s; only a draft or scheduled campaign can be edited", id, st)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, subject = ?, preheader = ?, markdown = ?,
-			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ? WHERE id = ?`,
+			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ? WHERE id = ?`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, id)
 		if err != nil {
 			return err
 		}
@@ -409,7 +414,11 @@ func (e *Engine) validate(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
-	if _, err := templates.Compile(e.source(in.Subject, in.Preheader, in.Markdown, layout)); err != nil {
+	tmpl, err := templates.Compile(e.source(in.Subject, in.Preheader, in.Markdown, layout))
+	if err != nil {
+		return in, err
+	}
+	if in.CouponPool, err = e.checkCouponPool(ctx, in.CouponPool, tmpl); err != nil {
 		return in, err
 	}
 	return in, nil

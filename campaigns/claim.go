@@ -20,6 +20,7 @@ type run struct {
 	id      int64
 	stopped atomic.Bool
 	tmpl    *templates.Template
+	pool    string            // coupon pool; "" for none
 	lists   []string          // the campaign's list slugs
 	listID  string            // List-Id header value
 	headers map[string]string // shared by all its messages; read-only
@@ -32,6 +33,7 @@ type run struct {
 type recipient struct {
 	ID                              int64
 	Email, Name, Locale, Attributes string
+	Coupon                          string // the code assigned to this delivery, if the campaign has a pool
 }
 
 type item struct {
@@ -212,11 +214,11 @@ func (e *Engine) refreshRuns(ctx context.Context) []*run {
 
 func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	var (
-		subject, preheader, markdown, lists string
-		layoutID                            sql.NullInt64
+		subject, preheader, markdown, lists, pool string
+		layoutID                                  sql.NullInt64
 	)
-	err := e.db.QueryRowContext(ctx, `SELECT subject, preheader, markdown, lists, layout_id FROM campaigns WHERE id = ?`, id).
-		Scan(&subject, &preheader, &markdown, &lists, &layoutID)
+	err := e.db.QueryRowContext(ctx, `SELECT subject, preheader, markdown, lists, layout_id, coupon_pool FROM campaigns WHERE id = ?`, id).
+		Scan(&subject, &preheader, &markdown, &lists, &layoutID, &pool)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +243,7 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	return &run{
 		id:      id,
 		tmpl:    tmpl,
+		pool:    pool,
 		lists:   slugs,
 		listID:  e.listID(first),
 		headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)},
@@ -267,6 +270,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 	type claimed struct {
 		id, sub  int64
 		attempts int
+		coupon   sql.NullString
 	}
 	var got []claimed
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
@@ -287,7 +291,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 				WHERE campaign_id = ? AND status = 'pending' AND next_attempt_at <= ?
 				ORDER BY next_attempt_at, id LIMIT ?)
 			AND EXISTS (SELECT 1 FROM campaigns WHERE id = ? AND status = 'running')
-			RETURNING id, subscriber_id, attempts`,
+			RETURNING id, subscriber_id, attempts, coupon`,
 			e.cfg.Owner, now.Add(e.cfg.Lease).Unix(), r.id, now.Unix(), e.cfg.BatchSize, r.id)
 		if err != nil {
 			return err
@@ -295,7 +299,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var c claimed
-			if err := rows.Scan(&c.id, &c.sub, &c.attempts); err != nil {
+			if err := rows.Scan(&c.id, &c.sub, &c.attempts, &c.coupon); err != nil {
 				return err
 			}
 			got = append(got, c)
@@ -337,7 +341,13 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 			continue
 		}
 		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts,
-			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes}})
+			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes,
+				Coupon: c.coupon.String}})
+	}
+	if r.pool != "" {
+		var released []result
+		items, released = e.assignCoupons(ctx, r, items)
+		done = append(done, released...)
 	}
 	return items, done, nil
 }

@@ -38,7 +38,7 @@ func (e *Engine) sourceCtx(ctx context.Context, subject, preheader, markdown, la
 
 // data is what the template sees of a recipient.
 func (e *Engine) data(rc *recipient) (*templates.Data, error) {
-	d := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale}
+	d := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Coupon: rc.Coupon}
 	if rc.Attributes != "" && rc.Attributes != "{}" {
 		if err := json.Unmarshal([]byte(rc.Attributes), &d.Attributes); err != nil {
 			return nil, fmt.Errorf("attributes: %w", err)
@@ -124,12 +124,18 @@ func (e *Engine) Preview(ctx context.Context, in Input, sampleSubscriberID int64
 			return templates.Rendered{}, err
 		}
 	}
+	if in.CouponPool != "" {
+		rc.Coupon = sampleCoupon
+	}
 	d, err := e.data(&rc)
 	if err != nil {
 		return templates.Rendered{}, err
 	}
 	return tmpl.Render(d)
 }
+
+// sampleCoupon stands for a code in previews and tests, which spend none.
+const sampleCoupon = "BEISPIEL-CODE"
 
 // PreviewCampaign renders a saved campaign; see Preview.
 func (e *Engine) PreviewCampaign(ctx context.Context, id, sampleSubscriberID int64) (templates.Rendered, error) {
@@ -142,7 +148,7 @@ func (e *Engine) PreviewCampaign(ctx context.Context, id, sampleSubscriberID int
 
 func (c Campaign) input() Input {
 	return Input{Name: c.Name, Subject: c.Subject, Preheader: c.Preheader, Markdown: c.Markdown, Lists: c.Lists,
-		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron}
+		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron, CouponPool: c.CouponPool}
 }
 
 // MaxTestRecipients bounds a test send.
@@ -205,6 +211,9 @@ func (e *Engine) Test(ctx context.Context, id int64, emails []string) error {
 		rc := sample(addr)
 		if found {
 			rc = recipient{ID: sub.ID, Email: sub.Email, Name: sub.Name, Locale: sub.Locale, Attributes: sub.Attributes}
+		}
+		if c.CouponPool != "" {
+			rc.Coupon = sampleCoupon // a test spends no real code
 		}
 		m, err := e.message(tmpl, r, &rc, "[Test] ")
 		if err != nil {

@@ -136,7 +136,7 @@ func (im *Importer) WriteTx(ctx context.Context, tx *store.Tx, rows []*PreparedR
 				return nil, err
 			}
 		default:
-			res, err := s.exec(ctx, tx, insertSubscriber, e.email, e.key, e.name, e.locale, e.attrs,
+			res, err := tx.ExecCached(ctx, insertSubscriber, e.email, e.key, e.name, e.locale, e.attrs,
 				StatusActive, now, now, now, nil)
 			var id int64
 			if err == nil {

@@ -13,8 +13,9 @@
 // the subscriber's locale, en, de that the template has.
 //
 // The request's data object (at most 16 KiB) is what the Markdown sees as
-// attributes: {{ .Attr "order_id" }}, {{ with .Attr "order" }}{{ .id }}{{ end }},
-// {{ with .Attr "items" }}{{ range . }}…{{ end }}{{ end }}. When the address
+// .Data: {{ .Data.order_id }}, {{ .Data.order.id }},
+// {{ range .Data.items }}{{ .name }}{{ end }}. It also reads as attributes,
+// as templates written before .Data did: {{ .Attr "order_id" }}. When the address
 // belongs to a subscriber, their name, locale and stored attributes fill in
 // the rest; the data's keys win, and a string "name" in the data is the
 // recipient's name. Whole numbers stay whole ("order_id": 12345678 prints

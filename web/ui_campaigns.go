@@ -12,6 +12,7 @@ import (
 
 	"github.com/treu-mail/treu/accounts"
 	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/templates"
@@ -85,6 +86,7 @@ type composerData struct {
 	Lists    []string
 	Segments []segments.Segment
 	Layouts  []campaigns.Layout // the picker shows only when there are some
+	Pools    []coupons.Pool     // the coupon pool picker, likewise
 	Progress *campaignProgress  // once the campaign left draft
 	Field    string             // the field an error is about, for aria-invalid
 	Audience int
@@ -112,7 +114,7 @@ func (u *ui) campaignPage(c echo.Context) error {
 
 func inputOf(cp campaigns.Campaign) campaigns.Input {
 	return campaigns.Input{Name: cp.Name, Subject: cp.Subject, Preheader: cp.Preheader, Markdown: cp.Markdown,
-		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron}
+		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron, CouponPool: cp.CouponPool}
 }
 
 func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.Campaign, in campaigns.Input, flash, msg, field string) error {
@@ -144,6 +146,11 @@ func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.C
 		var err error
 		if d.Layouts, err = u.campaigns.ListLayouts(ctx); err != nil {
 			return err
+		}
+		if u.coupons != nil {
+			if d.Pools, err = u.coupons.List(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if u.subscribers != nil {
@@ -226,7 +233,8 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 		return campaigns.Input{}, errs.Malformedf("", "unreadable form")
 	}
 	in := campaigns.Input{Name: form.Get("name"), Subject: form.Get("subject"), Preheader: form.Get("preheader"),
-		Markdown: strings.ReplaceAll(form.Get("markdown"), "\r\n", "\n"), Lists: form["lists"], Cron: strings.TrimSpace(form.Get("cron"))}
+		Markdown: strings.ReplaceAll(form.Get("markdown"), "\r\n", "\n"), Lists: form["lists"], Cron: strings.TrimSpace(form.Get("cron")),
+		CouponPool: strings.TrimSpace(form.Get("coupon_pool"))}
 	if v := form.Get("segment_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {

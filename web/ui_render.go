@@ -38,6 +38,8 @@ var uiNav = []navItem{
 	{"lists", "Lists", "/ui/lists"},
 	{"segments", "Segments", "/ui/segments"},
 	{"campaigns", "Campaigns", "/ui/campaigns"},
+	{"layouts", "Layouts", "/ui/layouts"},
+	{"tx", "Transactional mail", "/ui/tx"},
 	{"flows", "Flows", "/ui/flows"},
 	{"coupons", "Coupons", "/ui/coupons"},
 	{"outbox", "Outbox", "/ui/outbox"},

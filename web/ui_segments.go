@@ -36,6 +36,10 @@ var moreFlashes = map[string]string{
 	"flow-saved":      "Flow saved.",
 	"pool-created":    "Coupon pool created.",
 	"codes-generated": "Codes generated.",
+	"layout-saved":    "Layout saved.",
+	"layout-deleted":  "Layout deleted.",
+	"tx-saved":        "Template saved.",
+	"tx-deleted":      "Template deleted.",
 }
 
 // flashOf is flash for the pages in this file set and the older ones alike.

@@ -134,6 +134,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		BaseURL:  cfg.BaseURL,
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
 		Location: cfg.Location,
+		Pools:    pools,
 	}, transports, subs, log.With("component", "campaigns"))
 	a.imports, err = imports.New(db, subs, imports.Config{Dir: filepath.Join(cfg.Data, "imports")},
 		log.With("component", "imports"))
