@@ -1,7 +1,9 @@
-// Package flows runs Treu's built-in flows: welcome, cart-abandonment and
-// offers. A flow is a trigger and an ordered list of steps (delay, subject,
-// Markdown, optional coupon pool; per-locale texts in Step.Locales, built-in
-// German and English defaults until a marketer saves the flow).
+// Package flows runs Treu's built-in flows: welcome (welcome.go),
+// cart-abandonment (cart.go) and offers (offers.go); engine.go is what they
+// share (the tick, due runs, sending a step). A flow is a trigger and an
+// ordered list of steps (delay, subject, Markdown, optional coupon pool;
+// per-locale texts in Step.Locales, built-in German and English defaults
+// until a marketer saves the flow).
 //
 // Each subscriber's way through a flow is a row in flow_runs, unique per
 // (flow, subscriber, trigger key: the cart id, the offers round, or empty), with

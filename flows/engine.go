@@ -2,16 +2,12 @@ package flows
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/robfig/cron/v3"
 
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
@@ -141,11 +137,7 @@ func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Con
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
-	// Only subscribers who may get marketing mail for the flow's lists enter.
-	where, args := subscribers.MarketingWhere(cfg.Lists, "")
-	enterCart := `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
-	SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND ` + where + `
-	ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
+	enterCart, args := cartEntry(cfg.Lists)
 	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log,
 		enterCart: enterCart, enterCartArgs: args,
 		cache: map[cacheKey]*templates.Template{}, problems: map[string]string{}}, nil
@@ -161,36 +153,6 @@ const (
 	EndLate            = "late"              // the first step was due longer than MaxLate ago
 	EndRenderFailed    = "render_failed"     // the step's mail could not be built for this subscriber (logged)
 )
-
-// StartWelcome starts the welcome flow for a subscriber who just became
-// active, inside the activating transaction. Wire it into the subscribers
-// OnActivated hook. A subscriber gets the welcome series once in a lifetime.
-func (e *Engine) StartWelcome(ctx context.Context, tx *store.Tx, subscriberID int64) error {
-	var enabled bool
-	var steps sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT enabled, steps FROM flows WHERE slug = ?`, Welcome).Scan(&enabled, &steps); err != nil {
-		return fmt.Errorf("flows: welcome: %w", err)
-	}
-	if !enabled {
-		return nil
-	}
-	first := DefaultSteps(Welcome)[0].Delay
-	if steps.Valid {
-		var st []Step
-		if err := json.Unmarshal([]byte(steps.String), &st); err != nil || len(st) == 0 {
-			return fmt.Errorf("flows: welcome steps: %v", err)
-		}
-		first = st[0].Delay
-	}
-	due := tx.Now.Add(time.Duration(first)).Unix()
-	_, err := tx.ExecContext(ctx, `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, created_at, updated_at)
-		VALUES (?, ?, '', ?, ?, ?) ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`,
-		Welcome, subscriberID, due, tx.Now.Unix(), tx.Now.Unix())
-	if err != nil {
-		return fmt.Errorf("flows: welcome %d: %w", subscriberID, err)
-	}
-	return nil
-}
 
 // TickResult says what one Tick did.
 type TickResult struct {
@@ -290,157 +252,6 @@ func (e *Engine) noteProblem(ctx context.Context, slug string, p *problem) {
 	default:
 		e.log.ErrorContext(ctx, "flow cannot enter runs; its other due steps and the other flows go on", "flow", slug, "err", p.err)
 	}
-}
-
-// offersRule loads the offers segment's rule (nil: the whole lists). An
-// error is a *problem.
-func (e *Engine) offersRule(ctx context.Context, f *flowRow) (*segments.Rule, error) {
-	if f.SegmentID == nil || e.segs == nil {
-		return nil, nil
-	}
-	seg, err := e.segs.Get(ctx, *f.SegmentID)
-	if err != nil {
-		if errs.Is(err, errs.NotFound) {
-			err = fmt.Errorf("offers segment %d was deleted; choose another segment or none", *f.SegmentID)
-		} else {
-			err = fmt.Errorf("offers segment %d: %w", *f.SegmentID, err)
-		}
-		return nil, &problem{err}
-	}
-	return &seg.Rule, nil
-}
-
-// enterCarts starts a cart-abandonment run for each open cart with items
-// whose wait (the first step's delay after its last update) ended since the
-// last tick. A cart that already has a run is left alone (one series per cart).
-func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res *TickResult) (int, error) {
-	wait := time.Duration(f.Steps[0].Delay)
-	to := now.Add(-wait)
-	from := f.enabledAt
-	if f.cursorAt.Valid && f.cursorAt.Int64 > from.Unix() {
-		from = time.Unix(f.cursorAt.Int64, 0).UTC()
-	}
-	if to.Before(from) {
-		return 0, nil
-	}
-	entered := 0
-	var afterAt time.Time
-	afterID := ""
-	for {
-		var batch []events.DueCart
-		err := e.db.Tx(ctx, func(tx *store.Tx) error {
-			var err error
-			batch, err = events.DueCarts(ctx, tx, from, to, afterAt, afterID, 500)
-			if err != nil {
-				return err
-			}
-			w := tx
-			for _, c := range batch {
-				// Ordered without naming the cart: nothing to remind of.
-				if c.Ordered {
-					continue
-				}
-				due := c.UpdatedAt.Add(wait)
-				status, dueAt, reason := "active", any(due.Unix()), ""
-				if now.Sub(due) > e.cfg.MaxLate {
-					status, dueAt, reason = "ended", nil, EndLate
-				}
-				args := append([]any{CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID}, e.enterCartArgs...)
-				r, err := w.ExecCached(ctx, e.enterCart, args...)
-				if err != nil {
-					return fmt.Errorf("flows: enter cart: %w", err)
-				}
-				if n, _ := r.RowsAffected(); n > 0 {
-					entered++
-					if reason == EndLate {
-						res.Skipped++
-					}
-				}
-			}
-			if len(batch) < 500 {
-				_, err = tx.ExecContext(ctx, `UPDATE flows SET cursor_at = ? WHERE slug = ?`, to.Unix(), CartAbandonment)
-			}
-			return err
-		})
-		if err != nil {
-			return entered, err
-		}
-		if len(batch) < 500 {
-			return entered, nil
-		}
-		afterAt, afterID = batch[len(batch)-1].UpdatedAt, batch[len(batch)-1].CartID
-	}
-}
-
-// startRound starts an offers round when the cron is due: the schedule's next
-// time after the last round (or after the flow was switched on) has come. The
-// audience is snapshotted into runs keyed by the round, in one transaction
-// that also moves last_round_at, guarded by its old value, so a double tick
-// starts one round.
-func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int, error) {
-	if f.Cron == "" {
-		return 0, nil
-	}
-	sched, err := cron.ParseStandard(f.Cron)
-	if err != nil {
-		return 0, &problem{fmt.Errorf("offers cron %q: %w", f.Cron, err)}
-	}
-	ref := f.enabledAt
-	if f.lastRoundAt.Valid {
-		ref = time.Unix(f.lastRoundAt.Int64, 0).UTC()
-	}
-	// A schedule without CRON_TZ= reads its hours in the zone of the time it
-	// is given: the shop's, so a round keeps its wall-clock hour across DST.
-	next := sched.Next(ref.In(e.cfg.Location))
-	if next.After(now) {
-		return 0, nil
-	}
-	// Not started, last_round_at stays: the round is tried again next tick.
-	rule, err := e.offersRule(ctx, f)
-	if err != nil {
-		return 0, err
-	}
-	where, args, err := segments.AudienceWhere(rule, e.cfg.Lists, now)
-	if err != nil {
-		return 0, &problem{fmt.Errorf("offers audience: %w", err)}
-	}
-	late := now.Sub(next) > e.cfg.MaxLate
-	var n int64
-	err = e.db.Tx(ctx, func(tx *store.Tx) error {
-		var prev any
-		if f.lastRoundAt.Valid {
-			prev = f.lastRoundAt.Int64
-		}
-		r, err := tx.ExecContext(ctx, `UPDATE flows SET last_round_at = ?
-			WHERE slug = ? AND (last_round_at = ? OR (last_round_at IS NULL AND ? IS NULL))`,
-			now.Unix(), Offers, prev, prev)
-		if err != nil {
-			return err
-		}
-		if k, _ := r.RowsAffected(); k == 0 || late {
-			return nil // another tick started it, or the round is too old to send
-		}
-		key := "round:" + strconv.FormatInt(now.Unix(), 10)
-		q := `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, created_at, updated_at)
-			SELECT ?, s.id, ?, ?, ?, ? FROM subscribers AS s WHERE ` + where + `
-			ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
-		a := append([]any{Offers, key, now.Add(time.Duration(f.Steps[0].Delay)).Unix(), tx.Now.Unix(), tx.Now.Unix()}, args...)
-		r, err = tx.ExecContext(ctx, q, a...)
-		if err != nil {
-			return err
-		}
-		n, _ = r.RowsAffected()
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("flows: offers round: %w", err)
-	}
-	if late {
-		e.log.WarnContext(ctx, "offers round skipped: due too long ago", "due", next, "max_late", e.cfg.MaxLate)
-	} else if n > 0 {
-		e.log.InfoContext(ctx, "offers round started", "recipients", n)
-	}
-	return int(n), nil
 }
 
 type dueRun struct {
