@@ -53,9 +53,8 @@ func (u *ui) userID(c echo.Context) int64 { return c.Get(ctxSession).(session).U
 // CSRF middleware, which would read the whole body first: the form's csrf
 // field comes before the file, and is checked before the file is read.
 func (u *ui) uploadImport(c echo.Context) error {
-	if u.imports == nil {
-		return errs.NotFoundf("the import is not available")
-	}
+	// The CSRF token comes first, as on every form: a forged request learns
+	// nothing, not even whether imports are available.
 	page := uiPage{Title: "Import subscribers", Nav: "import"}
 	refuse := func(status int, msg string) error {
 		page.Error = msg
@@ -96,6 +95,9 @@ func (u *ui) uploadImport(c echo.Context) error {
 		case "file":
 			if !csrfOK {
 				return expired
+			}
+			if u.imports == nil {
+				return errs.NotFoundf("the import is not available")
 			}
 			if part.FileName() == "" {
 				return refuse(http.StatusUnprocessableEntity, u.tr(c, "Choose a file to upload."))
