@@ -139,25 +139,33 @@ const (
 // that much further back finds the new ones (only one whose confirmation was
 // re-sent late may be missed). A returning subscriber's row is older: not new.
 func (u *ui) growth(ctx context.Context, lang string) (growthChart, error) {
-	day := int64(24 * time.Hour / time.Second)
-	now := u.db.Now().UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).Unix()
-	since := today - (growthDays-1)*day
+	// Days are the shop's days, midnight to midnight in its zone, which are 23
+	// or 25 hours long across a DST change: the query counts quarter-hours
+	// (zones differ from UTC by whole quarter-hours) and Go adds them up per
+	// local date.
+	const slot = int64(15 * time.Minute / time.Second)
+	loc := u.cfg.Location
+	now := u.db.Now().In(loc)
+	first := time.Date(now.Year(), now.Month(), now.Day()-(growthDays-1), 0, 0, 0, 0, loc)
+	since := first.Unix()
 	rows, err := u.db.QueryContext(ctx, `SELECT (coalesce(confirmed_at, created_at) - ?1) / ?2, count(*) FROM subscribers
 		WHERE status = 'active' AND created_at >= ?1 - ?3 AND coalesce(confirmed_at, created_at) >= ?1
-		GROUP BY 1`, since, day, int64(subscribers.MaxPendingTTL/time.Second))
+		GROUP BY 1`, since, slot, int64(subscribers.MaxPendingTTL/time.Second))
 	if err != nil {
 		return growthChart{}, fmt.Errorf("web: subscriber growth: %w", err)
 	}
 	defer rows.Close()
 	counts := make([]int64, growthDays)
+	firstDate := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, time.UTC)
 	for rows.Next() {
 		var i, n int64
 		if err := rows.Scan(&i, &n); err != nil {
 			return growthChart{}, fmt.Errorf("web: subscriber growth: %w", err)
 		}
-		if i >= 0 && i < growthDays { // a clock set back could put one in the future
-			counts[i] = n
+		t := time.Unix(since+i*slot, 0).In(loc)
+		d := int(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Sub(firstDate) / (24 * time.Hour))
+		if d >= 0 && d < growthDays { // a clock set back could put one in the future
+			counts[d] += n
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -173,7 +181,7 @@ func (u *ui) growth(ctx context.Context, lang string) (growthChart, error) {
 		layout = "2.1."
 	}
 	for i, n := range counts {
-		d := growthDay{Label: time.Unix(since+int64(i)*day, 0).UTC().Format(layout), N: n, X: i * (growthBar + growthGap)}
+		d := growthDay{Label: first.AddDate(0, 0, i).Format(layout), N: n, X: i * (growthBar + growthGap)}
 		if g.Max > 0 && n > 0 {
 			d.H = max(1, int(n*growthHeight/g.Max))
 		}
