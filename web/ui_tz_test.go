@@ -23,6 +23,7 @@ func TestUISendAtInShopZone(t *testing.T) {
 	c := env.client()
 	c.signIn()
 
+	mustContain(t, "settings", c.get("/ui/settings").Body, `<dd id="timezone">Europe/Berlin</dd>`)
 	r := c.get("/ui/campaigns/new")
 	mustContain(t, "composer", r.Body, "Send at (Europe/Berlin)",
 		"In Europe/Berlin, not in your computer&#39;s time zone. It is now 2026-03-20 12:05 CET.",
