@@ -60,31 +60,38 @@ func ListSizes(ctx context.Context, q Querier) ([]ListSize, error) {
 	return out, rows.Err()
 }
 
-// Growth counts the subscribers who became active on each of days days of
-// length day from since and are still active: confirmed_at, or created_at
-// for those enrolled with proven consent. The (status, created_at) index
-// bounds the scan so it stays fast at a million subscribers: an unconfirmed
-// subscriber is purged MaxPendingTTL after the last confirmation mail, so
-// looking that much further back finds the new ones (only one whose
-// confirmation was re-sent late may be missed). A returning subscriber's row
-// is older: not new.
-func Growth(ctx context.Context, q Querier, since time.Time, day time.Duration, days int) ([]int64, error) {
-	d := int64(day / time.Second)
+// Growth counts the subscribers who became active on each of days days
+// from first (a midnight in the shop's zone; days are midnight to midnight in
+// first's location, 23 or 25 hours long across a DST change) and are still
+// active: confirmed_at, or created_at for those enrolled with proven consent.
+// The query counts quarter-hours (zones differ from UTC by whole
+// quarter-hours) and Go adds them up per local date. The (status,
+// created_at) index bounds the scan so it stays fast at a million
+// subscribers: an unconfirmed subscriber is purged MaxPendingTTL after the
+// last confirmation mail, so looking that much further back finds the new
+// ones (only one whose confirmation was re-sent late may be missed). A
+// returning subscriber's row is older: not new.
+func Growth(ctx context.Context, q Querier, first time.Time, days int) ([]int64, error) {
+	const slot = int64(15 * time.Minute / time.Second)
+	loc, since := first.Location(), first.Unix()
 	rows, err := q.QueryContext(ctx, `SELECT (coalesce(confirmed_at, created_at) - ?1) / ?2, count(*) FROM subscribers
 		WHERE status = 'active' AND created_at >= ?1 - ?3 AND coalesce(confirmed_at, created_at) >= ?1
-		GROUP BY 1`, since.Unix(), d, int64(MaxPendingTTL/time.Second))
+		GROUP BY 1`, since, slot, int64(MaxPendingTTL/time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("subscribers: growth: %w", err)
 	}
 	defer rows.Close()
 	counts := make([]int64, days)
+	firstDate := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, time.UTC)
 	for rows.Next() {
 		var i, n int64
 		if err := rows.Scan(&i, &n); err != nil {
 			return nil, fmt.Errorf("subscribers: growth: %w", err)
 		}
-		if i >= 0 && i < int64(days) { // a clock set back could put one in the future
-			counts[i] = n
+		t := time.Unix(since+i*slot, 0).In(loc)
+		d := int(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Sub(firstDate) / (24 * time.Hour))
+		if d >= 0 && d < days { // a clock set back could put one in the future
+			counts[d] += n
 		}
 	}
 	return counts, rows.Err()

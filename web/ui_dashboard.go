@@ -90,13 +90,12 @@ const (
 )
 
 // growth is the subscribers who became active on each of the last
-// growthDays days (UTC) and are still active (subscribers.Growth).
+// growthDays days in the shop's zone and are still active (subscribers.Growth).
 func (u *ui) growth(ctx context.Context, lang string) (growthChart, error) {
-	day := int64(24 * time.Hour / time.Second)
-	now := u.db.Now().UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).Unix()
-	since := today - (growthDays-1)*day
-	counts, err := subscribers.Growth(ctx, u.db, time.Unix(since, 0), 24*time.Hour, growthDays)
+	loc := u.cfg.Location
+	now := u.db.Now().In(loc)
+	first := time.Date(now.Year(), now.Month(), now.Day()-(growthDays-1), 0, 0, 0, 0, loc)
+	counts, err := subscribers.Growth(ctx, u.db, first, growthDays)
 	if err != nil {
 		return growthChart{}, err
 	}
@@ -110,7 +109,7 @@ func (u *ui) growth(ctx context.Context, lang string) (growthChart, error) {
 		layout = "2.1."
 	}
 	for i, n := range counts {
-		d := growthDay{Label: time.Unix(since+int64(i)*day, 0).UTC().Format(layout), N: n, X: i * (growthBar + growthGap)}
+		d := growthDay{Label: first.AddDate(0, 0, i).Format(layout), N: n, X: i * (growthBar + growthGap)}
 		if g.Max > 0 && n > 0 {
 			d.H = max(1, int(n*growthHeight/g.Max))
 		}

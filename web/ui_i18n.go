@@ -96,6 +96,7 @@ var uiGerman = map[string]string{
 	"Shop name":                            "Shop-Name",
 	"Base URL":                             "Basis-URL",
 	"Sender":                               "Absender",
+	"Time zone":                            "Zeitzone",
 	"SMTP server":                          "SMTP-Server",
 	"none: mail is captured in the outbox": "keiner: Mails landen im Postausgang",
 	"Impressum":                            "Impressum",

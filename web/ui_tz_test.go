@@ -23,6 +23,7 @@ func TestUISendAtInShopZone(t *testing.T) {
 	c := env.client()
 	c.signIn()
 
+	mustContain(t, "settings", c.get("/ui/settings").Body, `<dd id="timezone">Europe/Berlin</dd>`)
 	r := c.get("/ui/campaigns/new")
 	mustContain(t, "composer", r.Body, "Send at (Europe/Berlin)",
 		"In Europe/Berlin, not in your computer&#39;s time zone. It is now 2026-03-20 12:05 CET.",
@@ -114,4 +115,37 @@ func FuzzParseSendAt(f *testing.F) {
 			t.Fatalf("%q read as %s", s, w)
 		}
 	})
+}
+
+// TestUIDashboardGrowthInShopZone: the growth chart's days are the shop's
+// days, across the spring DST change: 23:30 UTC on 29 March is 30 March in
+// Berlin, and every date shows once.
+func TestUIDashboardGrowthInShopZone(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, _ := newCampaignEnvWith(t, nil, func(c *Config, _ *UIDeps) { c.Location = berlin })
+	env.db.Now = func() time.Time { return time.Date(2026, 4, 2, 10, 0, 0, 0, time.UTC) }
+	ctx := context.Background()
+	for i, at := range []time.Time{
+		time.Date(2026, 3, 29, 23, 30, 0, 0, time.UTC), // 01:30 CEST on 30 March
+		time.Date(2026, 3, 28, 22, 30, 0, 0, time.UTC), // 23:30 CET on 28 March
+		time.Date(2026, 4, 1, 22, 30, 0, 0, time.UTC),  // 00:30 CEST on 2 April
+	} {
+		if _, err := env.db.Writer().ExecContext(ctx, `INSERT INTO subscribers (email, email_key, status, created_at, updated_at)
+			VALUES (?1, ?1, 'active', ?2, ?2)`, "g"+itoa(int64(i))+"@example.com", at.Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := env.client()
+	c.signIn()
+	r := c.get("/ui/")
+	mustContain(t, "dashboard", r.Body, "<title>Mar 30: 1</title>", "<title>Mar 29: 0</title>", "<title>Mar 28: 1</title>",
+		"<title>Apr 2: 1</title>", "<title>Apr 1: 0</title>", "Mar 4 – Apr 2")
+	for _, d := range []string{"Mar 28", "Mar 29", "Mar 30", "Mar 31"} {
+		if n := strings.Count(r.Body, "<title>"+d+":"); n != 1 {
+			t.Errorf("%s shows %d times", d, n)
+		}
+	}
 }

@@ -50,7 +50,7 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL used in every link in a mail (default http://LISTEN)")
 	fs.StringVar(&cfg.SMTPURL, "smtp-url", "", "smtp://user:pass@host:port?tls=starttls|tls|none&max_conns=N&rate=N; several separated by spaces; empty captures mail in the outbox")
 	fs.StringVar(&cfg.From, "from", "newsletter@localhost", "sender address, or name and address: \"Shop <news@shop.example>\"")
-	fs.StringVar(&cfg.FromName, "from-name", "", "sender display name (default: shop name)")
+	fs.StringVar(&cfg.FromName, "from-name", "", "sender display name (default: the name in --from, else the shop name)")
 	fs.StringVar(&cfg.ShopName, "shop-name", "Treu Shop", "the shop's name, shown in mails and pages")
 	fs.StringVar(&cfg.Impressum, "impressum", "", `the shop's Impressum for every mail footer (name, postal address, ...; "\n" separates lines)`)
 	fs.DurationVar(&cfg.FlowTick, "flow-tick", 30*time.Second, "how often the scheduler looks for due flow steps and scheduled campaigns")
