@@ -21,8 +21,12 @@
 // old link can never act on another person.
 //
 // Enrollments arriving while the single SQLite writer is busy are written
-// together in one transaction (group commit, batch.go); each caller still
+// together in one transaction (store.GroupCommit); each caller still
 // returns only after the commit that holds its subscriber and mail.
+//
+// Bulk imports (package imports) go through Importer (batch.go): Enroll's
+// rules for proven consent, written a batch at a time in the caller's
+// transaction. ExportCSV (csvexport.go) streams subscribers as CSV.
 //
 // Status model: a subscriber is pending, active or unsubscribed; each list
 // membership is pending (asked for, not confirmed), active or unsubscribed.
