@@ -120,42 +120,133 @@ func (im *Importer) WriteTx(ctx context.Context, tx *store.Tx, rows []*PreparedR
 	if err != nil {
 		return nil, err
 	}
-	now := tx.Now.Unix()
-	detail := "lists=" + slugsOf(im.lists)
+	// New addresses are written with multi-row statements; repeats of an
+	// address within the batch, and addresses already there, one by one
+	// after them (Enroll's path for an existing subscriber).
+	var fresh []int
+	later := make([]int, 0)
+	seen := make(map[string]bool, len(rows))
 	for i, p := range rows {
-		e := &p.e
+		k := p.e.key
 		switch {
-		case suppressed[e.key]:
+		case suppressed[k]:
 			out[i].Err = errs.Conflictf("this address was erased or suppressed; enroll it with double opt-in")
-		case existing[e.key]:
-			if _, err := s.reenroll(ctx, tx, e); err != nil {
-				if k := errs.KindOf(err); k != errs.Internal {
-					out[i].Err = err
-					continue
-				}
-				return nil, err
-			}
+		case existing[k] || seen[k]:
+			later = append(later, i)
 		default:
-			res, err := tx.ExecCached(ctx, insertSubscriber, e.email, e.key, e.name, e.locale, e.attrs,
-				StatusActive, now, now, now, nil)
-			var id int64
-			if err == nil {
-				id, err = res.LastInsertId()
+			seen[k] = true
+			fresh = append(fresh, i)
+		}
+	}
+	if err := im.insertNew(ctx, tx, rows, fresh); err != nil {
+		return nil, err
+	}
+	for _, i := range fresh {
+		out[i].Created = true
+	}
+	for _, i := range later {
+		if _, err := s.reenroll(ctx, tx, &rows[i].e); err != nil {
+			if errs.KindOf(err) != errs.Internal {
+				out[i].Err = err
+				continue
 			}
-			if err != nil {
-				return nil, fmt.Errorf("subscribers: import %d: %w", i, err)
-			}
-			if err := s.addMemberships(ctx, tx, id, e.lists, StatusActive); err != nil {
-				return nil, err
-			}
-			if err := s.addConsents(ctx, tx, id, e.consentRow(ActionImported, detail)); err != nil {
-				return nil, err
-			}
-			existing[e.key] = true // a repeat later in the batch is an existing one
-			out[i].Created = true
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// Rows per multi-row INSERT: SQLite takes up to 32,766 parameters, and a
+// statement of a few hundred rows already spends its time on the rows.
+const insertRows = 100
+
+// insertNew writes the subscribers rows[idx] (new, distinct addresses), their
+// memberships and their "imported" consent records with one statement per
+// insertRows rows of each table, instead of one per row: with the pure-Go
+// SQLite, binding and stepping a statement costs about as much as the
+// row's own write.
+func (im *Importer) insertNew(ctx context.Context, tx *store.Tx, rows []*PreparedRow, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	now := tx.Now.Unix()
+	ids := make(map[string]int64, len(idx))
+	for start := 0; start < len(idx); start += insertRows {
+		part := idx[start:min(start+insertRows, len(idx))]
+		args := make([]any, 0, 10*len(part))
+		for _, i := range part {
+			e := &rows[i].e
+			args = append(args, e.email, e.key, e.name, e.locale, e.attrs, StatusActive, now, now, now, nil)
+		}
+		q := `INSERT INTO subscribers (email, email_key, name, locale, attributes, status, created_at, updated_at, confirmed_at, confirm_sent_at)
+			VALUES ` + tuples(len(part), 10) + ` RETURNING id, email_key`
+		rs, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("subscribers: import: %w", err)
+		}
+		for rs.Next() {
+			var id int64
+			var key string
+			if err := rs.Scan(&id, &key); err != nil {
+				rs.Close()
+				return fmt.Errorf("subscribers: import: %w", err)
+			}
+			ids[key] = id
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("subscribers: import: %w", err)
+		}
+	}
+	var members, consents []any
+	flush := func(q string, args *[]any, width int) error {
+		if len(*args) == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, q+tuples(len(*args)/width, width), *args...); err != nil {
+			return fmt.Errorf("subscribers: import: %w", err)
+		}
+		*args = (*args)[:0]
+		return nil
+	}
+	const (
+		memberQ  = `INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) VALUES `
+		consentQ = `INSERT INTO consents (subscriber_id, action, channel, source, consent_text, text_version, ip, user_agent, detail, created_at) VALUES `
+	)
+	detail := "lists=" + slugsOf(im.lists)
+	version := textVersion(im.consent.Text)
+	for _, i := range idx {
+		e := &rows[i].e
+		id, ok := ids[e.key]
+		if !ok {
+			return fmt.Errorf("subscribers: import: no id came back for row %d", i)
+		}
+		for _, l := range e.lists {
+			members = append(members, id, l.ID, StatusActive, now, now)
+		}
+		c := e.consentRow(ActionImported, detail)
+		consents = append(consents, id, c.action, c.channel, c.source, c.text, version, c.ip, c.ua, c.detail, now)
+		if len(members) >= 5*insertRows {
+			if err := flush(memberQ, &members, 5); err != nil {
+				return err
+			}
+		}
+		if len(consents) >= 10*insertRows {
+			if err := flush(consentQ, &consents, 10); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(memberQ, &members, 5); err != nil {
+		return err
+	}
+	return flush(consentQ, &consents, 10)
+}
+
+// tuples is "(?,?,...),(...)": n rows of width parameters.
+func tuples(n, width int) string {
+	one := "(" + marks(width) + ")"
+	return strings.TrimSuffix(strings.Repeat(one+",", n), ",")
 }
 
 // existingKeys finds which of rows' addresses have a subscriber, with one

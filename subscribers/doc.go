@@ -25,6 +25,10 @@
 // together in one transaction (store.GroupCommit); each caller still
 // returns only after the commit that holds its subscriber and mail.
 //
+// Bulk imports (package imports) go through Importer (batch.go): Enroll's
+// rules for proven consent, written a batch at a time in the caller's
+// transaction. ExportCSV (csvexport.go) streams subscribers as CSV.
+//
 // Status model: a subscriber is pending, active or unsubscribed; each list
 // membership is pending (asked for, not confirmed), active or unsubscribed.
 // Marketing mail goes only to active subscribers on active memberships whose

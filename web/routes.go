@@ -20,6 +20,7 @@ func (s *Server) routes(ui UIDeps) {
 	api := e.Group("/api", s.requireToken)
 
 	api.POST("/subscribers", s.enroll)
+	api.GET("/subscribers/export.csv", s.exportSubscribersCSV)
 	api.GET("/subscribers/:ref", s.getSubscriber)
 	api.PATCH("/subscribers/:ref", s.updateSubscriber)
 	api.DELETE("/subscribers/:ref", s.eraseSubscriber)

@@ -140,6 +140,9 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler { // a stream cut on purpose (export.csv)
+					panic(r)
+				}
 				s.log.Error("panic in handler", slog.String("path", c.Path()), slog.Any("panic", r))
 				err = &errs.Error{Kind: errs.Internal, Msg: "panic"}
 			}

@@ -20,6 +20,9 @@ var importGerman = map[string]string{
 	"UTF-8 (with byte order mark)":     "UTF-8 (mit Byte-Order-Mark)",
 	"UTF-16 (Unicode text)":            "UTF-16 (Unicode-Text)",
 	"Windows-1252 (as saved by Excel)": "Windows-1252 (wie von Excel gespeichert)",
+	// The subscriber export's buttons.
+	"Export all as CSV":     "Alle als CSV exportieren",
+	"Export members as CSV": "Mitglieder als CSV exportieren",
 }
 
 func init() {

@@ -161,6 +161,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodPost, "/settings/smtp-check", u.checkSMTP)
 	signed(http.MethodPost, "/settings/tokens/:id/revoke", u.revokeToken)
 	signed(http.MethodGet, "/subscribers", u.subscriberList)
+	signed(http.MethodGet, "/subscribers/export.csv", u.srv.exportSubscribersCSV)
 	signed(http.MethodGet, "/subscribers/:id", u.subscriberDetail)
 	signed(http.MethodPost, "/subscribers/:id/erase", u.eraseSubscriber)
 	signed(http.MethodGet, "/lists", u.listsPage)
