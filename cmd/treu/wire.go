@@ -97,7 +97,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:     subscribers.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum},
 		Secret:     secret,
 		PendingTTL: cfg.PendingTTL,
-		Erasers:    []subscribers.Eraser{a.queue},
+		Erasers:    []subscribers.Eraser{a.queue, outbox},
 	}, log.With("component", "subscribers"))
 	if err != nil {
 		return nil, err
@@ -131,6 +131,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
 		Pools:    pools,
 	}, transports, subs, log.With("component", "campaigns"))
+	subs.AddErasers(a.events, a.campaigns)
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
 	if err != nil {
