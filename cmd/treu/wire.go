@@ -33,6 +33,7 @@ type app struct {
 	db        *store.DB
 	deps      web.Deps
 	queue     *mailer.Queue
+	outbox    *mailer.Outbox
 	smtp      []*mailer.SMTP
 	subs      *subscribers.Service
 	campaigns *campaigns.Engine
@@ -46,6 +47,7 @@ type app struct {
 func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, db: db, metrics: web.NewMetrics()}
 	outbox := mailer.NewOutbox(db, log.With("component", "outbox"))
+	a.outbox = outbox
 
 	// Transports: the SMTP servers, or the outbox when none is configured.
 	var transports []campaigns.Transport
@@ -258,6 +260,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			_, err := a.events.Prune(ctx)
 			return err
 		}},
+		ticker{"prune mail", a.pruneMail},
 	)
 	wg.Add(1)
 	go func() {
