@@ -54,7 +54,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	common := "_pragma=foreign_keys(1)&_pragma=temp_store(2)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
-	w, err := sql.Open("sqlite", "file:"+pathEscape(path)+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// secure_delete (writer only; only it deletes): deleted rows and freed pages
+	// are overwritten with zeros, so an erased person's address does not stay
+	// in the file's free space (GDPR Art. 17; see Checkpoint for the WAL).
+	w, err := sql.Open("sqlite", "file:"+pathEscape(path)+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=secure_delete(1)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}

@@ -65,6 +65,14 @@ type Eraser interface {
 	DeleteForSubscriber(ctx context.Context, tx *store.Tx, subscriberID int64) error
 }
 
+// AddressEraser is an Eraser whose rows can carry the address without the
+// subscriber's id (mail to it before it subscribed, shop events before it was
+// linked, an SMTP reply quoting it). Erase calls EraseAddress instead of
+// DeleteForSubscriber; emailKey is the lower-cased address.
+type AddressEraser interface {
+	EraseAddress(ctx context.Context, tx *store.Tx, subscriberID int64, emailKey string) error
+}
+
 // MarketingDropper is an Eraser that can also withdraw a subscriber's queued
 // marketing mail when they unsubscribe. *mailer.Queue is one.
 type MarketingDropper interface {
@@ -102,6 +110,10 @@ type Config struct {
 	// SystemMail renders the confirm and welcome mails; nil uses the built-in texts.
 	SystemMail SystemMailFunc
 }
+
+// AddErasers adds erasers after New, for packages built after the service
+// (campaigns needs the service for its links). Call it before serving.
+func (s *Service) AddErasers(e ...Eraser) { s.cfg.Erasers = append(s.cfg.Erasers, e...) }
 
 // Service owns subscribers, lists, subscriptions, consents and suppressions.
 type Service struct {

@@ -16,24 +16,25 @@ import (
 
 // config is every setting of `treu serve`, from flags and TREU_* variables.
 type config struct {
-	Listen       string
-	Data         string
-	BaseURL      string
-	SMTPURL      string
-	From         string
-	FromName     string
-	ShopName     string
-	Impressum    string
-	FlowTick     time.Duration
-	PendingTTL   time.Duration
-	LogLevel     string
-	LogFormat    string
-	TrustProxy   bool
-	Workers      int
-	DKIMKey      string
-	DKIMSelector string
-	DKIMDomain   string
-	Timezone     string
+	Listen        string
+	Data          string
+	BaseURL       string
+	SMTPURL       string
+	From          string
+	FromName      string
+	ShopName      string
+	Impressum     string
+	FlowTick      time.Duration
+	PendingTTL    time.Duration
+	MailRetention time.Duration
+	LogLevel      string
+	LogFormat     string
+	TrustProxy    bool
+	Workers       int
+	DKIMKey       string
+	DKIMSelector  string
+	DKIMDomain    string
+	Timezone      string
 
 	// Location is Timezone loaded: cron expressions, send times typed in the
 	// UI and every time the UI shows are in this zone.
@@ -55,6 +56,7 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.Impressum, "impressum", "", `the shop's Impressum for every mail footer (name, postal address, ...; "\n" separates lines)`)
 	fs.DurationVar(&cfg.FlowTick, "flow-tick", 30*time.Second, "how often the scheduler looks for due flow steps and scheduled campaigns")
 	fs.DurationVar(&cfg.PendingTTL, "pending-ttl", 7*24*time.Hour, "unconfirmed subscribers are deleted after this long (at most 14 days)")
+	fs.DurationVar(&cfg.MailRetention, "mail-retention", 720*time.Hour, "sent and failed mail and the outbox are deleted after this long")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take client IPs from X-Forwarded-For set by a proxy on loopback or a private network")
 	fs.IntVar(&cfg.Workers, "queue-workers", 4, "workers delivering single mails (confirmations, flows, tests)")
 	fs.StringVar(&cfg.DKIMKey, "dkim-key", "", "PEM file with the DKIM private key (RSA or Ed25519); empty: no signing")
@@ -114,6 +116,9 @@ func (c *config) validate() error {
 	}
 	if c.PendingTTL <= 0 || c.PendingTTL > 14*24*time.Hour {
 		return fmt.Errorf("--pending-ttl %s must be between 0 and 14 days", c.PendingTTL)
+	}
+	if c.MailRetention < time.Hour {
+		return fmt.Errorf("--mail-retention %s must be at least 1h", c.MailRetention)
 	}
 	if c.FlowTick < time.Second || c.FlowTick > time.Hour {
 		return fmt.Errorf("--flow-tick %s must be between 1s and 1h", c.FlowTick)

@@ -36,3 +36,21 @@ func startScheduler(ctx context.Context, every time.Duration, loc *time.Location
 	c.Start()
 	return c
 }
+
+// pruneMail deletes sent and failed mail and captured mail older than
+// --mail-retention at now: they hold addresses and bodies no one needs after
+// a month.
+func (a *app) pruneMail(ctx context.Context, now time.Time) error {
+	q, err := a.queue.Prune(ctx, now, a.cfg.MailRetention)
+	if err != nil {
+		return err
+	}
+	o, err := a.outbox.Prune(ctx, now, a.cfg.MailRetention)
+	if err != nil {
+		return err
+	}
+	if q+o > 0 {
+		a.log.Info("old mail pruned", slog.Int64("queue_rows", q), slog.Int64("outbox_rows", o))
+	}
+	return nil
+}

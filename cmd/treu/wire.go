@@ -35,6 +35,7 @@ type app struct {
 	db        *store.DB
 	deps      web.Deps
 	queue     *mailer.Queue
+	outbox    *mailer.Outbox
 	smtp      []*mailer.SMTP
 	subs      *subscribers.Service
 	campaigns *campaigns.Engine
@@ -49,6 +50,7 @@ type app struct {
 func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, db: db, metrics: web.NewMetrics()}
 	outbox := mailer.NewOutbox(db, log.With("component", "outbox"))
+	a.outbox = outbox
 
 	// Transports: the SMTP servers, or the outbox when none is configured.
 	var transports []campaigns.Transport
@@ -100,7 +102,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:     subscribers.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum},
 		Secret:     secret,
 		PendingTTL: cfg.PendingTTL,
-		Erasers:    []subscribers.Eraser{a.queue},
+		Erasers:    []subscribers.Eraser{a.queue, outbox},
 	}, log.With("component", "subscribers"))
 	if err != nil {
 		return nil, err
@@ -141,6 +143,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	if err != nil {
 		return nil, err
 	}
+	subs.AddErasers(a.events, a.campaigns)
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
 	if err != nil {
@@ -275,6 +278,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			_, err := a.imports.Prune(ctx)
 			return err
 		}},
+		ticker{"prune mail", a.pruneMail},
 	)
 	wg.Add(1)
 	go func() {
