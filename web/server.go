@@ -20,6 +20,7 @@ import (
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
@@ -38,6 +39,7 @@ type Server struct {
 	events    *events.Service
 	flows     *flows.Engine
 	coupons   *coupons.Service
+	retention *retention.Service // nil: no stages shown
 	outbox    *mailer.Outbox
 	tx        txAPI
 	metrics   *Metrics
@@ -75,6 +77,7 @@ type Deps struct {
 	Coupons     *coupons.Service
 	Outbox      *mailer.Outbox // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
+	Retention   *retention.Service
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -95,6 +98,7 @@ func New(cfg Config, d Deps) *Server {
 		events:    d.Events,
 		flows:     d.Flows,
 		coupons:   d.Coupons,
+		retention: d.Retention,
 		outbox:    d.Outbox,
 		tx:        txAPI{svc: d.TxMail},
 		metrics:   d.Metrics,

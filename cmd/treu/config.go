@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/treu-mail/treu/retention"
 )
 
 // config is every setting of `treu serve`, from flags and TREU_* variables.
@@ -27,6 +29,7 @@ type config struct {
 	DKIMKey      string
 	DKIMSelector string
 	DKIMDomain   string
+	Stages       stageFlags
 
 	baseURLDefaulted bool // no --base-url: links point at the listening address
 }
@@ -49,6 +52,12 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.DKIMKey, "dkim-key", "", "PEM file with the DKIM private key (RSA or Ed25519); empty: no signing")
 	fs.StringVar(&cfg.DKIMSelector, "dkim-selector", "treu", "DKIM selector")
 	fs.StringVar(&cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (default: the --from domain)")
+	fs.IntVar(&cfg.Stages.RegularOrders, "stage-regular-orders", 4, "orders that make a customer a regular")
+	fs.IntVar(&cfg.Stages.RegularMonths, "stage-regular-months", 3, "... or 30-day months with an order out of the last 6")
+	fs.IntVar(&cfg.Stages.PromoterScore, "stage-promoter-score", 9, "lowest NPS score (0-10) of a promoter (who also has 2+ orders)")
+	fs.Float64Var(&cfg.Stages.LapsingFactor, "stage-lapsing-factor", 2, "lapsing after this many times the customer's usual gap between orders ...")
+	fs.IntVar(&cfg.Stages.LapsingDays, "stage-lapsing-days", 90, "... but at least this many days without an order")
+	fs.IntVar(&cfg.Stages.LostDays, "stage-lost-days", 365, "days without an order after which a customer is lost")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs
@@ -97,5 +106,26 @@ func (c *config) validate() error {
 		c.FromName = c.ShopName
 	}
 	c.Impressum = strings.ReplaceAll(c.Impressum, `\n`, "\n")
+	if err := c.Stages.retention().Validate(); err != nil {
+		return fmt.Errorf("--stage-*: %w", err)
+	}
 	return nil
+}
+
+// stageFlags are the ladder's thresholds (package retention).
+type stageFlags struct {
+	RegularOrders, RegularMonths, PromoterScore, LapsingDays, LostDays int
+	LapsingFactor                                                      float64
+}
+
+func (f stageFlags) retention() retention.Config {
+	const day = 24 * time.Hour
+	return retention.Config{
+		RegularOrders: f.RegularOrders,
+		RegularMonths: f.RegularMonths,
+		PromoterScore: f.PromoterScore,
+		LapsingFactor: f.LapsingFactor,
+		LapsingMin:    time.Duration(f.LapsingDays) * day,
+		LostAfter:     time.Duration(f.LostDays) * day,
+	}.WithDefaults()
 }

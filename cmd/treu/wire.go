@@ -17,6 +17,7 @@ import (
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
@@ -39,6 +40,7 @@ type app struct {
 	events    *events.Service
 	flows     *flows.Engine
 	coupons   *coupons.Service
+	retention *retention.Service
 	metrics   *web.Metrics
 }
 
@@ -107,6 +109,14 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
 	a.events = events.New(db, log.With("component", "events"), events.Config{})
+	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
+		return nil, err
+	}
+	// A new order moves its customer on the ladder in the order's transaction.
+	a.events.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
+		_, _, err := a.retention.Recompute(ctx, tx, id)
+		return err
+	}
 	a.flows, err = flows.New(db, a.queue, subs, segs, pools, flows.Config{
 		From:     cfg.From,
 		FromName: cfg.FromName,
@@ -120,6 +130,9 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	// shop reported for this address before it enrolled.
 	subs.OnActivated = func(ctx context.Context, tx *store.Tx, s subscribers.Subscriber) error {
 		if err := a.events.Link(ctx, tx, s.ID); err != nil {
+			return err
+		}
+		if _, _, err := a.retention.Recompute(ctx, tx, s.ID); err != nil {
 			return err
 		}
 		return a.flows.StartWelcome(ctx, tx, s.ID)
@@ -147,6 +160,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Coupons:     pools,
 		Outbox:      outbox,
 		TxMail:      txm,
+		Retention:   a.retention,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
@@ -257,12 +271,20 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			return err
 		}},
 	)
+	// Time alone moves customers to lapsing and lost: once a day.
+	daily := startScheduler(ctx, 24*time.Hour, now, a.log,
+		ticker{"stages", func(ctx context.Context, now time.Time) error {
+			_, err := a.retention.Pass(ctx, now)
+			return err
+		}},
+	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		<-ctx.Done()
 		<-sched.Stop().Done()
 		<-house.Stop().Done()
+		<-daily.Stop().Done()
 	}()
 }
 
