@@ -2,6 +2,8 @@ package retention
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/treu-mail/treu/events"
@@ -22,14 +24,7 @@ const (
 var Stages = []string{Prospect, FirstTimeBuyer, RepeatBuyer, Regular, Promoter, Lapsing, Lost}
 
 // ValidStage reports whether s is one of Stages.
-func ValidStage(s string) bool {
-	for _, x := range Stages {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+func ValidStage(s string) bool { return slices.Contains(Stages, s) }
 
 // Config holds the ladder's thresholds; zero values take the defaults.
 type Config struct {
@@ -128,4 +123,35 @@ func LapsingAfter(cfg Config, o events.OrderSummary) time.Duration {
 	}
 	gap := o.Last.Sub(o.First) / time.Duration(o.Count-1)
 	return max(cfg.LapsingMin, time.Duration(float64(gap)*cfg.LapsingFactor))
+}
+
+// StageWhere returns a boolean SQL expression over `subscribers AS s` that
+// holds when the subscriber's stage is one of stages (valid, non-empty), and
+// its arguments: the segment field stage. It is never NULL, so NOT of it is
+// its complement. Both forms are uncorrelated subqueries that SQLite runs
+// once, from the subscriber_stages_stage index.
+func StageWhere(stages []string) (string, []any) {
+	var in, out []any
+	for _, st := range Stages {
+		if slices.Contains(stages, st) {
+			in = append(in, st)
+		} else {
+			out = append(out, st)
+		}
+	}
+	// No row means prospect: with prospect asked for, exclude the others.
+	if slices.Contains(stages, Prospect) {
+		if len(out) == 0 {
+			return "1", nil
+		}
+		return "s.id NOT IN (SELECT rs.subscriber_id FROM subscriber_stages AS rs WHERE rs.stage " + placeholders(len(out)) + ")", out
+	}
+	if len(in) == 0 {
+		return "0", nil
+	}
+	return "s.id IN (SELECT rs.subscriber_id FROM subscriber_stages AS rs WHERE rs.stage " + placeholders(len(in)) + ")", in
+}
+
+func placeholders(n int) string {
+	return "IN (?" + strings.Repeat(", ?", n-1) + ")"
 }

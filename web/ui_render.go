@@ -103,6 +103,8 @@ func uiFuncs(lang string, assets map[string]string) template.FuncMap {
 		},
 		"when": func(t any) string { return formatWhen(lang, t) },
 		"num":  func(n any) string { return formatNum(lang, n) },
+		// stage names a ladder stage (retention.Stages) in the page's language.
+		"stage": func(s string) string { return translate(lang, stageLabel(s)) },
 		"indentJSON": func(raw []byte) string {
 			var b bytes.Buffer
 			if json.Indent(&b, raw, "", "  ") != nil {
