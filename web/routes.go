@@ -72,6 +72,8 @@ func (s *Server) routes(ui UIDeps) {
 	api.GET("/coupon-pools/:slug", s.getPool)
 	api.POST("/coupon-pools/:slug/codes", s.addCodes)
 
+	api.GET("/retention", s.retentionReport)
+
 	api.GET("/outbox", s.outboxList)
 	api.GET("/outbox/:id", s.outboxGet)
 }

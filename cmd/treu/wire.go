@@ -274,7 +274,12 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 	// Time alone moves customers to lapsing and lost: once a day.
 	daily := startScheduler(ctx, 24*time.Hour, now, a.log,
 		ticker{"stages", func(ctx context.Context, now time.Time) error {
-			_, err := a.retention.Pass(ctx, now)
+			if _, err := a.retention.Pass(ctx, now); err != nil {
+				return err
+			}
+			// The retention page reads the report computed here.
+			from, to := retention.DefaultPeriod(now)
+			_, err := a.retention.Precompute(ctx, from, to, a.subs.Count)
 			return err
 		}},
 	)

@@ -55,3 +55,5 @@ CREATE TABLE retention_reports (
 -- The report reads orders by time (package events owns shop_orders; this
 -- index serves its period figures).
 CREATE INDEX shop_orders_placed ON shop_orders (placed_at, subscriber_id, total);
+-- The report's cohorts start from each customer's first order.
+CREATE INDEX subscribers_first_order ON subscribers (first_order_at) WHERE first_order_at IS NOT NULL;
