@@ -39,6 +39,7 @@ var uiNav = []navItem{
 	{"segments", "Segments", "/ui/segments"},
 	{"campaigns", "Campaigns", "/ui/campaigns"},
 	{"flows", "Flows", "/ui/flows"},
+	{"retention", "Retention", "/ui/retention"},
 	{"coupons", "Coupons", "/ui/coupons"},
 	{"outbox", "Outbox", "/ui/outbox"},
 	{"settings", "Settings", "/ui/settings"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func newRetentionEnv(t *testing.T) *retentionEnv {
 		return err
 	}
 	env.srv.retention = ret
+	env.srv.subs = subs // the report counts prospects through it
 	return e
 }
 
@@ -76,5 +78,65 @@ func TestUISubscriberStageTimeline(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(r.Body)
+	}
+}
+
+// seedRetention enrolls three customers and sends their orders: a buys in
+// January and February, b twice in February, c once in January.
+func (e *retentionEnv) seedRetention() {
+	e.t.Helper()
+	for _, who := range []string{"a", "b", "c", "d"} {
+		enroll(e.t, e.subs, who+"@example.com", strings.ToUpper(who))
+	}
+	e.now = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	for i, o := range []struct{ who, at string }{{"a", "2026-01-10"}, {"a", "2026-02-05"}, {"b", "2026-02-10"},
+		{"b", "2026-02-11"}, {"c", "2026-01-15"}} {
+		_, err := e.ev.Ingest(context.Background(), fmt.Appendf(nil, `{"type":"order.placed","email":"%s@example.com",
+			"occurred_at":"%sT10:00:00Z","order":{"id":"o%d","currency":"EUR","total":50}}`, o.who, o.at, i))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// The retention page shows each figure with its explanation and the charts.
+func TestUIRetentionPage(t *testing.T) {
+	e := newRetentionEnv(t)
+	e.seedRetention()
+	c := e.client()
+	c.signIn()
+	r := c.get("/ui/retention?from=2026-02-01&to=2026-02-28")
+	if r.Status != http.StatusOK {
+		t.Fatalf("status %d\n%s", r.Status, r.Body)
+	}
+	for _, want := range []string{
+		`id="fig-customers"><div class="n">2</div>`,     // a, b
+		`id="fig-repurchase"><div class="n">100.0 %</div>`, // both have 2 orders
+		`id="fig-churn"><div class="n">50.0 %</div>`,       // a and c before; c did not come back
+		`id="fig-aov"><div class="n">50.00</div>`,
+		"Revenue divided by the number of orders in the period.",
+		`<svg id="ladder-chart"`, `data-stage="repeat_buyer">2<`, `data-stage="prospect">1<`,
+		`<svg id="moves-chart"`, `<svg id="cohort-chart"`,
+	} {
+		if !strings.Contains(r.Body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Count(r.Body, `class="hint explain"`) < 11 {
+		t.Errorf("not every figure and chart has its explanation")
+	}
+	if t.Failed() {
+		t.Log(r.Body)
+	}
+	// The default period, and a bad one.
+	if r := c.get("/ui/retention"); r.Status != http.StatusOK || !strings.Contains(r.Body, `id="fig-customers"`) {
+		t.Fatalf("default period: %d", r.Status)
+	}
+	if r := c.get("/ui/retention?from=soon"); r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("bad from: %d", r.Status)
+	}
+	c.post("/ui/lang", url.Values{"csrf": {c.csrfOf("/ui/")}, "lang": {"de"}, "back": {"/ui/"}})
+	if r := c.get("/ui/retention?from=2026-02-01&to=2026-02-28"); !strings.Contains(r.Body, "Wiederkaufrate") || !strings.Contains(r.Body, "100,0 %") {
+		t.Fatalf("German page:\n%s", r.Body)
 	}
 }

@@ -179,6 +179,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodPost, "/coupons/:slug/codes", u.addCodes)
 	signed(http.MethodPost, "/coupons/:slug/import", u.importCodes)
 	signed(http.MethodPost, "/coupons/:slug/generate", u.generateCodes)
+	signed(http.MethodGet, "/retention", u.retentionPage)
 	signed(http.MethodGet, "/import", u.importPage)
 	signed(http.MethodPost, "/import", u.uploadImport)
 	signed(http.MethodGet, "/import/:id", u.importJobPage)
