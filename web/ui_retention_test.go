@@ -110,7 +110,7 @@ func TestUIRetentionPage(t *testing.T) {
 		t.Fatalf("status %d\n%s", r.Status, r.Body)
 	}
 	for _, want := range []string{
-		`id="fig-customers"><div class="n">2</div>`,     // a, b
+		`id="fig-customers"><div class="n">2</div>`,        // a, b
 		`id="fig-repurchase"><div class="n">100.0 %</div>`, // both have 2 orders
 		`id="fig-churn"><div class="n">50.0 %</div>`,       // a and c before; c did not come back
 		`id="fig-aov"><div class="n">50.00</div>`,
