@@ -30,6 +30,10 @@ type Service struct {
 	log       *slog.Logger
 	cfg       Config
 	listeners []Listener
+
+	// Links signs and checks the NPS links; nil: no survey pages. Set once
+	// before the server starts.
+	Links *SurveyLinks
 }
 
 // New returns a Service; cfg's zero values take the defaults.

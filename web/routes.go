@@ -11,7 +11,8 @@ func (s *Server) routes(ui UIDeps) {
 	e.GET("/metrics", s.metricsPage)
 
 	// Customers: signed links and the public form (web/public.go).
-	s.publicRoutes(s.subs)
+	pub := s.publicRoutes(s.subs)
+	s.npsRoutes(pub) // web/public_nps.go
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)

@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -140,3 +142,66 @@ func TestUIRetentionPage(t *testing.T) {
 		t.Fatalf("German page:\n%s", r.Body)
 	}
 }
+
+// The NPS links: one click stores the score once, thanks in the subscriber's
+// language, and takes a comment.
+func TestNPSLinks(t *testing.T) {
+	e := newRetentionEnv(t)
+	// The customer pages as the real server has them: with the subscribers service.
+	srv := New(Config{BaseURL: "http://treu.test"}, Deps{DB: e.db, Accounts: e.accounts, Subscribers: e.subs,
+		Retention: e.ret, Metrics: NewMetrics(), Log: slog.New(slog.DiscardHandler),
+		UI: UIDeps{SessionKey: []byte("0123456789abcdef0123456789abcdef-test-only")}})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	e.ret.Links = retention.NewSurveyLinks([]byte("0123456789abcdef0123456789abcdef"), ts.URL)
+	kim := enroll(t, e.subs, "kim@example.com", "Kim")
+	if _, err := e.subs.Update(context.Background(), "kim@example.com", subscribers.UpdateInput{Locale: ptr("de")}, subscribers.Meta{Channel: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	urls := e.ret.Links.URLs(kim.ID, "o-1")
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for range 2 { // the same click twice: one answer
+		st, body := get(urls[9])
+		if st != http.StatusOK || !strings.Contains(body, "Ihre Bewertung ist gespeichert") || !strings.Contains(body, `name="comment"`) {
+			t.Fatalf("click = %d\n%s", st, body)
+		}
+	}
+	e.now = e.now.Add(2 * time.Hour)
+	get(urls[7]) // a correction within 24 hours
+	e.now = e.now.Add(30 * time.Hour)
+	get(urls[0]) // too late: ignored
+	as, err := e.ret.Answers(context.Background(), kim.ID)
+	if err != nil || len(as) != 1 || as[0].Score != 7 {
+		t.Fatalf("answers %+v %v, want one with 7", as, err)
+	}
+	tok := strings.TrimSuffix(strings.TrimPrefix(urls[0], ts.URL+"/nps/"), "/0")
+	resp, err := http.PostForm(ts.URL+"/nps/"+tok, url.Values{"comment": {"Schnell geliefert, danke!"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "Danke für Ihren Kommentar") {
+		t.Fatalf("comment = %d\n%s", resp.StatusCode, b)
+	}
+	if as, _ := e.ret.Answers(context.Background(), kim.ID); as[0].Comment != "Schnell geliefert, danke!" {
+		t.Fatalf("comment stored: %+v", as)
+	}
+	for _, bad := range []string{ts.URL + "/nps/" + tok + "/11", ts.URL + "/nps/" + tok + "/07", ts.URL + "/nps/BBBB" + tok[4:] + "/5",
+		ts.URL + "/nps/nonsense/5"} {
+		if st, _ := get(bad); st != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", bad, st)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -112,6 +112,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
 		return nil, err
 	}
+	a.retention.Links = retention.NewSurveyLinks(secret, cfg.BaseURL)
 	// A new order moves its customer on the ladder in the order's transaction.
 	a.events.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
 		_, _, err := a.retention.Recompute(ctx, tx, id)
