@@ -27,7 +27,8 @@ func BenchmarkRetention1M(b *testing.B) {
 		b.Skip("builds a 5,000,000-order database")
 	}
 	db := openBench(b, 1_000_000, 600_000, 5_000_000)
-	db.Now = func() time.Time { return benchNow }
+	clock := benchNow
+	db.Now = func() time.Time { return clock }
 	ctx := context.Background()
 	ret, err := retention.New(db, retention.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -38,16 +39,22 @@ func BenchmarkRetention1M(b *testing.B) {
 		err := db.QueryRowContext(ctx, `SELECT count(*) FROM subscribers`).Scan(&n)
 		return n, err
 	}
-	// The nightly pass: first run places every customer, later ones move few.
-	b.Run("pass", func(b *testing.B) {
-		var moved int
-		for b.Loop() {
-			if moved, err = ret.Pass(ctx, benchNow); err != nil {
-				b.Fatal(err)
+	// The daily pass: the first run on a fresh database places every
+	// customer (on a kept TREU_RETENTION_BENCH_DB it has nothing left to do);
+	// the next day's run moves only those whose time has come.
+	for i, name := range []string{"pass_first", "pass_next_day"} {
+		b.Run(name, func(b *testing.B) {
+			var moved int
+			clock = benchNow.Add(time.Duration(i) * 24 * time.Hour)
+			defer func() { clock = benchNow }()
+			for b.Loop() {
+				if moved, err = ret.Pass(ctx, clock); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		b.ReportMetric(float64(moved), "moves")
-	})
+			b.ReportMetric(float64(moved), "moves")
+		})
+	}
 	from, to := retention.DefaultPeriod(benchNow)
 	for _, bc := range []struct {
 		name     string
@@ -105,6 +112,33 @@ func openBench(b *testing.B, subscribers, customers, orders int) *store.DB {
 	}
 	start := time.Now()
 	const span = 3 * 365 * 24 * 3600
+	// Bulk load as one would: a big page cache, and the secondary indexes
+	// dropped during the load and built again after it (a sorted build
+	// instead of millions of random inserts).
+	w := db.Writer()
+	if _, err := w.ExecContext(ctx, `PRAGMA cache_size = -500000`); err != nil {
+		b.Fatal(err)
+	}
+	var indexes []string
+	rows, err := w.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+		AND tbl_name IN ('subscribers', 'shop_orders', 'nps_answers')`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var name, sql string
+		if err := rows.Scan(&name, &sql); err != nil {
+			b.Fatal(err)
+		}
+		names, indexes = append(names, name), append(indexes, sql)
+	}
+	rows.Close()
+	for _, n := range names {
+		if _, err := w.ExecContext(ctx, `DROP INDEX "`+n+`"`); err != nil {
+			b.Fatal(err)
+		}
+	}
 	// SQLite generates the rows itself (recursive CTEs): no Go round trip
 	// per row. Order times are spread by a multiplicative hash; customers
 	// by the order number, so each has about orders/customers orders.
@@ -138,8 +172,10 @@ func openBench(b *testing.B, subscribers, customers, orders int) *store.DB {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Writer().ExecContext(ctx, `ANALYZE`); err != nil {
-		b.Fatal(err)
+	for _, q := range append(indexes, `ANALYZE`, `PRAGMA cache_size = -2000`) {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.Logf("built %d subscribers, %d orders in %v", subscribers, orders, time.Since(start).Round(time.Second))
 	return db
