@@ -28,5 +28,8 @@
 // written again without it.
 //
 // The cart-abandonment flow (package flows) reads carts and orders through
-// DueCarts, CartByID and OrderedSince, so the SQL on these tables stays here.
+// DueCarts, CartByID and OrderedSince, and package retention through
+// OrderSummaryOf, OrderSummaries, Figures and Cohorts, so the SQL on these
+// tables stays here. Service.OnOrder lets retention move a customer on the
+// ladder in the transaction that stores their order.
 package events

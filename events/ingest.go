@@ -32,6 +32,12 @@ type Service struct {
 
 	// group writes concurrent Ingest calls in shared transactions.
 	group *store.GroupCommit[*ingestJob]
+
+	// OnOrder, when set, runs in the transaction that stores a new order of
+	// a subscriber (not for a repeated order id), and in the one where
+	// LinkAll attaches earlier orders: package retention moves the customer
+	// on the ladder there. Set it before the first Ingest.
+	OnOrder func(ctx context.Context, tx *store.Tx, subscriberID int64) error
 }
 
 // prepare prepares the statements on the writer (store's statement cache):
@@ -191,7 +197,11 @@ func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) erro
 	case CartCleared:
 		_, err = exec(clearCart, ev.Cart.ID, key, sub, now, at)
 	case OrderPlaced:
-		err = applyOrder(exec, key, sub, ev.Order, items, at)
+		var added bool
+		added, err = applyOrder(exec, key, sub, ev.Order, items, at)
+		if err == nil && added && sub.Valid && s.OnOrder != nil {
+			err = s.OnOrder(ctx, tx, sub.Int64)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("events: apply %s: %w", ev.Type, err)
@@ -199,25 +209,26 @@ func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) erro
 	return nil
 }
 
-func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) error {
+// applyOrder stores the order and reports whether it was new.
+func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) (bool, error) {
 	res, err := exec(insertOrder, o.ID, key, sub, o.CartID, o.Currency, o.Total, items, at)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err // the same order under another event id: counted once
+		return false, err // the same order under another event id: counted once
 	}
 	if o.CartID != "" {
 		if _, err := exec(cartOrdered, at, o.CartID); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if sub.Valid {
 		if _, err := exec(addOrderFigures, o.Total, at, at, at, at, sub.Int64); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
 func marshalItems(items []Item) ([]byte, error) {
@@ -338,7 +349,13 @@ func (s *Service) LinkAll(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("events: link all: %w", err)
 		}
 		for _, id := range ids {
-			if err := s.db.Tx(ctx, func(tx *store.Tx) error { return Link(ctx, tx, id) }); err != nil {
+			err := s.db.Tx(ctx, func(tx *store.Tx) error {
+				if err := Link(ctx, tx, id); err != nil || s.OnOrder == nil {
+					return err
+				}
+				return s.OnOrder(ctx, tx, id)
+			})
+			if err != nil {
 				return n, err
 			}
 			n++

@@ -26,6 +26,7 @@
 //	created_at                date     before after within_days
 //	orders.last_at            date     before after within_days exists (never ordered: exists false)
 //	list                      slug     eq ne in                       (an active subscription to that list)
+//	stage                     enum     eq ne in                       (the ladder stage: retention.Stages; SQL from retention.StageWhere)
 //	attributes.KEY            JSON     all ops
 //
 // eq/ne/in compare exactly; contains and starts_with use LIKE with % _ \

@@ -108,7 +108,7 @@ func (p *publicPages) data(lang, title string) pubData {
 // render writes a page. Nothing here may be cached or indexed: the URLs carry
 // personal tokens. Referrer-Policy no-referrer (set for every response) keeps
 // the token from leaking to other sites.
-func (p *publicPages) render(c echo.Context, status int, page string, d pubData) error {
+func (p *publicPages) render(c echo.Context, status int, page string, d any) error {
 	var buf bytes.Buffer
 	if err := p.pages[page].Execute(&buf, d); err != nil {
 		return err // a 500, logged once by the error handler

@@ -11,7 +11,8 @@ func (s *Server) routes(ui UIDeps) {
 	e.GET("/metrics", s.metricsPage)
 
 	// Customers: signed links and the public form (web/public.go).
-	s.publicRoutes(s.subs)
+	pub := s.publicRoutes(s.subs)
+	s.npsRoutes(pub) // web/public_nps.go
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)
@@ -72,6 +73,8 @@ func (s *Server) routes(ui UIDeps) {
 	api.POST("/coupon-pools", s.createPool)
 	api.GET("/coupon-pools/:slug", s.getPool)
 	api.POST("/coupon-pools/:slug/codes", s.addCodes)
+
+	api.GET("/retention", s.retentionReport)
 
 	api.GET("/outbox", s.outboxList)
 	api.GET("/outbox/:id", s.outboxGet)

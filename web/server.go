@@ -21,6 +21,7 @@ import (
 	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
@@ -40,6 +41,7 @@ type Server struct {
 	flows     *flows.Engine
 	coupons   *coupons.Service
 	imports   *imports.Service
+	retention *retention.Service // nil: no stages shown
 	outbox    *mailer.Outbox
 	tx        txAPI
 	metrics   *Metrics
@@ -82,6 +84,7 @@ type Deps struct {
 	Imports     *imports.Service // CSV imports of subscribers
 	Outbox      *mailer.Outbox   // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
+	Retention   *retention.Service
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -106,6 +109,7 @@ func New(cfg Config, d Deps) *Server {
 		flows:     d.Flows,
 		coupons:   d.Coupons,
 		imports:   d.Imports,
+		retention: d.Retention,
 		outbox:    d.Outbox,
 		tx:        txAPI{svc: d.TxMail},
 		metrics:   d.Metrics,

@@ -212,7 +212,7 @@ var uiGerman = map[string]string{
 	"No segments yet.": "Noch keine Segmente.",
 	"Rule as JSON":     "Regel als JSON",
 	"For example":      "Zum Beispiel",
-	"Fields: email, name, locale, status, created_at, list, attributes.KEY, orders.count, orders.total, orders.last_at.": "Felder: email, name, locale, status, created_at, list, attributes.NAME, orders.count, orders.total, orders.last_at.",
+	"Fields: email, name, locale, status, created_at, list, attributes.KEY, orders.count, orders.total, orders.last_at, stage.": "Felder: email, name, locale, status, created_at, list, attributes.NAME, orders.count, orders.total, orders.last_at, stage.",
 	"Delete this segment?": "Dieses Segment löschen?",
 	"Delete segment":       "Segment löschen",
 	"This segment is still in use; change these first:": "Dieses Segment wird noch benutzt; ändern Sie zuerst:",

@@ -41,6 +41,7 @@ var uiNav = []navItem{
 	{"layouts", "Layouts", "/ui/layouts"},
 	{"tx", "Transactional mail", "/ui/tx"},
 	{"flows", "Flows", "/ui/flows"},
+	{"retention", "Retention", "/ui/retention"},
 	{"coupons", "Coupons", "/ui/coupons"},
 	{"outbox", "Outbox", "/ui/outbox"},
 	{"settings", "Settings", "/ui/settings"},
@@ -107,6 +108,8 @@ func uiFuncs(lang string, assets map[string]string, loc *time.Location) template
 		// zone names the shop's time zone in hints beside times and crons.
 		"zone": func() string { return loc.String() },
 		"num":  func(n any) string { return formatNum(lang, n) },
+		// stage names a ladder stage (retention.Stages) in the page's language.
+		"stage": func(s string) string { return translate(lang, stageLabel(s)) },
 		"indentJSON": func(raw []byte) string {
 			var b bytes.Buffer
 			if json.Indent(&b, raw, "", "  ") != nil {

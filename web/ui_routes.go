@@ -198,6 +198,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodGet, "/tx/:slug", u.txPage)
 	signed(http.MethodPost, "/tx/:slug", u.saveTx)
 	signed(http.MethodPost, "/tx/:slug/delete", u.deleteTx)
+	signed(http.MethodGet, "/retention", u.retentionPage)
 	signed(http.MethodGet, "/import", u.importPage)
 	signed(http.MethodGet, "/import/:id", u.importJobPage)
 	signed(http.MethodPost, "/import/:id/check", u.checkImport)

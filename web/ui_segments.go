@@ -15,6 +15,7 @@ import (
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 )
 
@@ -71,6 +72,7 @@ var ruleFields = []ruleField{
 	{Name: "orders.count", Label: "Number of orders", Kind: "number", Ops: []string{"gte", "lte", "eq", "ne", "gt", "lt", "in"}},
 	{Name: "orders.total", Label: "Order total", Kind: "number", Ops: []string{"gte", "lte", "eq", "ne", "gt", "lt", "in"}},
 	{Name: "orders.last_at", Label: "Last order", Kind: "date", Ops: []string{"within_days", "before", "after", "exists"}},
+	{Name: "stage", Label: "Customer stage", Kind: "enum", Ops: []string{"eq", "ne", "in"}, Values: retention.Stages},
 	{Name: "attributes.", Label: "Attribute", Kind: "attr", Ops: []string{"eq", "ne", "contains", "starts_with", "in", "lt", "lte", "gt", "gte", "exists", "within_days", "before", "after"}},
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/subscribers"
 )
 
@@ -63,7 +64,27 @@ func (u *ui) subscriberDetail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return u.render(c, http.StatusOK, "subscriber", uiPage{Title: "Subscribers", Nav: "subscribers", Data: sub})
+	d := subscriberDetailPage{Subscriber: sub}
+	if r := u.srv.retention; r != nil {
+		ctx := c.Request().Context()
+		st, err := r.Current(ctx, sub.ID)
+		if err != nil {
+			return err
+		}
+		d.Stage = &st
+		if d.Timeline, err = r.History(ctx, sub.ID); err != nil {
+			return err
+		}
+	}
+	return u.render(c, http.StatusOK, "subscriber", uiPage{Title: "Subscribers", Nav: "subscribers", Data: d})
+}
+
+// subscriberDetailPage is a subscriber with their place on the ladder and the
+// moves that led there (nil Stage: retention is not wired in).
+type subscriberDetailPage struct {
+	subscribers.Subscriber
+	Stage    *retention.Stage
+	Timeline []retention.Change
 }
 
 // eraseSubscriber deletes a person's data for good (GDPR Art. 17). The form

@@ -12,6 +12,7 @@ import (
 
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 )
 
 // config is every setting of `treu serve`, from flags and TREU_* variables.
@@ -35,6 +36,7 @@ type config struct {
 	DKIMSelector  string
 	DKIMDomain    string
 	Timezone      string
+	Stages        stageFlags
 
 	// Location is Timezone loaded: cron expressions, send times typed in the
 	// UI and every time the UI shows are in this zone.
@@ -63,6 +65,12 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.DKIMSelector, "dkim-selector", "treu", "DKIM selector")
 	fs.StringVar(&cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (default: the --from domain)")
 	fs.StringVar(&cfg.Timezone, "timezone", "Europe/Berlin", "the shop's time zone (IANA name): cron expressions, send times and every time in the UI are in it")
+	fs.IntVar(&cfg.Stages.RegularOrders, "stage-regular-orders", 4, "orders that make a customer a regular")
+	fs.IntVar(&cfg.Stages.RegularMonths, "stage-regular-months", 3, "... or 30-day months with an order out of the last 6")
+	fs.IntVar(&cfg.Stages.PromoterScore, "stage-promoter-score", 9, "lowest NPS score (0-10) of a promoter (who also has 2+ orders)")
+	fs.Float64Var(&cfg.Stages.LapsingFactor, "stage-lapsing-factor", 2, "lapsing after this many times the customer's usual gap between orders ...")
+	fs.IntVar(&cfg.Stages.LapsingDays, "stage-lapsing-days", 90, "... but at least this many days without an order")
+	fs.IntVar(&cfg.Stages.LostDays, "stage-lost-days", 365, "days without an order after which a customer is lost")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs
@@ -147,6 +155,9 @@ func (c *config) validate() error {
 		}
 	}
 	c.Impressum = strings.ReplaceAll(c.Impressum, `\n`, "\n")
+	if err := c.Stages.retention().Validate(); err != nil {
+		return fmt.Errorf("--stage-*: %w", err)
+	}
 	return nil
 }
 
@@ -191,4 +202,22 @@ func loadLocation(name string) (*time.Location, error) {
 		return nil, fmt.Errorf("--timezone %q is not a known time zone (IANA name such as Europe/Berlin): %w", name, err)
 	}
 	return loc, nil
+}
+
+// stageFlags are the ladder's thresholds (package retention).
+type stageFlags struct {
+	RegularOrders, RegularMonths, PromoterScore, LapsingDays, LostDays int
+	LapsingFactor                                                      float64
+}
+
+func (f stageFlags) retention() retention.Config {
+	const day = 24 * time.Hour
+	return retention.Config{
+		RegularOrders: f.RegularOrders,
+		RegularMonths: f.RegularMonths,
+		PromoterScore: f.PromoterScore,
+		LapsingFactor: f.LapsingFactor,
+		LapsingMin:    time.Duration(f.LapsingDays) * day,
+		LostAfter:     time.Duration(f.LostDays) * day,
+	}.WithDefaults()
 }

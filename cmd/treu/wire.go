@@ -19,6 +19,7 @@ import (
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
@@ -43,6 +44,7 @@ type app struct {
 	flows     *flows.Engine
 	coupons   *coupons.Service
 	imports   *imports.Service
+	retention *retention.Service
 	metrics   *web.Metrics
 }
 
@@ -112,6 +114,15 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
 	a.events = events.New(db, log.With("component", "events"), events.Config{})
+	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
+		return nil, err
+	}
+	a.retention.Links = retention.NewSurveyLinks(secret, cfg.BaseURL)
+	// A new order moves its customer on the ladder in the order's transaction.
+	a.events.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
+		_, _, err := a.retention.Recompute(ctx, tx, id)
+		return err
+	}
 	a.flows, err = flows.New(db, a.queue, subs, segs, pools, flows.Config{
 		From:     cfg.From,
 		FromName: cfg.FromName,
@@ -126,6 +137,9 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	// shop reported for this address before it enrolled.
 	subs.OnActivated = func(ctx context.Context, tx *store.Tx, s subscribers.Subscriber) error {
 		if err := a.events.Link(ctx, tx, s.ID); err != nil {
+			return err
+		}
+		if _, _, err := a.retention.Recompute(ctx, tx, s.ID); err != nil {
 			return err
 		}
 		return a.flows.StartWelcome(ctx, tx, s.ID)
@@ -162,6 +176,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Imports:     a.imports,
 		Outbox:      outbox,
 		TxMail:      txm,
+		Retention:   a.retention,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
@@ -280,12 +295,25 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 		}},
 		ticker{"prune mail", a.pruneMail},
 	)
+	// Time alone moves customers to lapsing and lost: once a day.
+	daily := startScheduler(ctx, 24*time.Hour, a.cfg.Location, now, a.log,
+		ticker{"stages", func(ctx context.Context, now time.Time) error {
+			if _, err := a.retention.Pass(ctx, now); err != nil {
+				return err
+			}
+			// The retention page reads the report computed here.
+			from, to := retention.DefaultPeriod(now)
+			_, err := a.retention.Precompute(ctx, from, to, a.subs.Count)
+			return err
+		}},
+	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		<-ctx.Done()
 		<-sched.Stop().Done()
 		<-house.Stop().Done()
+		<-daily.Stop().Done()
 	}()
 }
 
