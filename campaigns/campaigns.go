@@ -46,6 +46,8 @@ type Campaign struct {
 	LayoutID  *int64     `json:"layout_id"`
 	SendAt    *time.Time `json:"send_at"`
 	Cron      string     `json:"cron"`
+	// UTM: the campaign's tracked links get the UTM parameters (default true).
+	UTM bool `json:"utm"`
 	// ParentID is the recurring campaign this send was spawned from.
 	ParentID   *int64     `json:"parent_id,omitempty"`
 	Status     Status     `json:"status"`
@@ -81,6 +83,7 @@ type Input struct {
 	LayoutID  *int64     `json:"layout_id"`
 	SendAt    *time.Time `json:"send_at"`
 	Cron      string     `json:"cron"`
+	UTM       *bool      `json:"utm"` // nil: true on create, unchanged on update
 }
 
 // ListOptions pages through campaigns, newest first.
@@ -92,7 +95,7 @@ type ListOptions struct {
 
 const campaignCols = `c.id, c.name, c.subject, c.preheader, c.markdown, c.lists, c.segment_id, c.layout_id,
 	c.send_at, c.cron, c.parent_id, c.status, c.next_run_at, c.audience, c.started_at, c.finished_at,
-	c.created_at, c.updated_at`
+	c.created_at, c.updated_at, c.utm`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -106,7 +109,7 @@ func scanCampaign(r rowScanner) (Campaign, error) {
 	)
 	err := r.Scan(&c.ID, &c.Name, &c.Subject, &c.Preheader, &c.Markdown, &lists, &segment, &layout,
 		&sendAt, &c.Cron, &parent, &c.Status, &nextRun, &c.Stats.Audience, &started, &finished,
-		&created, &updated)
+		&created, &updated, &c.UTM)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -141,6 +144,13 @@ func unixOrNil(t *time.Time) any {
 	return t.Unix()
 }
 
+func boolOrNil(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
 func idOrNil(id *int64) any {
 	if id == nil {
 		return nil
@@ -159,10 +169,10 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 	var id int64
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`,
+			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, utm)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix()).Scan(&id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.UTM == nil || *in.UTM).Scan(&id)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
@@ -187,9 +197,9 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 			return errs.Conflictf("campaign %d is %s; only a draft or scheduled campaign can be edited", id, st)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, subject = ?, preheader = ?, markdown = ?,
-			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ? WHERE id = ?`,
+			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, utm = coalesce(?, utm) WHERE id = ?`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), boolOrNil(in.UTM), id)
 		if err != nil {
 			return err
 		}

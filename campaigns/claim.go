@@ -15,6 +15,7 @@ import (
 
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // run is a campaign this engine is sending, compiled once.
@@ -25,6 +26,7 @@ type run struct {
 	listIDs string            // JSON array of the campaign's list ids
 	listID  string            // List-Id header value
 	headers map[string]string // shared by all its messages; read-only
+	links   *tracking.Links   // nil: links stay as written
 
 	nextSweep time.Time // when to look for expired leases again
 	idleUntil time.Time // nothing due before this (unless poked)
@@ -34,6 +36,7 @@ type run struct {
 type recipient struct {
 	ID                              int64
 	Email, Name, Locale, Attributes string
+	Tracking                        bool // consented to per-person tracking (subscribers.tracking)
 }
 
 type item struct {
@@ -214,11 +217,12 @@ func (e *Engine) refreshRuns(ctx context.Context) []*run {
 
 func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	var (
-		subject, preheader, markdown, lists string
-		layoutID                            sql.NullInt64
+		name, subject, preheader, markdown, lists string
+		layoutID                                  sql.NullInt64
+		utm                                       bool
 	)
-	err := e.db.QueryRowContext(ctx, `SELECT subject, preheader, markdown, lists, layout_id FROM campaigns WHERE id = ?`, id).
-		Scan(&subject, &preheader, &markdown, &lists, &layoutID)
+	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, utm FROM campaigns WHERE id = ?`, id).
+		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &utm)
 	if err != nil {
 		return nil, err
 	}
@@ -244,13 +248,17 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	if len(slugs) > 0 {
 		first = slugs[0]
 	}
-	return &run{
+	r := &run{
 		id:      id,
 		tmpl:    tmpl,
 		listIDs: listIDs,
 		listID:  e.listID(first),
 		headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)},
-	}, nil
+	}
+	if e.cfg.Tracking != nil {
+		r.links = e.cfg.Tracking.Links(tracking.CampaignMail(id, name, utm))
+	}
+	return r, nil
 }
 
 // listID is the List-Id of mail for a list: "<slug>.<host of BaseURL>"
@@ -354,7 +362,7 @@ type checked struct {
 // be mailed: the send may take hours, and an unsubscribe or an erasure in the
 // meantime must be honoured. Two reads on the read pool, none per recipient.
 func (e *Engine) recipients(ctx context.Context, r *run, subs []int64) (map[int64]checked, error) {
-	rows, err := e.db.QueryContext(ctx, `SELECT s.id, s.email, s.email_key, s.name, s.locale, s.attributes,
+	rows, err := e.db.QueryContext(ctx, `SELECT s.id, s.email, s.email_key, s.name, s.locale, s.attributes, s.tracking,
 		s.status = 'active' AND EXISTS (SELECT 1 FROM subscriptions su WHERE su.subscriber_id = s.id
 			AND su.status = 'active' AND su.list_id IN (SELECT value FROM json_each(?)))
 		FROM subscribers s WHERE s.id IN (SELECT value FROM json_each(?))`, r.listIDs, jsonInts(subs))
@@ -371,7 +379,7 @@ func (e *Engine) recipients(ctx context.Context, r *run, subs []int64) (map[int6
 			key    string
 			active bool
 		)
-		if err := rows.Scan(&c.ID, &c.Email, &key, &c.Name, &c.Locale, &c.Attributes, &active); err != nil {
+		if err := rows.Scan(&c.ID, &c.Email, &key, &c.Name, &c.Locale, &c.Attributes, &c.Tracking, &active); err != nil {
 			return nil, fmt.Errorf("load recipients: %w", err)
 		}
 		if !active {

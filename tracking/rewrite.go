@@ -29,11 +29,13 @@ type Recipient struct {
 // It remembers the links it registered, so each costs a database write once
 // per mail, not once per recipient.
 type Links struct {
-	s      *Service
-	mail   Mail
-	utm    string // the UTM query for this mail, "" for none
-	prefix string // BASE/l/
-	own    string // BASE/ : links under it are Treu's own and stay
+	s          *Service
+	mail       Mail
+	utm        string // the UTM query for this mail, "" for none
+	prefix     string // BASE/l/
+	prefixHTML string // the same, escaped for an attribute
+	pixelHTML  string // BASE/o/, escaped
+	own        string // BASE/ : links under it are Treu's own and stay
 
 	mu      sync.RWMutex
 	byURL   map[string]entry
@@ -42,8 +44,9 @@ type Links struct {
 }
 
 type entry struct {
-	id   int64
-	anon string // BASE/l/TOKEN without a recipient
+	id       int64
+	anon     string // BASE/l/TOKEN without a recipient
+	anonHTML string // the same, escaped for an attribute
 }
 
 // maxLinkURL: longer links are left as they are.
@@ -69,6 +72,7 @@ func (s *Service) Links(m Mail) *Links {
 		clear(s.mails) // finished campaigns' rewriters; the next mails make new ones
 	}
 	l := &Links{s: s, mail: m, utm: utm, prefix: s.cfg.BaseURL + "/l/", own: s.cfg.BaseURL + "/",
+		prefixHTML: html.EscapeString(s.cfg.BaseURL + "/l/"), pixelHTML: html.EscapeString(s.cfg.BaseURL + "/o/"),
 		byURL: map[string]entry{}, pixel: s.codec.linkID(m.Key, "")}
 	s.mails[key] = l
 	return l
@@ -169,9 +173,9 @@ func (l *Links) rewriteHTML(ctx context.Context, tx *store.Tx, s string, r Recip
 	}
 	b.WriteString(s[copied:pixelAt])
 	b.WriteString(`<img src="`)
-	b.WriteString(html.EscapeString(l.s.cfg.BaseURL))
-	b.WriteString("/o/")
-	b.Write(l.s.codec.seal(token{link: l.pixel, sub: r.SubscriberID, sent: r.SentAt}, make([]byte, 0, TokenLen)))
+	b.WriteString(l.pixelHTML)
+	var buf [TokenLen]byte
+	b.Write(l.s.codec.seal(token{link: l.pixel, sub: r.SubscriberID, sent: r.SentAt}, buf[:0]))
 	b.WriteString(`" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">`)
 	b.WriteString(s[pixelAt:])
 	return b.String(), nil
@@ -231,14 +235,14 @@ func (l *Links) write(ctx context.Context, tx *store.Tx, b *strings.Builder, u s
 	}
 	if !r.Tracking {
 		if escape {
-			b.WriteString(html.EscapeString(e.anon))
+			b.WriteString(e.anonHTML)
 		} else {
 			b.WriteString(e.anon)
 		}
 		return nil
 	}
 	if escape {
-		b.WriteString(html.EscapeString(l.prefix))
+		b.WriteString(l.prefixHTML)
 	} else {
 		b.WriteString(l.prefix)
 	}
@@ -260,6 +264,7 @@ func (l *Links) entry(ctx context.Context, tx *store.Tx, u string) (entry, error
 	}
 	id := l.s.codec.linkID(l.mail.Key, u)
 	e = entry{id: id, anon: l.prefix + string(l.s.codec.seal(token{link: id}, nil))}
+	e.anonHTML = html.EscapeString(e.anon)
 	l.mu.Lock()
 	if len(l.byURL) < maxCachedLinks {
 		l.byURL[u] = e

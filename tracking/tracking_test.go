@@ -274,3 +274,27 @@ func FuzzRewrite(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRewrite: one recipient's links rewritten in a 10 KB mail, after
+// the first recipient registered them.
+func BenchmarkRewrite(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	l := f.s.Links(CampaignMail(1, "bench", true))
+	body := strings.Repeat("<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>\n", 100)
+	h := "<html><body>" + body + mailHTML + "</body></html>"
+	for _, tracked := range []bool{false, true} {
+		name := "anonymous"
+		if tracked {
+			name = "tracked"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(h) + len(mailText)))
+			for b.Loop() {
+				if _, _, err := l.Rewrite(ctx, nil, h, mailText, Recipient{SubscriberID: 5, Tracking: tracked, SentAt: f.clock}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
