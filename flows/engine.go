@@ -22,6 +22,7 @@ import (
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // Queue is what the engine needs of the mailer: a durable enqueue inside the
@@ -73,6 +74,9 @@ type Config struct {
 	AttributionWindow time.Duration
 	// Batch: runs advanced per write transaction. Default 200.
 	Batch int
+	// Tracking rewrites the links of flow mails to tracked redirects (and
+	// adds the open pixel where consented); nil sends them as written.
+	Tracking *tracking.Service
 }
 
 // Engine runs the flows.
@@ -502,7 +506,7 @@ type dueRun struct {
 // partial index flow_runs_due holds only the active runs, in due order.
 const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at,
 	coalesce(s.email, ''), coalesce(s.email_key, ''), coalesce(s.name, ''), coalesce(s.locale, ''),
-	coalesce(s.attributes, ''), coalesce(s.status, ''),
+	coalesce(s.attributes, ''), coalesce(s.status, ''), coalesce(s.tracking, 0),
 	` + onLists + `
 	FROM flow_runs AS r LEFT JOIN subscribers AS s ON s.id = r.subscriber_id
 	WHERE r.status = 'active' AND r.due_at <= ? AND +r.flow IN (`
@@ -534,7 +538,7 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 			var r dueRun
 			var status, key string
 			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due,
-				&r.rc.email, &key, &r.rc.name, &r.rc.locale, &r.rc.attrsJSON, &status, &r.rc.listed); err != nil {
+				&r.rc.email, &key, &r.rc.name, &r.rc.locale, &r.rc.attrsJSON, &status, &r.rc.tracking, &r.rc.listed); err != nil {
 				rows.Close()
 				return err
 			}
@@ -610,6 +614,7 @@ type recipient struct {
 	email, name, locale string
 	attrsJSON           string
 	active, listed      bool
+	tracking            bool   // consented to per-person tracking
 	hash                string // hex sha256 of email_key, set when active and listed
 	ok                  bool   // active, active on one of Config.Lists, not suppressed
 }
@@ -681,8 +686,11 @@ func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, car
 	data := &templates.Data{Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: attrs, Cart: cart}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool == "" {
-		msg, err := e.compose(f, tpl, data, r.sub)
+		msg, err := e.compose(ctx, w, f, r, tpl, data)
 		if err != nil {
+			if errors.Is(err, errTracking) {
+				return err // the database's trouble, not the subscriber's: the batch rolls back
+			}
 			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 			return e.end(ctx, w, r, EndRenderFailed, res)
 		}
@@ -727,7 +735,10 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueR
 			return false, "", err
 		}
 		data.Coupon = code
-		msg, err := e.compose(f, tpl, data, r.sub)
+		msg, err := e.compose(ctx, w, f, r, tpl, data)
+		if errors.Is(err, errTracking) {
+			return false, "", err
+		}
 		if err != nil {
 			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 			return false, EndRenderFailed, nil
@@ -752,13 +763,26 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueR
 	return e.end(ctx, w, r, reason, res)
 }
 
+// errTracking marks a failure to register a mail's links: a database error.
+var errTracking = errors.New("flows: tracking")
+
 // compose renders the step for one recipient and checks the result as the
 // queue will, so that one subscriber's values (a control character or 500
 // characters in the subject, say) end that run rather than failing the batch.
-func (e *Engine) compose(f *flowRow, tpl *templates.Template, data *templates.Data, sub int64) (*mailer.Message, error) {
+func (e *Engine) compose(ctx context.Context, w *wtx, f *flowRow, r *dueRun, tpl *templates.Template, data *templates.Data) (*mailer.Message, error) {
+	sub := r.sub
 	out, err := tpl.Render(data)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.Tracking != nil {
+		// Inside the batch's transaction: new links are registered with the
+		// mail that uses them, and vanish with it if the batch rolls back.
+		out.HTML, out.Text, err = e.cfg.Tracking.Links(tracking.FlowMail(f.Slug, r.step)).Rewrite(ctx, w.Tx, out.HTML, out.Text,
+			tracking.Recipient{SubscriberID: sub, Tracking: r.rc.tracking, SentAt: w.Tx.Now})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errTracking, err)
+		}
 	}
 	msg := &mailer.Message{
 		From: e.cfg.From, FromName: e.cfg.FromName, ReplyTo: e.cfg.ReplyTo,
