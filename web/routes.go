@@ -12,6 +12,7 @@ func (s *Server) routes(ui UIDeps) {
 
 	// Customers: signed links and the public form (web/public.go).
 	s.publicRoutes(s.subs)
+	s.trackingRoutes() // /l/ and /o/: tracked links and the open pixel
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)

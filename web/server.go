@@ -23,6 +23,7 @@ import (
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
+	"github.com/treu-mail/treu/tracking"
 	"github.com/treu-mail/treu/txmail"
 )
 
@@ -40,6 +41,7 @@ type Server struct {
 	coupons   *coupons.Service
 	outbox    *mailer.Outbox
 	tx        txAPI
+	tracking  *tracking.Service // nil: no /l/ and /o/ routes
 	metrics   *Metrics
 	log       *slog.Logger
 	now       func() time.Time
@@ -75,6 +77,7 @@ type Deps struct {
 	Coupons     *coupons.Service
 	Outbox      *mailer.Outbox // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
+	Tracking    *tracking.Service // clicks, opens, campaign results; may be nil
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -97,6 +100,7 @@ func New(cfg Config, d Deps) *Server {
 		coupons:   d.Coupons,
 		outbox:    d.Outbox,
 		tx:        txAPI{svc: d.TxMail},
+		tracking:  d.Tracking,
 		metrics:   d.Metrics,
 		log:       d.Log,
 		now:       d.DB.Now,

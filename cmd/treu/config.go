@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/treu-mail/treu/tracking"
 )
 
 // config is every setting of `treu serve`, from flags and TREU_* variables.
@@ -27,6 +29,8 @@ type config struct {
 	DKIMKey      string
 	DKIMSelector string
 	DKIMDomain   string
+	UTM          string        // query added to tracked links' targets; "off" for none
+	Attribution  time.Duration // an order this long after a click or open is credited to the mail
 
 	baseURLDefaulted bool // no --base-url: links point at the listening address
 }
@@ -49,6 +53,8 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.DKIMKey, "dkim-key", "", "PEM file with the DKIM private key (RSA or Ed25519); empty: no signing")
 	fs.StringVar(&cfg.DKIMSelector, "dkim-selector", "treu", "DKIM selector")
 	fs.StringVar(&cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (default: the --from domain)")
+	fs.StringVar(&cfg.UTM, "utm", tracking.DefaultUTM, `query added to every tracked link's target ({slug}: the campaign's or flow's, {id}: the campaign id); "off" adds none`)
+	fs.DurationVar(&cfg.Attribution, "attribution-window", 5*24*time.Hour, "an order this long after a click (or open) on a campaign or flow mail is credited to it")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs
@@ -97,5 +103,16 @@ func (c *config) validate() error {
 		c.FromName = c.ShopName
 	}
 	c.Impressum = strings.ReplaceAll(c.Impressum, `\n`, "\n")
+	if c.UTM = strings.TrimSpace(c.UTM); c.UTM == "off" || c.UTM == "none" {
+		c.UTM = ""
+	}
+	if q, err := url.ParseQuery(strings.NewReplacer("{slug}", "s", "{id}", "1").Replace(c.UTM)); err != nil || strings.ContainsAny(c.UTM, "?# ") {
+		return fmt.Errorf("--utm %q must be a URL query such as %s", c.UTM, tracking.DefaultUTM)
+	} else if len(q) == 0 && c.UTM != "" {
+		return fmt.Errorf("--utm %q names no parameter", c.UTM)
+	}
+	if c.Attribution < time.Hour || c.Attribution > 90*24*time.Hour {
+		return fmt.Errorf("--attribution-window %s must be between 1h and 90 days", c.Attribution)
+	}
 	return nil
 }

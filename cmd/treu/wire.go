@@ -21,6 +21,7 @@ import (
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 	"github.com/treu-mail/treu/txmail"
 	"github.com/treu-mail/treu/web"
 )
@@ -39,6 +40,7 @@ type app struct {
 	events    *events.Service
 	flows     *flows.Engine
 	coupons   *coupons.Service
+	tracking  *tracking.Service
 	metrics   *web.Metrics
 }
 
@@ -103,6 +105,9 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		return nil, err
 	}
 	a.subs = subs
+	// Clicks and opens: per person only with the subscriber's tracking consent.
+	a.tracking = tracking.New(db, tracking.Config{BaseURL: cfg.BaseURL, Secret: secret, UTM: cfg.UTM,
+		AttributionWindow: cfg.Attribution}, subs, log.With("component", "tracking"))
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
@@ -112,6 +117,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FromName: cfg.FromName,
 		ListID:   "newsletter." + host,
 		Footer:   footer,
+		Tracking: a.tracking,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
@@ -129,6 +135,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FromName: cfg.FromName,
 		BaseURL:  cfg.BaseURL,
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
+		Tracking: a.tracking,
 	}, transports, subs, log.With("component", "campaigns"))
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
@@ -147,6 +154,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Coupons:     pools,
 		Outbox:      outbox,
 		TxMail:      txm,
+		Tracking:    a.tracking,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
