@@ -15,6 +15,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // Status is where a campaign is in its life.
@@ -70,6 +71,9 @@ type Stats struct {
 	// Skipped: no longer mailable when their turn came (unsubscribed, suppressed, erased).
 	Skipped   int64 `json:"skipped"`
 	Cancelled int64 `json:"cancelled"`
+	// What recipients did with it: opens, clicks, unsubscribes, orders and
+	// revenue (package tracking; zero when tracking is off).
+	tracking.Stats
 }
 
 // Input is what a marketer writes: the body of POST /api/campaigns.
@@ -324,7 +328,15 @@ func (e *Engine) stats(ctx context.Context, id, audience int64) (Stats, error) {
 			s.Cancelled = n
 		}
 	}
-	return s, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Stats{}, fmt.Errorf("campaigns: stats %d: %w", id, err)
+	}
+	if e.cfg.Tracking != nil {
+		if s.Stats, err = e.cfg.Tracking.Stats(ctx, tracking.CampaignKey(id)); err != nil {
+			return Stats{}, err
+		}
+	}
+	return s, nil
 }
 
 func statusOf(ctx context.Context, tx *store.Tx, id int64) (Status, error) {

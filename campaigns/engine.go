@@ -375,6 +375,7 @@ func (e *Engine) deliver(ctx context.Context, idx int, t *transport, it *item) r
 	if it.run.links != nil {
 		m.HTML, m.Text, err = it.run.links.Rewrite(ctx, nil, m.HTML, m.Text,
 			tracking.Recipient{SubscriberID: it.rcpt.ID, Tracking: it.rcpt.Tracking, SentAt: e.now()})
+		m.UnsubscribeURL = it.run.links.UnsubscribeURL(m.UnsubscribeURL)
 		if err != nil {
 			// The database did not take a new link (or we are stopping):
 			// not this recipient's fault, so later, like a busy server.

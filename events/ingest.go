@@ -23,6 +23,20 @@ type Config struct {
 	// EventRetention: how long raw events are kept (and repeated ids
 	// recognised). Default 90 days.
 	EventRetention time.Duration
+	// OnOrder, if set, runs in the ingesting transaction for each order
+	// seen for the first time (package tracking credits it to a mail). Its
+	// error fails the event.
+	OnOrder func(ctx context.Context, tx *store.Tx, o PlacedOrder) error
+}
+
+// PlacedOrder is a new order as OnOrder sees it.
+type PlacedOrder struct {
+	OrderID      string
+	SubscriberID int64 // 0: the address is no subscriber (yet)
+	Currency     string
+	Total        float64
+	PlacedAt     time.Time
+	CampaignID   int64 // from the event's "attribution"; 0 if none
 }
 
 // Service ingests shop events.
@@ -264,7 +278,16 @@ func (b *txStmts) applyTx(ctx context.Context, j *ingestJob) error {
 	case CartCleared:
 		_, err = exec(clearCart, ev.Cart.ID, key, sub, now, at)
 	case OrderPlaced:
-		err = applyOrder(exec, key, sub, ev.Order, items, at)
+		var fresh bool
+		fresh, err = applyOrder(exec, key, sub, ev.Order, items, at)
+		if err == nil && fresh && b.s.cfg.OnOrder != nil {
+			o := PlacedOrder{OrderID: ev.Order.ID, SubscriberID: sub.Int64, Currency: ev.Order.Currency,
+				Total: ev.Order.Total, PlacedAt: time.Unix(at, 0).UTC()}
+			if ev.Order.Attribution != nil {
+				o.CampaignID = ev.Order.Attribution.CampaignID
+			}
+			err = b.s.cfg.OnOrder(ctx, tx, o)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("events: apply %s: %w", ev.Type, err)
@@ -272,25 +295,26 @@ func (b *txStmts) applyTx(ctx context.Context, j *ingestJob) error {
 	return nil
 }
 
-func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) error {
+// applyOrder stores an order; fresh is false for an order seen before.
+func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) (fresh bool, err error) {
 	res, err := exec(insertOrder, o.ID, key, sub, o.CartID, o.Currency, o.Total, items, at)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err // the same order under another event id: counted once
+		return false, err // the same order under another event id: counted once
 	}
 	if o.CartID != "" {
 		if _, err := exec(cartOrdered, at, o.CartID); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if sub.Valid {
 		if _, err := exec(addOrderFigures, o.Total, at, at, at, at, sub.Int64); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
 func marshalItems(items []Item) ([]byte, error) {

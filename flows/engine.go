@@ -778,11 +778,13 @@ func (e *Engine) compose(ctx context.Context, w *wtx, f *flowRow, r *dueRun, tpl
 	if e.cfg.Tracking != nil {
 		// Inside the batch's transaction: new links are registered with the
 		// mail that uses them, and vanish with it if the batch rolls back.
-		out.HTML, out.Text, err = e.cfg.Tracking.Links(tracking.FlowMail(f.Slug, r.step)).Rewrite(ctx, w.Tx, out.HTML, out.Text,
+		links := e.cfg.Tracking.Links(tracking.FlowMail(f.Slug, r.step))
+		out.HTML, out.Text, err = links.Rewrite(ctx, w.Tx, out.HTML, out.Text,
 			tracking.Recipient{SubscriberID: sub, Tracking: r.rc.tracking, SentAt: w.Tx.Now})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errTracking, err)
 		}
+		data.UnsubscribeURL = links.UnsubscribeURL(data.UnsubscribeURL)
 	}
 	msg := &mailer.Message{
 		From: e.cfg.From, FromName: e.cfg.FromName, ReplyTo: e.cfg.ReplyTo,

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/store"
 )
 
@@ -211,4 +212,30 @@ func (r *recentClicks) add(k recentKey, c recentClick, window time.Duration) []i
 	}
 	r.m[k] = cs
 	return out
+}
+
+// Unsubscribed counts an unsubscribe for the mail whose link (or
+// List-Unsubscribe header) it came through: mailToken is that link's "m".
+// Once per mail and person. A missing or foreign token counts nothing and
+// is no error: the unsubscribe itself has happened already.
+func (s *Service) Unsubscribed(ctx context.Context, mailToken string, subscriberID int64) error {
+	t, ok := s.codec.open(mailToken)
+	if !ok || t.sub != 0 || subscriberID <= 0 {
+		return nil
+	}
+	l, err := s.lookup(ctx, t.link)
+	if errs.Is(err, errs.NotFound) || (err == nil && l.url != "") {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO unsubscribes (mail, subscriber_id, at) SELECT ?, id, ? FROM subscribers WHERE id = ?
+			ON CONFLICT (mail, subscriber_id) DO NOTHING`, l.mail, tx.Now.Unix(), subscriberID)
+		if err != nil {
+			return fmt.Errorf("tracking: count an unsubscribe from %s: %w", l.mail, err)
+		}
+		return nil
+	})
 }

@@ -36,6 +36,8 @@ type Links struct {
 	prefixHTML string // the same, escaped for an attribute
 	pixelHTML  string // BASE/o/, escaped
 	own        string // BASE/ : links under it are Treu's own and stay
+	unsub      string // BASE/unsubscribe/
+	unsubQuery string // ?m=TOKEN: which mail an unsubscribe came from
 
 	mu      sync.RWMutex
 	byURL   map[string]entry
@@ -73,7 +75,8 @@ func (s *Service) Links(m Mail) *Links {
 	}
 	l := &Links{s: s, mail: m, utm: utm, prefix: s.cfg.BaseURL + "/l/", own: s.cfg.BaseURL + "/",
 		prefixHTML: html.EscapeString(s.cfg.BaseURL + "/l/"), pixelHTML: html.EscapeString(s.cfg.BaseURL + "/o/"),
-		byURL: map[string]entry{}, pixel: s.codec.linkID(m.Key, "")}
+		byURL: map[string]entry{}, pixel: s.codec.linkID(m.Key, ""), unsub: s.cfg.BaseURL + "/unsubscribe/"}
+	l.unsubQuery = "?m=" + string(s.codec.seal(token{link: l.pixel}, nil))
 	s.mails[key] = l
 	return l
 }
@@ -97,7 +100,9 @@ func (l *Links) Rewrite(ctx context.Context, tx *store.Tx, htmlPart, textPart st
 	if !r.Tracking || r.SubscriberID <= 0 || r.SubscriberID > 0xFFFFFFFF {
 		r.Tracking, r.SubscriberID = false, 0
 	}
-	if r.Tracking {
+	// The pixel's link also names the mail in its unsubscribe links, so it
+	// is registered for every mail, tracked or not.
+	{
 		switch {
 		case tx != nil:
 			// Links registered in a transaction that may still roll back are
@@ -146,7 +151,19 @@ func (l *Links) rewriteHTML(ctx context.Context, tx *store.Tx, s string, r Recip
 		if strings.IndexByte(raw, '&') >= 0 {
 			u = html.UnescapeString(raw)
 		}
-		if strings.HasPrefix(u, l.own) || len(u) > maxLinkURL {
+		if strings.HasPrefix(u, l.own) {
+			if strings.HasPrefix(u, l.unsub) && !strings.Contains(u, "?") {
+				// Not redirected: it only learns which mail it came from.
+				if b.Len() == 0 {
+					b.Grow(len(s) + 1024)
+				}
+				b.WriteString(s[copied:end])
+				b.WriteString(l.unsubQuery)
+				copied = end
+			}
+			continue
+		}
+		if len(u) > maxLinkURL {
 			continue
 		}
 		if b.Len() == 0 {
@@ -208,6 +225,15 @@ func (l *Links) rewriteText(ctx context.Context, tx *store.Tx, s string, r Recip
 		}
 		pos = end
 		u := s[start:end]
+		if strings.HasPrefix(u, l.unsub) && !strings.Contains(u, "?") {
+			if b.Len() == 0 {
+				b.Grow(len(s) + 512)
+			}
+			b.WriteString(s[copied:end])
+			b.WriteString(l.unsubQuery)
+			copied = end
+			continue
+		}
 		if strings.HasPrefix(u, l.own) || len(u) > maxLinkURL || !strings.Contains(u[len("http://"):], ".") {
 			continue
 		}
@@ -294,6 +320,16 @@ func (l *Links) register(ctx context.Context, tx *store.Tx, urls []string) error
 		return write(tx)
 	}
 	return l.s.db.Tx(ctx, write)
+}
+
+// UnsubscribeURL adds to a subscriber's unsubscribe link (the
+// List-Unsubscribe header's) which mail it came from: the mail's token,
+// naming no one. The link is not redirected.
+func (l *Links) UnsubscribeURL(u string) string {
+	if !strings.HasPrefix(u, l.unsub) || strings.Contains(u, "?") {
+		return u
+	}
+	return u + l.unsubQuery
 }
 
 // Prepare registers the open pixel of the mail ahead of sending, so that

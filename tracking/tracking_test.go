@@ -75,12 +75,12 @@ func TestRewriteAnonymous(t *testing.T) {
 	if strings.Contains(h, `href="https://shop.example`) || strings.Contains(txt, "(https://shop.example") {
 		t.Fatalf("links left:\n%s\n%s", h, txt)
 	}
-	for _, keep := range []string{`href="https://fonts.example/css"`, `href="mailto:info@shop.example"`, `href="https://treu.example/unsubscribe/abc"`} {
+	for _, keep := range []string{`href="https://fonts.example/css"`, `href="mailto:info@shop.example"`, `href="https://treu.example/unsubscribe/abc?m=`} {
 		if !strings.Contains(h, keep) {
 			t.Errorf("%s was changed:\n%s", keep, h)
 		}
 	}
-	if !strings.Contains(txt, "Abmelden: https://treu.example/unsubscribe/abc\n") || !strings.Contains(txt, ")\nMehr unter https://treu.example/l/") || !strings.HasSuffix(strings.Split(txt, "\n")[1], ".") {
+	if !strings.Contains(txt, "Abmelden: https://treu.example/unsubscribe/abc?m=") || !strings.Contains(txt, ")\nMehr unter https://treu.example/l/") || !strings.HasSuffix(strings.Split(txt, "\n")[1], ".") {
 		t.Errorf("text:\n%s", txt)
 	}
 	if strings.Contains(h, "/o/") {
@@ -296,5 +296,79 @@ func BenchmarkRewrite(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// An unsubscribe through a mail's link counts for that mail, once per person.
+func TestUnsubscribedCounts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sub := f.subscriber(t, "kim@example.com")
+	l := f.s.Links(CampaignMail(4, "x", true))
+	_, txt, err := l.Rewrite(ctx, nil, "", mailText, Recipient{SubscriberID: sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := l.UnsubscribeURL("https://treu.example/unsubscribe/abc")
+	if !strings.Contains(txt, u+"\n") || l.UnsubscribeURL(u) != u || l.UnsubscribeURL("https://other.example/unsubscribe/x") != "https://other.example/unsubscribe/x" {
+		t.Fatalf("unsubscribe URL %s in\n%s", u, txt)
+	}
+	m := u[strings.Index(u, "?m=")+3:]
+	for range 2 {
+		if err := f.s.Unsubscribed(ctx, m, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []string{"", "x", strings.Repeat("A", TokenLen)} {
+		if err := f.s.Unsubscribed(ctx, bad, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := f.s.Stats(ctx, CampaignKey(4))
+	if err != nil || st.Unsubscribed != 1 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+}
+
+// Revenue: an order after a person's click is the clicked mail's, once;
+// the shop's own attribution wins; a click outside the window earns nothing.
+func TestOrderAttribution(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sub := f.subscriber(t, "kim@example.com")
+	f.ok[sub] = true
+	l := f.s.Links(CampaignMail(8, "x", true))
+	h, _, _ := l.Rewrite(ctx, nil, mailHTML, "", Recipient{SubscriberID: sub, Tracking: true, SentAt: f.clock})
+	if _, err := f.s.Click(ctx, tokensIn(h, "https://treu.example/l/")[0], Hit{}); err != nil {
+		t.Fatal(err)
+	}
+	order := func(id string, at time.Time, campaign int64) {
+		t.Helper()
+		err := f.db.Tx(ctx, func(tx *store.Tx) error {
+			return f.s.OrderPlaced(ctx, tx, Order{ID: id, SubscriberID: sub, Currency: "EUR", Total: 10, PlacedAt: at, CampaignID: campaign})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	order("o1", f.clock.Add(time.Hour), 0)
+	order("o1", f.clock.Add(2*time.Hour), 0) // the same order again
+	order("o2", f.clock.Add(6*24*time.Hour), 0)
+	order("o3", f.clock.Add(time.Hour), 9)
+	order("o4", f.clock.Add(-time.Hour), 0) // before the click
+	st, _ := f.s.Stats(ctx, CampaignKey(8))
+	if st.Orders != 1 || st.Revenue != 10 || st.Clicks != 1 || st.ClicksUnique != 1 {
+		t.Errorf("campaign 8: %+v", st)
+	}
+	if st, _ := f.s.Stats(ctx, CampaignKey(9)); st.Orders != 1 {
+		t.Errorf("campaign 9: %+v", st)
+	}
+	links, err := f.s.LinkStats(ctx, CampaignKey(8))
+	if err != nil || len(links) != 2 || links[0].Clicks != 1 || links[0].URL != "https://shop.example/neu?x=1&y=2" {
+		t.Errorf("links %+v %v", links, err)
+	}
+	tl, err := f.s.Timeline(ctx, CampaignKey(8), f.clock.Add(-time.Minute), 48)
+	if err != nil || len(tl) != 48 || tl[0].Clicks != 1 {
+		t.Errorf("timeline %+v %v", tl[:2], err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/subscribers"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // The customer pages: what a subscriber reaches through the links in a mail
@@ -31,10 +32,11 @@ var publicViews embed.FS
 
 // publicPages serves the customer pages.
 type publicPages struct {
-	subs    *subscribers.Service
-	log     *slog.Logger
-	pages   map[string]*template.Template
-	limiter *ipLimiter
+	subs     *subscribers.Service
+	tracking *tracking.Service // may be nil
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	limiter  *ipLimiter
 }
 
 // newPublicPages parses the page templates (embedded: cannot fail at run time
@@ -58,6 +60,7 @@ func newPublicPages(subs *subscribers.Service, log *slog.Logger) *publicPages {
 // publicRoutes mounts the customer pages on s.
 func (s *Server) publicRoutes(subs *subscribers.Service) *publicPages {
 	p := newPublicPages(subs, s.log)
+	p.tracking = s.tracking
 	e := s.echo
 	e.GET("/confirm/:token", p.confirmPage)
 	e.GET("/unsubscribe/:token", p.unsubscribePage)  // shows a button only: link scanners unsubscribe nobody
@@ -78,6 +81,8 @@ type pubData struct {
 	Msg   string
 	Err   string
 	Token string
+	// Mail: the "m" of an unsubscribe link, which mail it came from (package tracking)
+	Mail string
 	// preferences
 	Prefs *subscribers.Prefs
 	Saved bool
@@ -176,7 +181,7 @@ func (p *publicPages) unsubscribePage(c echo.Context) error {
 		return p.linkError(c, err)
 	}
 	d := p.data(pageLang(c, prefs.Subscriber.Locale), "unsubscribe_title")
-	d.Token = tok
+	d.Token, d.Mail = tok, c.QueryParam("m")
 	if prefs.Subscriber.Status == subscribers.StatusUnsubscribed {
 		d.Msg = d.T["unsubscribed_msg"]
 	}
@@ -196,6 +201,13 @@ func (p *publicPages) unsubscribePost(c echo.Context) error {
 	sub, err := p.subs.Unsubscribe(c.Request().Context(), c.Param("token"), meta(c, channel))
 	if err != nil {
 		return p.linkError(c, err)
+	}
+	if m := c.FormValue("m"); m != "" && p.tracking != nil {
+		// Which mail it came from, for that mail's figures. The unsubscribe
+		// has happened; a failure here only loses the count.
+		if err := p.tracking.Unsubscribed(c.Request().Context(), m, sub.ID); err != nil {
+			p.log.Warn("unsubscribe not counted for its mail", "subscriber_id", sub.ID, "err", err)
+		}
 	}
 	return p.message(c, http.StatusOK, pageLang(c, sub.Locale), "unsubscribed_title", "unsubscribed_msg")
 }

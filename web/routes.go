@@ -51,6 +51,7 @@ func (s *Server) routes(ui UIDeps) {
 	api.PATCH("/campaigns/:id", s.updateCampaign)
 	api.DELETE("/campaigns/:id", s.deleteCampaign)
 	api.GET("/campaigns/:id/preview", s.previewCampaign)
+	api.GET("/campaigns/:id/links", s.campaignLinks)
 	api.POST("/campaigns/:id/test", s.testCampaign)
 	api.POST("/campaigns/:id/start", s.campaignAction((*campaigns.Engine).Start))
 	api.POST("/campaigns/:id/pause", s.campaignAction((*campaigns.Engine).Pause))

@@ -111,7 +111,14 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
-	a.events = events.New(db, log.With("component", "events"), events.Config{})
+	a.events = events.New(db, log.With("component", "events"), events.Config{
+		// An order is credited to the campaign or flow mail that earned it,
+		// in the transaction that stores it.
+		OnOrder: func(ctx context.Context, tx *store.Tx, o events.PlacedOrder) error {
+			return a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
+				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID})
+		},
+	})
 	a.flows, err = flows.New(db, a.queue, subs, segs, pools, flows.Config{
 		From:     cfg.From,
 		FromName: cfg.FromName,
