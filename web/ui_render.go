@@ -101,8 +101,10 @@ func uiFuncs(lang string, assets map[string]string) template.FuncMap {
 			}
 			return "/static/" + name
 		},
-		"when": func(t any) string { return formatWhen(lang, t) },
-		"num":  func(n any) string { return formatNum(lang, n) },
+		"when":  func(t any) string { return formatWhen(lang, t) },
+		"num":   func(n any) string { return formatNum(lang, n) },
+		"rate":  func(part, whole int64) string { return formatRate(lang, part, whole) },
+		"money": func(v float64) string { return formatMoney(lang, v) },
 		"indentJSON": func(raw []byte) string {
 			var b bytes.Buffer
 			if json.Indent(&b, raw, "", "  ") != nil {
