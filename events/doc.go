@@ -29,4 +29,8 @@
 //
 // The cart-abandonment flow (package flows) reads carts and orders through
 // DueCarts, CartByID and OrderedSince, so the SQL on these tables stays here.
+//
+// Config.OnOrder runs for each order seen for the first time, inside the
+// transaction that stores it: package tracking credits the order to the mail
+// that earned it (or to the campaign the order names in "attribution").
 package events

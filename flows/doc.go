@@ -30,4 +30,8 @@
 // Read, not written: subscribers/subscriptions/suppressions (eligibility),
 // carts and shop_orders through package events, and shop_orders in Stats'
 // attribution query.
+//
+// With Config.Tracking a step's links are rewritten to tracked redirects
+// (package tracking) inside the tick's transaction, so links registered for a
+// mail vanish with it if the batch rolls back.
 package flows
