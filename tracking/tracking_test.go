@@ -372,3 +372,30 @@ func TestOrderAttribution(t *testing.T) {
 		t.Errorf("timeline %+v %v", tl[:2], err)
 	}
 }
+
+// Erasing a person keeps their clicks and opens, anonymous: the figures of
+// the mails do not shrink, and nothing points at the person any more.
+func TestErasedSubscriberAnonymised(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sub := f.subscriber(t, "kim@example.com")
+	f.ok[sub] = true
+	l := f.s.Links(CampaignMail(2, "x", true))
+	h, _, _ := l.Rewrite(ctx, nil, mailHTML, "", Recipient{SubscriberID: sub, Tracking: true, SentAt: f.clock.Add(-time.Hour)})
+	f.s.Click(ctx, tokensIn(h, "https://treu.example/l/")[0], Hit{})
+	f.s.Open(ctx, tokensIn(h, "https://treu.example/o/")[0], Hit{})
+	if _, err := f.db.Writer().Exec(`DELETE FROM subscribers WHERE id = ?`, sub); err != nil {
+		t.Fatal(err)
+	}
+	var clicks, opens, named int
+	f.db.QueryRow(`SELECT (SELECT count(*) FROM clicks), (SELECT count(*) FROM opens),
+		(SELECT count(*) FROM clicks WHERE subscriber_id IS NOT NULL) + (SELECT count(*) FROM opens WHERE subscriber_id IS NOT NULL)`).Scan(&clicks, &opens, &named)
+	if clicks != 1 || opens != 1 || named != 0 {
+		t.Errorf("after erasure: clicks %d, opens %d, still named %d", clicks, opens, named)
+	}
+	// The erased person's old link still redirects, for nobody.
+	f.ok[sub] = false
+	if _, err := f.s.Click(ctx, tokensIn(h, "https://treu.example/l/")[0], Hit{}); err != nil {
+		t.Fatal(err)
+	}
+}
