@@ -13,6 +13,7 @@ import (
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // run is a campaign this engine is sending, compiled once.
@@ -24,6 +25,7 @@ type run struct {
 	lists   []string          // the campaign's list slugs
 	listID  string            // List-Id header value
 	headers map[string]string // shared by all its messages; read-only
+	links   *tracking.Links   // nil: links stay as written
 
 	nextSweep time.Time // when to look for expired leases again
 	idleUntil time.Time // nothing due before this (unless poked)
@@ -34,6 +36,7 @@ type recipient struct {
 	ID                              int64
 	Email, Name, Locale, Attributes string
 	Coupon                          string // the code assigned to this delivery, if the campaign has a pool
+	Tracking                        bool   // consented to per-person tracking (subscribers.tracking)
 }
 
 type item struct {
@@ -214,11 +217,12 @@ func (e *Engine) refreshRuns(ctx context.Context) []*run {
 
 func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	var (
-		subject, preheader, markdown, lists, pool string
-		layoutID                                  sql.NullInt64
+		name, subject, preheader, markdown, lists, pool string
+		layoutID                                        sql.NullInt64
+		utm                                             bool
 	)
-	err := e.db.QueryRowContext(ctx, `SELECT subject, preheader, markdown, lists, layout_id, coupon_pool FROM campaigns WHERE id = ?`, id).
-		Scan(&subject, &preheader, &markdown, &lists, &layoutID, &pool)
+	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, coupon_pool, utm FROM campaigns WHERE id = ?`, id).
+		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &pool, &utm)
 	if err != nil {
 		return nil, err
 	}
@@ -240,14 +244,18 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	if len(slugs) > 0 {
 		first = slugs[0]
 	}
-	return &run{
+	r := &run{
 		id:      id,
 		tmpl:    tmpl,
 		pool:    pool,
 		lists:   slugs,
 		listID:  e.listID(first),
 		headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)},
-	}, nil
+	}
+	if e.cfg.Tracking != nil {
+		r.links = e.cfg.Tracking.Links(tracking.CampaignMail(id, name, utm))
+	}
+	return r, nil
 }
 
 // listID is the List-Id of mail for a list: "<slug>.<host of BaseURL>"
@@ -341,7 +349,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 			continue
 		}
 		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts,
-			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes,
+			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes, Tracking: rc.Tracking,
 				Coupon: c.coupon.String}})
 	}
 	if r.pool != "" {

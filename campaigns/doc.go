@@ -45,6 +45,11 @@
 //
 // Every mail: From/FromName from Config, List-Id "<first list slug>.<host of
 // Config.BaseURL>", List-Unsubscribe from Links, header X-Treu-Campaign: <id>.
+// With Config.Tracking its links are rewritten to tracked redirects after
+// rendering (package tracking; the open pixel only for recipients with
+// tracking consent, subscribers.tracking), with the UTM parameters unless the
+// campaign's utm is off; previews and test sends keep the links as written.
+// Stats include what package tracking counted for the campaign.
 // Test sends go straight through the first transport with "[Test] " before the
 // subject, so the marketer sees the server's answer; Preview, Test and the real
 // send use the same compiled template.

@@ -16,6 +16,7 @@ import (
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // Transport delivers one message; safe for concurrent use. *mailer.SMTP and
@@ -70,6 +71,10 @@ type Config struct {
 	PollInterval time.Duration
 	// FlushInterval (100ms): results are recorded at least this often.
 	FlushInterval time.Duration
+	// Tracking rewrites the links of every campaign mail to tracked
+	// redirects (and adds the open pixel where consented); nil sends them
+	// as written. Previews and test sends are never rewritten.
+	Tracking *tracking.Service
 }
 
 func (c *Config) defaults() {
@@ -368,6 +373,20 @@ func (e *Engine) deliver(ctx context.Context, idx int, t *transport, it *item) r
 	if err != nil {
 		res.kind, res.reply = resFailed, "render: "+err.Error()
 		return res
+	}
+	if it.run.links != nil {
+		m.HTML, m.Text, err = it.run.links.Rewrite(ctx, nil, m.HTML, m.Text,
+			tracking.Recipient{SubscriberID: it.rcpt.ID, Tracking: it.rcpt.Tracking, SentAt: e.now()})
+		m.UnsubscribeURL = it.run.links.UnsubscribeURL(m.UnsubscribeURL)
+		if err != nil {
+			// The database did not take a new link (or we are stopping):
+			// not this recipient's fault, so later, like a busy server.
+			res.kind, res.reply = resRetry, "tracking: "+err.Error()
+			if ctx.Err() != nil {
+				res.kind = resRelease
+			}
+			return res
+		}
 	}
 	err = t.Send(ctx, m)
 	switch {

@@ -148,7 +148,7 @@ func (e *Engine) PreviewCampaign(ctx context.Context, id, sampleSubscriberID int
 
 func (c Campaign) input() Input {
 	return Input{Name: c.Name, Subject: c.Subject, Preheader: c.Preheader, Markdown: c.Markdown, Lists: c.Lists,
-		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron, CouponPool: c.CouponPool}
+		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron, CouponPool: c.CouponPool, UTM: &c.UTM}
 }
 
 // MaxTestRecipients bounds a test send.

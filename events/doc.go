@@ -32,4 +32,8 @@
 // OrderSummaryOf, OrderSummaries, Figures and Cohorts, so the SQL on these
 // tables stays here. Service.OnOrder lets retention move a customer on the
 // ladder in the transaction that stores their order.
+//
+// Config.OnOrder runs for each order seen for the first time, inside the
+// transaction that stores it: package tracking credits the order to the mail
+// that earned it (or to the campaign the order names in "attribution").
 package events

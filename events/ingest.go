@@ -22,6 +22,20 @@ type Config struct {
 	// EventRetention: how long raw events are kept (and repeated ids
 	// recognised). Default 90 days.
 	EventRetention time.Duration
+	// OnOrder, if set, runs in the ingesting transaction for each order
+	// seen for the first time (package tracking credits it to a mail). Its
+	// error fails the event.
+	OnOrder func(ctx context.Context, tx *store.Tx, o PlacedOrder) error
+}
+
+// PlacedOrder is a new order as OnOrder sees it.
+type PlacedOrder struct {
+	OrderID      string
+	SubscriberID int64 // 0: the address is no subscriber (yet)
+	Currency     string
+	Total        float64
+	PlacedAt     time.Time
+	CampaignID   int64 // from the event's "attribution"; 0 if none
 }
 
 // Service ingests shop events.
@@ -197,9 +211,17 @@ func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) erro
 	case CartCleared:
 		_, err = exec(clearCart, ev.Cart.ID, key, sub, now, at)
 	case OrderPlaced:
-		var added bool
-		added, err = applyOrder(exec, key, sub, ev.Order, items, at)
-		if err == nil && added && sub.Valid && s.OnOrder != nil {
+		var fresh bool
+		fresh, err = applyOrder(exec, key, sub, ev.Order, items, at)
+		if err == nil && fresh && s.cfg.OnOrder != nil {
+			o := PlacedOrder{OrderID: ev.Order.ID, SubscriberID: sub.Int64, Currency: ev.Order.Currency,
+				Total: ev.Order.Total, PlacedAt: time.Unix(at, 0).UTC()}
+			if ev.Order.Attribution != nil {
+				o.CampaignID = ev.Order.Attribution.CampaignID
+			}
+			err = s.cfg.OnOrder(ctx, tx, o)
+		}
+		if err == nil && fresh && sub.Valid && s.OnOrder != nil {
 			err = s.OnOrder(ctx, tx, sub.Int64)
 		}
 	}
@@ -209,8 +231,8 @@ func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) erro
 	return nil
 }
 
-// applyOrder stores the order and reports whether it was new.
-func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) (bool, error) {
+// applyOrder stores an order; fresh is false for an order seen before.
+func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) (fresh bool, err error) {
 	res, err := exec(insertOrder, o.ID, key, sub, o.CartID, o.Currency, o.Total, items, at)
 	if err != nil {
 		return false, err

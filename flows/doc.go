@@ -34,4 +34,8 @@
 // skipped, the basis of Stats), and through coupons.Assign coupon_codes.
 // Read, not written: carts and shop_orders through package events, and shop_orders in Stats'
 // attribution query.
+//
+// With Config.Tracking a step's links are rewritten to tracked redirects
+// (package tracking) inside the tick's transaction, so links registered for a
+// mail vanish with it if the batch rolls back.
 package flows

@@ -17,6 +17,7 @@ import (
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // Queue is what the engine needs of the mailer: a durable enqueue inside the
@@ -71,6 +72,10 @@ type Config struct {
 	// Location is the shop's time zone: the offers cron "0 9 * * MON" means
 	// 09:00 there, summer and winter (default UTC). A CRON_TZ= prefix wins.
 	Location *time.Location
+
+	// Tracking rewrites the links of flow mails to tracked redirects (and
+	// adds the open pixel where consented); nil sends them as written.
+	Tracking *tracking.Service
 }
 
 // Engine runs the flows.
@@ -411,8 +416,11 @@ func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool == "" {
-		msg, err := e.compose(f, tpl, data, r.sub)
+		msg, err := e.compose(ctx, w, f, r, tpl, data)
 		if err != nil {
+			if errors.Is(err, errTracking) {
+				return err // the database's trouble, not the subscriber's: the batch rolls back
+			}
 			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 			return e.end(ctx, w, r, EndRenderFailed, res)
 		}
@@ -457,7 +465,10 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *store.Tx, f *flowRow, r 
 			return false, "", err
 		}
 		data.Coupon = code
-		msg, err := e.compose(f, tpl, data, r.sub)
+		msg, err := e.compose(ctx, w, f, r, tpl, data)
+		if errors.Is(err, errTracking) {
+			return false, "", err
+		}
 		if err != nil {
 			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 			return false, EndRenderFailed, nil
@@ -482,13 +493,28 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *store.Tx, f *flowRow, r 
 	return e.end(ctx, w, r, reason, res)
 }
 
+// errTracking marks a failure to register a mail's links: a database error.
+var errTracking = errors.New("flows: tracking")
+
 // compose renders the step for one recipient and checks the result as the
 // queue will, so that one subscriber's values (a control character or 500
 // characters in the subject, say) end that run rather than failing the batch.
-func (e *Engine) compose(f *flowRow, tpl *templates.Template, data *templates.Data, sub int64) (*mailer.Message, error) {
+func (e *Engine) compose(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, tpl *templates.Template, data *templates.Data) (*mailer.Message, error) {
+	sub := r.sub
 	out, err := tpl.Render(data)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.Tracking != nil {
+		// Inside the batch's transaction: new links are registered with the
+		// mail that uses them, and vanish with it if the batch rolls back.
+		links := e.cfg.Tracking.Links(tracking.FlowMail(f.Slug, r.step))
+		out.HTML, out.Text, err = links.Rewrite(ctx, w, out.HTML, out.Text,
+			tracking.Recipient{SubscriberID: sub, Tracking: r.rc.Tracking, SentAt: w.Now})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errTracking, err)
+		}
+		data.UnsubscribeURL = links.UnsubscribeURL(data.UnsubscribeURL)
 	}
 	msg := &mailer.Message{
 		From: e.cfg.From, FromName: e.cfg.FromName, ReplyTo: e.cfg.ReplyTo,

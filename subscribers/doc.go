@@ -12,7 +12,11 @@
 // Consent is data (DESIGN.md): the log records, per subscriber, the sign-up
 // (time, IP, user agent, source, the consent text shown and its sha256
 // version), each confirmation mail sent, the confirming click (time, IP), every
-// preference change and every withdrawal with its channel.
+// preference change and every withdrawal with its channel. Tracking consent
+// (per-person opens and clicks, TDDDG § 25) is separate: the flag
+// subscribers.tracking, set at enrollment ("tracking" with its own text) or on
+// the preferences page, each change logged as tracking_on / tracking_off
+// (tracking.go); TrackingAllowed is what package tracking asks.
 //
 // Customer links carry a token: version, purpose (confirm or manage),
 // subscriber id and issue time, signed with HMAC-SHA256 (128-bit tag) under a

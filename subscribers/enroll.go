@@ -21,6 +21,10 @@ type EnrollInput struct {
 	Lists       []string        `json:"lists"`
 	Consent     *ConsentInput   `json:"consent"`
 	DoubleOptIn *bool           `json:"double_optin"` // nil means true
+	// Tracking: the person also agreed to per-person opens and clicks
+	// (tracking.go); TrackingText is the consent text they saw.
+	Tracking     bool   `json:"tracking"`
+	TrackingText string `json:"tracking_text"`
 }
 
 // enrollment is an EnrollInput that passed validation.
@@ -30,6 +34,8 @@ type enrollment struct {
 	consent                         ConsentInput
 	doi                             bool
 	meta                            Meta
+	tracking                        bool
+	trackingText                    string
 }
 
 func (s *Service) validateEnroll(ctx context.Context, in EnrollInput, meta Meta) (enrollment, error) {
@@ -64,6 +70,10 @@ func (s *Service) validateEnroll(ctx context.Context, in EnrollInput, meta Meta)
 	if !e.doi && (in.Consent == nil || e.consent.Text == "") {
 		return e, errs.Invalidf("consent", "double_optin false needs the consent proof (consent.text at least)")
 	}
+	if e.trackingText, err = validateTracking(in); err != nil {
+		return e, err
+	}
+	e.tracking = in.Tracking
 	e.meta = metaClean(meta)
 	if e.consent.IP == "" {
 		e.consent.IP = e.meta.IP
@@ -132,7 +142,10 @@ type enrollJob struct {
 
 func (s *Service) enrollJob(ctx context.Context, tx *store.Tx, j *enrollJob) (err error) {
 	j.sub, j.created, err = s.enrollTx(ctx, tx, j.e)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.enrollTracking(ctx, tx, j)
 }
 
 // enrollTx is one enrollment inside tx.

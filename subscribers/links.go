@@ -126,6 +126,8 @@ type PrefsInput struct {
 	Locale         string
 	Lists          []string // the checked lists
 	UnsubscribeAll bool
+	// Tracking, when set, turns tracking consent on or off (tracking.go).
+	Tracking *bool
 }
 
 // SavePreferences applies the preferences form. The link proves the mailbox
@@ -165,6 +167,12 @@ func (s *Service) SavePreferences(ctx context.Context, token string, in PrefsInp
 		}
 		now := tx.Now.Unix()
 		var changes []string
+		if in.Tracking != nil {
+			if _, err := s.setTracking(ctx, tx, id, *in.Tracking, consentRow{channel: meta.Channel, ip: meta.IP,
+				ua: meta.UserAgent, text: TrackingText(locale)}); err != nil {
+				return err
+			}
+		}
 		if name != rw.name || locale != rw.locale {
 			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET name = ?, locale = ?, updated_at = ? WHERE id = ?`,
 				name, locale, now, id); err != nil {

@@ -67,6 +67,7 @@ type Recipient struct {
 	ID                       int64
 	Email, Name, Locale      string
 	Attributes               string // JSON object
+	Tracking                 bool   // consented to per-person tracking (TDDDG § 25)
 	Skip                     string // "" when the marketing rule holds; else a Skip* constant
 	Suppression              string // the suppression's reason ("erased", "bounce", "complaint") when suppressed
 	Status                   string // the subscriber's status
@@ -152,7 +153,7 @@ func loadRecipients(ctx context.Context, q querier, out map[int64]Recipient, whe
 			AND mk_sub.list_id IN (SELECT mk_l.id FROM lists AS mk_l WHERE mk_l.slug IN (SELECT value FROM json_each(?))))`
 		args = []any{store.JSONStrings(lists), arg}
 	}
-	rows, err := q.QueryContext(ctx, `SELECT s.id, s.email, s.email_key, s.name, s.locale, s.attributes, s.status, `+listed+`
+	rows, err := q.QueryContext(ctx, `SELECT s.id, s.email, s.email_key, s.name, s.locale, s.attributes, s.tracking, s.status, `+listed+`
 		FROM subscribers AS s WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("subscribers: load recipients: %w", err)
@@ -164,7 +165,7 @@ func loadRecipients(ctx context.Context, q querier, out map[int64]Recipient, whe
 			r   Recipient
 			key string
 		)
-		if err := rows.Scan(&r.ID, &r.Email, &key, &r.Name, &r.Locale, &r.Attributes, &r.Status, &r.ListedActive); err != nil {
+		if err := rows.Scan(&r.ID, &r.Email, &key, &r.Name, &r.Locale, &r.Attributes, &r.Tracking, &r.Status, &r.ListedActive); err != nil {
 			return nil, fmt.Errorf("subscribers: load recipients: %w", err)
 		}
 		switch {

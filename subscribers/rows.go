@@ -29,15 +29,16 @@ type row struct {
 	attrs                                  string
 	created, updated                       int64
 	confirmed, confirmSent, unsubscribedAt sql.NullInt64
+	tracking                               bool
 }
 
 const rowColumns = `id, email, email_key, name, locale, status, attributes, created_at, updated_at,
-	confirmed_at, confirm_sent_at, unsubscribed_at`
+	confirmed_at, confirm_sent_at, unsubscribed_at, tracking`
 
 func scanRow(sc interface{ Scan(...any) error }) (row, error) {
 	var r row
 	err := sc.Scan(&r.id, &r.email, &r.key, &r.name, &r.locale, &r.status, &r.attrs, &r.created, &r.updated,
-		&r.confirmed, &r.confirmSent, &r.unsubscribedAt)
+		&r.confirmed, &r.confirmSent, &r.unsubscribedAt, &r.tracking)
 	return r, err
 }
 
@@ -141,6 +142,7 @@ func loadConsents(ctx context.Context, q querier, id int64) ([]Consent, error) {
 func (r row) subscriber(ms []membership) Subscriber {
 	s := Subscriber{
 		ID: r.id, Email: r.email, Name: r.name, Locale: r.locale, Status: r.status,
+		Tracking:    r.tracking,
 		Attributes:  []byte(r.attrs),
 		Lists:       make([]Membership, 0, len(ms)),
 		CreatedAt:   unixTime(r.created),

@@ -220,7 +220,9 @@ type Subscriber struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
 	ConfirmedAt *time.Time      `json:"confirmed_at,omitempty"`
-	Consents    []Consent       `json:"consents,omitempty"`
+	// Tracking: consented to per-person opens and clicks (tracking.go).
+	Tracking bool      `json:"tracking"`
+	Consents []Consent `json:"consents,omitempty"`
 }
 
 // Membership is one list of a subscriber. Status pending: asked for under

@@ -22,13 +22,13 @@ import (
 )
 
 type pubEnv struct {
-	t    *testing.T
+	t    testing.TB
 	db   *store.DB
 	subs *subscribers.Service
 	s    *Server
 }
 
-func newPubEnv(t *testing.T) *pubEnv {
+func newPubEnv(t testing.TB) *pubEnv {
 	t.Helper()
 	db := storetest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -12,7 +12,8 @@ func (s *Server) routes(ui UIDeps) {
 
 	// Customers: signed links and the public form (web/public.go).
 	pub := s.publicRoutes(s.subs)
-	s.npsRoutes(pub) // web/public_nps.go
+	s.npsRoutes(pub)   // web/public_nps.go
+	s.trackingRoutes() // /l/ and /o/: tracked links and the open pixel
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)
@@ -52,6 +53,7 @@ func (s *Server) routes(ui UIDeps) {
 	api.PATCH("/campaigns/:id", s.updateCampaign)
 	api.DELETE("/campaigns/:id", s.deleteCampaign)
 	api.GET("/campaigns/:id/preview", s.previewCampaign)
+	api.GET("/campaigns/:id/links", s.campaignLinks)
 	api.POST("/campaigns/:id/test", s.testCampaign)
 	api.POST("/campaigns/:id/start", s.campaignAction((*campaigns.Engine).Start))
 	api.POST("/campaigns/:id/pause", s.campaignAction((*campaigns.Engine).Pause))

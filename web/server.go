@@ -25,6 +25,7 @@ import (
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
+	"github.com/treu-mail/treu/tracking"
 	"github.com/treu-mail/treu/txmail"
 )
 
@@ -44,6 +45,7 @@ type Server struct {
 	retention *retention.Service // nil: no stages shown
 	outbox    *mailer.Outbox
 	tx        txAPI
+	tracking  *tracking.Service // nil: no /l/ and /o/ routes
 	metrics   *Metrics
 	log       *slog.Logger
 	now       func() time.Time
@@ -85,6 +87,7 @@ type Deps struct {
 	Outbox      *mailer.Outbox   // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
 	Retention   *retention.Service
+	Tracking    *tracking.Service // clicks, opens, campaign results; may be nil
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -112,6 +115,7 @@ func New(cfg Config, d Deps) *Server {
 		retention: d.Retention,
 		outbox:    d.Outbox,
 		tx:        txAPI{svc: d.TxMail},
+		tracking:  d.Tracking,
 		metrics:   d.Metrics,
 		log:       d.Log,
 		now:       d.DB.Now,

@@ -30,6 +30,8 @@ type campaignProgress struct {
 	// Poll is how often the fragment reloads itself ("2s"); empty: it does not.
 	Poll    string
 	Results *campaignResults
+	// Engagement: opens, clicks, unsubscribes and revenue (with tracking).
+	Engagement *engagement
 }
 
 // campaignResults are a send's figures after it ended.
@@ -82,6 +84,10 @@ func (u *ui) progressOf(c echo.Context, cp campaigns.Campaign) (campaignProgress
 			}
 		}
 		p.Results = r
+		var err error
+		if p.Engagement, err = u.engagementOf(c.Request().Context(), u.lang(c), cp); err != nil {
+			return p, err
+		}
 	}
 	return p, nil
 }

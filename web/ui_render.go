@@ -110,6 +110,8 @@ func uiFuncs(lang string, assets map[string]string, loc *time.Location) template
 		"num":  func(n any) string { return formatNum(lang, n) },
 		// stage names a ladder stage (retention.Stages) in the page's language.
 		"stage": func(s string) string { return translate(lang, stageLabel(s)) },
+		"rate":  func(part, whole int64) string { return formatRate(lang, part, whole) },
+		"money": func(v float64) string { return formatMoney(lang, v) },
 		"indentJSON": func(raw []byte) string {
 			var b bytes.Buffer
 			if json.Indent(&b, raw, "", "  ") != nil {

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/mailer/smtptest"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // TestCampaignThroughAPI drives a campaign the way a marketer's script would:
@@ -162,8 +164,12 @@ func TestCartReminderThroughAPI(t *testing.T) {
 	in.app.queue.Wake()
 	got := smtpd.WaitFor(1, 20*time.Second)
 	p := parse(t, got[0])
-	if got[0].To[0] != "cart@example.com" || !strings.Contains(p.Text, "Bio-T-Shirt") || !strings.Contains(p.HTML, "https://shop.example/cart/c1") {
+	if got[0].To[0] != "cart@example.com" || !strings.Contains(p.Text, "Bio-T-Shirt") || strings.Contains(p.HTML, `href="https://shop.example/cart/c1`) {
 		t.Fatalf("reminder to %v:\n%s", got[0].To, p.Text)
+	}
+	// The cart link is a tracked redirect to the cart, with the flow's UTM parameters.
+	if target := followTracked(t, in.base, p.Text, "Zurück zum Warenkorb ("); target != "https://shop.example/cart/c1?utm_source=treu&utm_medium=email&utm_campaign=cart-abandonment" {
+		t.Fatalf("cart link goes to %q", target)
 	}
 	if _, err := in.app.flows.Tick(context.Background(), time.Now().Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -263,4 +269,29 @@ func TestCustomLayoutKeepsFooter(t *testing.T) {
 			t.Errorf("footer is not at the end of the layout")
 		}
 	}
+}
+
+// followTracked opens the tracked link that follows after in text (without
+// following the redirect) and returns where it leads.
+func followTracked(t *testing.T, base, text, after string) string {
+	t.Helper()
+	i := strings.Index(text, after)
+	if i < 0 {
+		t.Fatalf("no %q in\n%s", after, text)
+	}
+	rest := text[i+len(after):]
+	if !strings.HasPrefix(rest, base+"/l/") {
+		t.Fatalf("not a tracked link: %.80s", rest)
+	}
+	link := rest[:len(base)+3+tracking.TokenLen]
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("GET %s: %d", link, resp.StatusCode)
+	}
+	return resp.Header.Get("Location")
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // config is every setting of `treu serve`, from flags and TREU_* variables.
@@ -37,6 +38,8 @@ type config struct {
 	DKIMDomain    string
 	Timezone      string
 	Stages        stageFlags
+	UTM           string        // query added to tracked links' targets; "off" for none
+	Attribution   time.Duration // an order this long after a click or open is credited to the mail
 
 	// Location is Timezone loaded: cron expressions, send times typed in the
 	// UI and every time the UI shows are in this zone.
@@ -71,6 +74,8 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.Float64Var(&cfg.Stages.LapsingFactor, "stage-lapsing-factor", 2, "lapsing after this many times the customer's usual gap between orders ...")
 	fs.IntVar(&cfg.Stages.LapsingDays, "stage-lapsing-days", 90, "... but at least this many days without an order")
 	fs.IntVar(&cfg.Stages.LostDays, "stage-lost-days", 365, "days without an order after which a customer is lost")
+	fs.StringVar(&cfg.UTM, "utm", tracking.DefaultUTM, `query added to every tracked link's target ({slug}: the campaign's or flow's, {id}: the campaign id); "off" adds none`)
+	fs.DurationVar(&cfg.Attribution, "attribution-window", 5*24*time.Hour, "an order this long after a click (or open) on a campaign or flow mail is credited to it")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs
@@ -155,6 +160,17 @@ func (c *config) validate() error {
 		}
 	}
 	c.Impressum = strings.ReplaceAll(c.Impressum, `\n`, "\n")
+	if c.UTM = strings.TrimSpace(c.UTM); c.UTM == "off" || c.UTM == "none" {
+		c.UTM = ""
+	}
+	if q, err := url.ParseQuery(strings.NewReplacer("{slug}", "s", "{id}", "1").Replace(c.UTM)); err != nil || strings.ContainsAny(c.UTM, "?# ") {
+		return fmt.Errorf("--utm %q must be a URL query such as %s", c.UTM, tracking.DefaultUTM)
+	} else if len(q) == 0 && c.UTM != "" {
+		return fmt.Errorf("--utm %q names no parameter", c.UTM)
+	}
+	if c.Attribution < time.Hour || c.Attribution > 90*24*time.Hour {
+		return fmt.Errorf("--attribution-window %s must be between 1h and 90 days", c.Attribution)
+	}
 	if err := c.Stages.retention().Validate(); err != nil {
 		return fmt.Errorf("--stage-*: %w", err)
 	}

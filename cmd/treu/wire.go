@@ -24,6 +24,7 @@ import (
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 	"github.com/treu-mail/treu/txmail"
 	"github.com/treu-mail/treu/web"
 )
@@ -45,6 +46,7 @@ type app struct {
 	coupons   *coupons.Service
 	imports   *imports.Service
 	retention *retention.Service
+	tracking  *tracking.Service
 	metrics   *web.Metrics
 }
 
@@ -110,10 +112,20 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		return nil, err
 	}
 	a.subs = subs
+	// Clicks and opens: per person only with the subscriber's tracking consent.
+	a.tracking = tracking.New(db, tracking.Config{BaseURL: cfg.BaseURL, Secret: secret, UTM: cfg.UTM,
+		AttributionWindow: cfg.Attribution}, subs, log.With("component", "tracking"))
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
-	a.events = events.New(db, log.With("component", "events"), events.Config{})
+	a.events = events.New(db, log.With("component", "events"), events.Config{
+		// An order is credited to the campaign or flow mail that earned it,
+		// in the transaction that stores it.
+		OnOrder: func(ctx context.Context, tx *store.Tx, o events.PlacedOrder) error {
+			return a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
+				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID})
+		},
+	})
 	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
 		return nil, err
 	}
@@ -129,6 +141,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		ListID:   "newsletter." + host,
 		Footer:   footer,
 		Location: cfg.Location,
+		Tracking: a.tracking,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
@@ -151,6 +164,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
 		Location: cfg.Location,
 		Pools:    pools,
+		Tracking: a.tracking,
 	}, transports, subs, log.With("component", "campaigns"))
 	a.imports, err = imports.New(db, subs, imports.Config{Dir: filepath.Join(cfg.Data, "imports")},
 		log.With("component", "imports"))
@@ -177,6 +191,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Outbox:      outbox,
 		TxMail:      txm,
 		Retention:   a.retention,
+		Tracking:    a.tracking,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
