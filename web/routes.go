@@ -26,6 +26,7 @@ func (s *Server) routes(ui UIDeps) {
 	api.GET("/subscribers/:ref/export", s.exportSubscriber)
 
 	api.POST("/events", s.ingestEvent)
+	api.POST("/bounces", s.reportBounce)
 
 	api.POST("/tx", s.tx.send)
 	api.GET("/tx-templates", s.tx.listTemplates)

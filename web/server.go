@@ -17,6 +17,7 @@ import (
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
@@ -39,6 +40,7 @@ type Server struct {
 	flows     *flows.Engine
 	coupons   *coupons.Service
 	outbox    *mailer.Outbox
+	feedback  *feedback.Service // nil: POST /api/bounces answers 404
 	tx        txAPI
 	metrics   *Metrics
 	log       *slog.Logger
@@ -75,6 +77,7 @@ type Deps struct {
 	Coupons     *coupons.Service
 	Outbox      *mailer.Outbox // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
+	Feedback    *feedback.Service
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -96,6 +99,7 @@ func New(cfg Config, d Deps) *Server {
 		flows:     d.Flows,
 		coupons:   d.Coupons,
 		outbox:    d.Outbox,
+		feedback:  d.Feedback,
 		tx:        txAPI{svc: d.TxMail},
 		metrics:   d.Metrics,
 		log:       d.Log,

@@ -63,6 +63,7 @@ type ui struct {
 	segments    uiSegments
 	flows       uiFlows
 	coupons     uiCoupons
+	bounces     uiBounces // nil: the subscriber page shows no bounce section
 	imports     *importJobs
 	pages       map[string]map[string]*template.Template // lang -> page -> template
 }
@@ -118,6 +119,9 @@ func (s *Server) uiRoutes(d UIDeps) {
 		flows:       d.Flows,
 		coupons:     d.Coupons,
 		imports:     newImportJobs(s.log),
+	}
+	if s.feedback != nil {
+		u.bounces = s.feedback
 	}
 
 	e := s.echo

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/subscribers"
 )
@@ -21,6 +22,19 @@ type uiSubscribers interface {
 	Erase(ctx context.Context, ref string) error
 	Lists(ctx context.Context) ([]subscribers.List, error)
 	CreateList(ctx context.Context, slug, name, description string) (subscribers.List, error)
+}
+
+// uiBounces is what the subscriber page needs of *feedback.Service.
+type uiBounces interface {
+	ForSubscriber(ctx context.Context, subscriberID int64) ([]feedback.Bounce, error)
+}
+
+// subscriberData is the subscriber page: the person and what came back from
+// the mails they were sent.
+type subscriberData struct {
+	subscribers.Subscriber
+	Feedback bool // bounces are tracked (the section is shown)
+	Bounces  []feedback.Bounce
 }
 
 const subscriberPage = 50
@@ -154,7 +168,14 @@ func (u *ui) subscriberDetail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return u.render(c, http.StatusOK, "subscriber", uiPage{Title: "Subscribers", Nav: "subscribers", Data: sub})
+	d := subscriberData{Subscriber: sub}
+	if u.bounces != nil {
+		d.Feedback = true
+		if d.Bounces, err = u.bounces.ForSubscriber(c.Request().Context(), sub.ID); err != nil {
+			return err
+		}
+	}
+	return u.render(c, http.StatusOK, "subscriber", uiPage{Title: "Subscribers", Nav: "subscribers", Data: d})
 }
 
 // eraseSubscriber deletes a person's data for good (GDPR Art. 17). The form

@@ -28,6 +28,12 @@ type config struct {
 	DKIMSelector string
 	DKIMDomain   string
 
+	// Feedback (package feedback): bounces and complaints.
+	BounceDomain     string
+	BounceListen     string
+	SoftBounceLimit  int
+	SoftBounceWindow time.Duration
+
 	baseURLDefaulted bool // no --base-url: links point at the listening address
 }
 
@@ -49,6 +55,10 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.DKIMKey, "dkim-key", "", "PEM file with the DKIM private key (RSA or Ed25519); empty: no signing")
 	fs.StringVar(&cfg.DKIMSelector, "dkim-selector", "treu", "DKIM selector")
 	fs.StringVar(&cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (default: the --from domain)")
+	fs.StringVar(&cfg.BounceDomain, "bounce-domain", "", "domain of the VERP return path bounces+TOKEN@DOMAIN on every mail (default: the --from domain)")
+	fs.StringVar(&cfg.BounceListen, "bounce-listen", "", "address of the SMTP server that receives bounces and complaints for the bounce domain, e.g. 127.0.0.1:2526; empty: off")
+	fs.IntVar(&cfg.SoftBounceLimit, "soft-bounce-limit", 3, "soft bounces within --soft-bounce-window that suppress an address")
+	fs.DurationVar(&cfg.SoftBounceWindow, "soft-bounce-window", 30*24*time.Hour, "the window in which soft bounces are counted")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs
@@ -97,5 +107,14 @@ func (c *config) validate() error {
 		c.FromName = c.ShopName
 	}
 	c.Impressum = strings.ReplaceAll(c.Impressum, `\n`, "\n")
+	if c.BounceDomain == "" {
+		c.BounceDomain = c.From[strings.LastIndexByte(c.From, '@')+1:]
+	}
+	if c.SoftBounceLimit < 1 || c.SoftBounceLimit > 100 {
+		return fmt.Errorf("--soft-bounce-limit %d must be 1 to 100", c.SoftBounceLimit)
+	}
+	if c.SoftBounceWindow < time.Hour {
+		return fmt.Errorf("--soft-bounce-window %s must be at least 1h", c.SoftBounceWindow)
+	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/segments"
@@ -39,6 +40,7 @@ type app struct {
 	events    *events.Service
 	flows     *flows.Engine
 	coupons   *coupons.Service
+	feedback  *feedback.Service
 	metrics   *web.Metrics
 }
 
@@ -124,6 +126,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		}
 		return a.flows.StartWelcome(ctx, tx, s.ID)
 	}
+	a.feedback = feedback.New(db, subs, feedback.Config{
+		Rules:  feedback.Rules{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
+		FlowOf: a.flows.FlowOfMail,
+	}, log.With("component", "feedback"))
 	a.campaigns = campaigns.New(db, campaigns.Config{
 		From:     cfg.From,
 		FromName: cfg.FromName,
@@ -147,6 +153,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Coupons:     pools,
 		Outbox:      outbox,
 		TxMail:      txm,
+		Feedback:    a.feedback,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
