@@ -68,6 +68,12 @@ type Stats struct {
 	// Skipped: no longer mailable when their turn came (unsubscribed, suppressed, erased).
 	Skipped   int64 `json:"skipped"`
 	Cancelled int64 `json:"cancelled"`
+	// What came back (package feedback): Delivered are the sent mails no
+	// bounce came back for; Bounced the deliveries that bounced (refused
+	// at send, or reported after); Complained those marked as spam.
+	Delivered  int64 `json:"delivered"`
+	Bounced    int64 `json:"bounced"`
+	Complained int64 `json:"complained"`
 }
 
 // Input is what a marketer writes: the body of POST /api/campaigns.
@@ -314,7 +320,19 @@ func (e *Engine) stats(ctx context.Context, id, audience int64) (Stats, error) {
 			s.Cancelled = n
 		}
 	}
-	return s, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Stats{}, fmt.Errorf("campaigns: stats %d: %w", id, err)
+	}
+	s.Delivered = s.Sent
+	if e.cfg.Feedback != nil {
+		fc, err := e.cfg.Feedback(ctx, id)
+		if err != nil {
+			return Stats{}, err
+		}
+		s.Bounced, s.Complained = fc.Bounced, fc.Complained
+		s.Delivered = max(s.Sent-fc.BouncedAfterSend, 0)
+	}
+	return s, nil
 }
 
 func statusOf(ctx context.Context, tx *store.Tx, id int64) (Status, error) {

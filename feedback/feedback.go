@@ -173,9 +173,14 @@ func (s *Service) RecordTx(ctx context.Context, tx *store.Tx, r Report) (Outcome
 		return Outcome{}, errs.Invalidf("kind", "kind must be hard, soft or complaint")
 	}
 	a, err := s.subs.FindAddressee(ctx, tx, r.Ref.SubscriberID, r.Email)
-	if errs.Is(err, errs.NotFound) {
+	switch {
+	case errs.Is(err, errs.NotFound):
 		// The subscriber was erased: their address is suppressed already.
 		return Outcome{Ignored: "erased"}, nil
+	case errs.Is(err, errs.Invalid):
+		// A report naming no usable address: nothing to act on, and no
+		// reason to fail the transaction it is part of (a send's results).
+		return Outcome{Ignored: "no valid address"}, nil
 	}
 	if err != nil {
 		return Outcome{}, err

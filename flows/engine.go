@@ -73,6 +73,9 @@ type Config struct {
 	AttributionWindow time.Duration
 	// Batch: runs advanced per write transaction. Default 200.
 	Batch int
+	// FeedbackSender is the last field of the Feedback-ID header
+	// ("<flow>:flow:<sender>", for Gmail's feedback loop); empty: no header.
+	FeedbackSender string
 }
 
 // Engine runs the flows.
@@ -768,6 +771,9 @@ func (e *Engine) compose(f *flowRow, tpl *templates.Template, data *templates.Da
 		Headers:      map[string]string{"X-Treu-Flow": f.Slug},
 		Kind:         "flow",
 		SubscriberID: sub,
+	}
+	if e.cfg.FeedbackSender != "" {
+		msg.Headers["Feedback-ID"] = f.Slug + ":flow:" + e.cfg.FeedbackSender
 	}
 	if err := msg.Validate(); err != nil {
 		return nil, err

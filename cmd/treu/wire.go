@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,7 @@ type app struct {
 	flows     *flows.Engine
 	coupons   *coupons.Service
 	feedback  *feedback.Service
+	verp      *feedback.VERP
 	metrics   *web.Metrics
 }
 
@@ -50,7 +52,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	outbox := mailer.NewOutbox(db, log.With("component", "outbox"))
 
 	// Transports: the SMTP servers, or the outbox when none is configured.
-	var transports []campaigns.Transport
+	var (
+		transports []campaigns.Transport
+		subs       *subscribers.Service
+	)
 	var single mailer.Transport = outbox
 	if cfg.SMTPURL != "" {
 		var dkim *mailer.DKIM
@@ -87,11 +92,27 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		transports = []campaigns.Transport{outbox}
 	}
 
-	a.queue = mailer.NewQueue(db, single, log.With("component", "queue"), mailer.QueueConfig{Workers: cfg.Workers})
+	// Every mail leaves with a VERP return path naming it, so a bounce is
+	// credited to the right mail (package feedback).
+	verp, err := feedback.NewVERP(secret, cfg.BounceDomain)
+	if err != nil {
+		return nil, fmt.Errorf("--bounce-domain: %w", err)
+	}
+	a.verp = verp
+	a.queue = mailer.NewQueue(db, single, log.With("component", "queue"), mailer.QueueConfig{
+		Workers:    cfg.Workers,
+		ReturnPath: verp.Mail,
+		OnRefused: func(ctx context.Context, tx *store.Tx, r mailer.Refusal) error {
+			_, err := a.feedback.RecordTx(ctx, tx, feedback.Report{Kind: feedback.Hard, Email: r.Recipient,
+				Status: strconv.Itoa(r.Code), Diagnostic: r.Reply, Source: feedback.SourceSMTP,
+				Ref: feedback.Ref{MailID: r.MailID, SubscriberID: r.SubscriberID}})
+			return err
+		},
+	})
 	footer := templates.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum}
 	host := hostOf(cfg.BaseURL)
 
-	subs, err := subscribers.New(db, a.queue, subscribers.Config{
+	subs, err = subscribers.New(db, a.queue, subscribers.Config{
 		BaseURL:    cfg.BaseURL,
 		From:       cfg.From,
 		FromName:   cfg.FromName,
@@ -114,6 +135,8 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FromName: cfg.FromName,
 		ListID:   "newsletter." + host,
 		Footer:   footer,
+		// Gmail's feedback loop reports complaint rates per Feedback-ID.
+		FeedbackSender: host,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
@@ -135,6 +158,19 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FromName: cfg.FromName,
 		BaseURL:  cfg.BaseURL,
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
+		// Feedback: VERP return paths, 5xx refusals as hard bounces, and
+		// bounces and complaints in the figures.
+		ReturnPath: verp.Delivery,
+		OnRefused: func(ctx context.Context, tx *store.Tx, r campaigns.Refusal) error {
+			_, err := a.feedback.RecordTx(ctx, tx, feedback.Report{Kind: feedback.Hard,
+				Status: strconv.Itoa(r.Code), Diagnostic: r.Reply, Source: feedback.SourceSMTP,
+				Ref: feedback.Ref{CampaignID: r.CampaignID, DeliveryID: r.DeliveryID, SubscriberID: r.SubscriberID}})
+			return err
+		},
+		Feedback: func(ctx context.Context, id int64) (campaigns.FeedbackCounts, error) {
+			c, err := a.feedback.Campaign(ctx, id)
+			return campaigns.FeedbackCounts{Bounced: c.Bounced, BouncedAfterSend: c.BouncedAfterSend, Complained: c.Complained}, err
+		},
 	}, transports, subs, log.With("component", "campaigns"))
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
