@@ -91,6 +91,9 @@ type FlowOf func(ctx context.Context, tx *store.Tx, subscriberID, mailID int64) 
 type Config struct {
 	Rules  Rules
 	FlowOf FlowOf // optional
+	// VERP reads the return paths mail came back to; needed by Intake and
+	// the bounce listener.
+	VERP *VERP
 }
 
 // Service records bounces and complaints and applies the rules.

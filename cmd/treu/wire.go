@@ -29,21 +29,22 @@ import (
 
 // app is every service of a running Treu, built once from the config.
 type app struct {
-	addr      string // where HTTP listens
-	cfg       config
-	log       *slog.Logger
-	db        *store.DB
-	deps      web.Deps
-	queue     *mailer.Queue
-	smtp      []*mailer.SMTP
-	subs      *subscribers.Service
-	campaigns *campaigns.Engine
-	events    *events.Service
-	flows     *flows.Engine
-	coupons   *coupons.Service
-	feedback  *feedback.Service
-	verp      *feedback.VERP
-	metrics   *web.Metrics
+	addr       string // where HTTP listens
+	bounceAddr string // where the bounce listener listens, if it does
+	cfg        config
+	log        *slog.Logger
+	db         *store.DB
+	deps       web.Deps
+	queue      *mailer.Queue
+	smtp       []*mailer.SMTP
+	subs       *subscribers.Service
+	campaigns  *campaigns.Engine
+	events     *events.Service
+	flows      *flows.Engine
+	coupons    *coupons.Service
+	feedback   *feedback.Service
+	verp       *feedback.VERP
+	metrics    *web.Metrics
 }
 
 // wire builds the services. Nothing runs yet: start does that.
@@ -152,6 +153,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	a.feedback = feedback.New(db, subs, feedback.Config{
 		Rules:  feedback.Rules{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
 		FlowOf: a.flows.FlowOfMail,
+		VERP:   verp,
 	}, log.With("component", "feedback"))
 	a.campaigns = campaigns.New(db, campaigns.Config{
 		From:     cfg.From,
