@@ -16,5 +16,8 @@
 // Where reports come from: a 5xx at send time (campaigns and the mail queue
 // report it), POST /api/bounces (Submit), and the VERP return path
 // bounces+TOKEN@BOUNCE_DOMAIN every mail carries (verp.go), which names the
-// delivery or queued mail the bounce is about.
+// delivery or queued mail the bounce is about. Mail to that address reaches
+// the bounce listener (smtpd.go), which reads RFC 3464 DSNs, RFC 5965 ARF
+// complaints and free-text bounces (parse.go). Relays report through their
+// event webhooks (providers.go, ses.go), each verified by its signature.
 package feedback

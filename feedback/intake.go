@@ -30,10 +30,20 @@ func (s *Service) Intake(ctx context.Context, rcpts []string, raw []byte) (int, 
 			break
 		}
 	}
+	return s.recordNotices(ctx, notices, envRef)
+}
+
+// recordNotices records notices about the mail envRef names (nil: each
+// notice's quoted return paths may name it). A free-text bounce counts only
+// with a VERP address. A notice of a delivery is not stored.
+func (s *Service) recordNotices(ctx context.Context, notices []Notice, envRef *Ref) (int, error) {
 	n := 0
 	for _, nt := range notices {
+		if nt.Kind == Delivered {
+			continue
+		}
 		ref := envRef
-		if ref == nil {
+		if ref == nil && s.cfg.VERP != nil {
 			for _, rp := range nt.ReturnPaths {
 				if r, err := s.cfg.VERP.Parse(rp); err == nil {
 					ref = &r

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"errors"
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -24,4 +26,26 @@ func (s *Server) reportBounce(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, out)
+}
+
+// providerWebhook: POST /webhooks/{ses,sendgrid,postmark,mailgun,brevo}, a
+// relay reporting bounces, complaints and deliveries. 200 once stored (the
+// relay retries anything else); 401 when the signature does not verify.
+func (s *Server) providerWebhook(c echo.Context) error {
+	if s.feedback == nil || s.providers == nil {
+		return errs.NotFoundf("no provider webhooks configured")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(maxBody)
+		}
+		return errs.Malformedf("", "cannot read the body")
+	}
+	n, err := s.feedback.Webhook(c.Request().Context(), s.providers, c.Param("provider"), c.Request().Header, body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int{"recorded": n})
 }

@@ -10,6 +10,10 @@ func (s *Server) routes(ui UIDeps) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metricsPage)
 
+	// Relays' event webhooks (SES, SendGrid, Postmark, Mailgun, Brevo):
+	// each request proves itself by the provider's signature, not a token.
+	e.POST("/webhooks/:provider", s.providerWebhook)
+
 	// Customers: signed links and the public form (web/public.go).
 	s.publicRoutes(s.subs)
 

@@ -41,6 +41,7 @@ type Server struct {
 	coupons   *coupons.Service
 	outbox    *mailer.Outbox
 	feedback  *feedback.Service // nil: POST /api/bounces answers 404
+	providers *feedback.Providers
 	tx        txAPI
 	metrics   *Metrics
 	log       *slog.Logger
@@ -78,6 +79,7 @@ type Deps struct {
 	Outbox      *mailer.Outbox // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
 	Feedback    *feedback.Service
+	Providers   *feedback.Providers // relays' event webhooks; nil: none
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -100,6 +102,7 @@ func New(cfg Config, d Deps) *Server {
 		coupons:   d.Coupons,
 		outbox:    d.Outbox,
 		feedback:  d.Feedback,
+		providers: d.Providers,
 		tx:        txAPI{svc: d.TxMail},
 		metrics:   d.Metrics,
 		log:       d.Log,

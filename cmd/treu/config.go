@@ -33,6 +33,11 @@ type config struct {
 	BounceListen     string
 	SoftBounceLimit  int
 	SoftBounceWindow time.Duration
+	// Relays' event webhooks; each empty setting leaves its endpoint off.
+	SESTopicARN        string
+	SendGridWebhookKey string
+	MailgunWebhookKey  string
+	WebhookBasicSecret string
 
 	baseURLDefaulted bool // no --base-url: links point at the listening address
 }
@@ -59,6 +64,10 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.BounceListen, "bounce-listen", "", "address of the SMTP server that receives bounces and complaints for the bounce domain, e.g. 127.0.0.1:2526; empty: off")
 	fs.IntVar(&cfg.SoftBounceLimit, "soft-bounce-limit", 3, "soft bounces within --soft-bounce-window that suppress an address")
 	fs.DurationVar(&cfg.SoftBounceWindow, "soft-bounce-window", 30*24*time.Hour, "the window in which soft bounces are counted")
+	fs.StringVar(&cfg.SESTopicARN, "ses-topic-arn", "", "SNS topic ARN(s), comma-separated, whose SES notifications POST /webhooks/ses accepts; empty: off")
+	fs.StringVar(&cfg.SendGridWebhookKey, "sendgrid-webhook-key", "", "SendGrid Event Webhook verification key (base64); empty: /webhooks/sendgrid off")
+	fs.StringVar(&cfg.MailgunWebhookKey, "mailgun-webhook-key", "", "Mailgun HTTP webhook signing key; empty: /webhooks/mailgun off")
+	fs.StringVar(&cfg.WebhookBasicSecret, "webhook-basic-secret", "", "password the Postmark and Brevo webhook URLs carry as HTTP Basic auth; empty: those endpoints off")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -155,4 +156,51 @@ func sendTo(addr, from, to string, msg []byte) error {
 		return err
 	}
 	return c.Quit()
+}
+
+// TestProviderWebhookOverHTTP: a relay's webhook reaches the binary over
+// HTTP; without its credentials it is a 401 and changes nothing; an
+// endpoint not configured is a 404.
+func TestProviderWebhookOverHTTP(t *testing.T) {
+	in := startTreu(t, map[string]string{"TREU_WEBHOOK_BASIC_SECRET": "s3cret"})
+	body := map[string]any{"email": "kim@example.com", "double_optin": false,
+		"consent": map[string]string{"text": "ja", "ip": "198.51.100.1", "source": "import"}}
+	if st := in.do("POST", "/api/subscribers", body, nil); st != 201 {
+		t.Fatalf("import = %d", st)
+	}
+	post := func(path, user, pass, payload string) int {
+		req, _ := http.NewRequest("POST", in.base+path, strings.NewReader(payload))
+		req.Header.Set("Content-Type", "application/json")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	hard := `{"RecordType":"Bounce","Type":"HardBounce","ID":1,"Email":"kim@example.com","Description":"unknown user"}`
+	if st := post("/webhooks/postmark", "", "", hard); st != 401 {
+		t.Fatalf("no credentials = %d", st)
+	}
+	if st := post("/webhooks/postmark", "treu", "wrong", hard); st != 401 {
+		t.Fatalf("wrong secret = %d", st)
+	}
+	var s struct{ Status string }
+	in.do("GET", "/api/subscribers/kim@example.com", nil, &s)
+	if s.Status != "active" {
+		t.Fatalf("an unauthenticated webhook changed kim: %q", s.Status)
+	}
+	if st := post("/webhooks/postmark", "treu", "s3cret", hard); st != 200 {
+		t.Fatalf("postmark = %d", st)
+	}
+	in.do("GET", "/api/subscribers/kim@example.com", nil, &s)
+	if s.Status != "bounced" {
+		t.Fatalf("after the webhook: %q", s.Status)
+	}
+	if st := post("/webhooks/sendgrid", "", "", "[]"); st != 404 {
+		t.Fatalf("unconfigured sendgrid = %d", st)
+	}
 }

@@ -180,6 +180,21 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		return nil, err
 	}
 
+	providers := &feedback.Providers{MailgunKey: []byte(cfg.MailgunWebhookKey), BasicSecret: cfg.WebhookBasicSecret}
+	if cfg.SESTopicARN != "" {
+		providers.SES = &feedback.SNSVerifier{}
+		for _, arn := range strings.Split(cfg.SESTopicARN, ",") {
+			if arn = strings.TrimSpace(arn); arn != "" {
+				providers.SES.TopicARNs = append(providers.SES.TopicARNs, arn)
+			}
+		}
+	}
+	if cfg.SendGridWebhookKey != "" {
+		if providers.SendGridKey, err = feedback.ParseSendGridKey(cfg.SendGridWebhookKey); err != nil {
+			return nil, fmt.Errorf("--sendgrid-webhook-key: %w", err)
+		}
+	}
+
 	a.deps = web.Deps{
 		DB:          db,
 		Accounts:    accounts.New(db),
@@ -192,6 +207,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Outbox:      outbox,
 		TxMail:      txm,
 		Feedback:    a.feedback,
+		Providers:   providers,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
