@@ -36,6 +36,7 @@ type UIDeps struct {
 	Segments    uiSegments
 	Flows       uiFlows
 	Coupons     uiCoupons
+	Bounces     uiBounces
 }
 
 // UISettings is the installation's configuration as the settings page shows it.
@@ -120,9 +121,10 @@ func (s *Server) uiRoutes(d UIDeps) {
 		coupons:     d.Coupons,
 		imports:     newImportJobs(s.log),
 	}
-	if s.feedback != nil {
-		u.bounces = s.feedback
+	if d.Bounces == nil && s.feedback != nil {
+		d.Bounces = s.feedback
 	}
+	u.bounces = d.Bounces
 
 	e := s.echo
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })

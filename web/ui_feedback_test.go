@@ -1,0 +1,54 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/treu-mail/treu/feedback"
+	"github.com/treu-mail/treu/subscribers"
+)
+
+// lateBounces lets a test hand the UI a feedback service made after the
+// environment's database.
+type lateBounces struct{ fb **feedback.Service }
+
+func (l lateBounces) ForSubscriber(ctx context.Context, id int64) ([]feedback.Bounce, error) {
+	return (*l.fb).ForSubscriber(ctx, id)
+}
+
+// The subscriber page lists each bounce with the remote server's words and
+// shows the status a bounce gives.
+func TestUISubscriberBounces(t *testing.T) {
+	var fb *feedback.Service
+	opt, svcp := withSubscribers(t)
+	env := newUIEnv(t, opt, func(_ *Config, d *UIDeps) { d.Bounces = lateBounces{&fb} })
+	s, err := subscribers.New(env.db, nopQueue{}, subscribers.Config{BaseURL: "http://treu.test", From: "news@shop.example",
+		Secret: []byte("0123456789abcdef0123456789abcdef")}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	*svcp = s
+	fb = feedback.New(env.db, s, feedback.Config{}, slog.New(slog.DiscardHandler))
+	sub := enroll(t, s, "kim@example.com", "Kim")
+	if _, err := fb.Record(context.Background(), feedback.Report{Kind: feedback.Hard, Ref: feedback.Ref{SubscriberID: sub.ID, CampaignID: 12},
+		Status: "5.1.1", Diagnostic: "smtp; 550 5.1.1 <kim@example.com>: User unknown", Source: feedback.SourceDSN}); err != nil {
+		t.Fatal(err)
+	}
+	c := env.client()
+	c.signIn()
+	r := c.get("/ui/subscribers/" + strconv.FormatInt(sub.ID, 10))
+	if r.Status != http.StatusOK {
+		t.Fatalf("status %d", r.Status)
+	}
+	for _, want := range []string{"Bounces and complaints", "550 5.1.1 &lt;kim@example.com&gt;: User unknown", `href="/ui/campaigns/12"`,
+		`badge bounced`, `badge hard`} {
+		if !strings.Contains(r.Body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
