@@ -436,6 +436,9 @@ func (e *Engine) idle(ctx context.Context, r *run) time.Time {
 		}
 		n, _ := res.RowsAffected()
 		done = n > 0
+		if done && e.cfg.OnFinished != nil {
+			return e.cfg.OnFinished(ctx, tx, r.id)
+		}
 		return nil
 	})
 	if err != nil {

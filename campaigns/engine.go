@@ -76,6 +76,9 @@ type Config struct {
 	// OnRefused runs inside the transaction that records a delivery the
 	// SMTP server refused with a 5xx: a hard bounce.
 	OnRefused func(ctx context.Context, tx *store.Tx, r Refusal) error
+	// OnFinished runs inside the transaction that marks a send finished
+	// (the shop's webhooks hear of it).
+	OnFinished func(ctx context.Context, tx *store.Tx, campaignID int64) error
 	// Feedback counts what came back after the send, for Stats.
 	Feedback func(ctx context.Context, campaignID int64) (FeedbackCounts, error)
 	// FeedbackSender is the last field of the Feedback-ID header

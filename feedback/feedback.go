@@ -94,6 +94,9 @@ type Config struct {
 	// VERP reads the return paths mail came back to; needed by Intake and
 	// the bounce listener.
 	VERP *VERP
+	// Emit, if set, tells the shop (package webhooks) inside the
+	// transaction: subscriber.bounced or subscriber.complained.
+	Emit func(ctx context.Context, tx *store.Tx, typ, orderingKey string, data any) error
 }
 
 // Service records bounces and complaints and applies the rules.
@@ -238,6 +241,20 @@ func (s *Service) RecordTx(ctx context.Context, tx *store.Tx, r Report) (Outcome
 	}
 	if out.Suppressed != "" {
 		if err := s.subs.SuppressTx(ctx, tx, a.Hash, out.Suppressed); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if s.cfg.Emit != nil && a.ID > 0 {
+		typ := "subscriber.bounced"
+		if r.Kind == Complaint {
+			typ = "subscriber.complained"
+		}
+		data := map[string]any{"subscriber_id": a.ID, "email": a.Email, "kind": r.Kind, "source": r.Source,
+			"status": clean(r.Status, 32), "diagnostic": clean(r.Diagnostic, maxDiagnostic), "suppressed": out.Suppressed != ""}
+		if r.Ref.CampaignID > 0 {
+			data["campaign_id"] = r.Ref.CampaignID
+		}
+		if err := s.cfg.Emit(ctx, tx, typ, fmt.Sprintf("subscriber:%d", a.ID), data); err != nil {
 			return Outcome{}, err
 		}
 	}

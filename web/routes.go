@@ -77,6 +77,11 @@ func (s *Server) routes(ui UIDeps) {
 	api.GET("/coupon-pools/:slug", s.getPool)
 	api.POST("/coupon-pools/:slug/codes", s.addCodes)
 
+	api.GET("/webhooks", s.listWebhooks)
+	api.POST("/webhooks", s.createWebhook)
+	api.DELETE("/webhooks/:id", s.deleteWebhook)
+	api.GET("/webhooks/:id/deliveries", s.webhookDeliveries)
+
 	api.GET("/outbox", s.outboxList)
 	api.GET("/outbox/:id", s.outboxGet)
 }

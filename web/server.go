@@ -25,6 +25,7 @@ import (
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/txmail"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // Server holds what the handlers need. Fields are set once by New and then
@@ -42,6 +43,7 @@ type Server struct {
 	outbox    *mailer.Outbox
 	feedback  *feedback.Service // nil: POST /api/bounces answers 404
 	providers *feedback.Providers
+	webhooks  *webhooks.Service // nil: /api/webhooks answers 404
 	tx        txAPI
 	metrics   *Metrics
 	log       *slog.Logger
@@ -80,6 +82,7 @@ type Deps struct {
 	TxMail      *txmail.Service
 	Feedback    *feedback.Service
 	Providers   *feedback.Providers // relays' event webhooks; nil: none
+	Webhooks    *webhooks.Service
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -103,6 +106,7 @@ func New(cfg Config, d Deps) *Server {
 		outbox:    d.Outbox,
 		feedback:  d.Feedback,
 		providers: d.Providers,
+		webhooks:  d.Webhooks,
 		tx:        txAPI{svc: d.TxMail},
 		metrics:   d.Metrics,
 		log:       d.Log,

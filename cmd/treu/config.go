@@ -34,10 +34,11 @@ type config struct {
 	SoftBounceLimit  int
 	SoftBounceWindow time.Duration
 	// Relays' event webhooks; each empty setting leaves its endpoint off.
-	SESTopicARN        string
-	SendGridWebhookKey string
-	MailgunWebhookKey  string
-	WebhookBasicSecret string
+	SESTopicARN         string
+	SendGridWebhookKey  string
+	MailgunWebhookKey   string
+	WebhookBasicSecret  string
+	WebhookAllowPrivate bool
 
 	baseURLDefaulted bool // no --base-url: links point at the listening address
 }
@@ -68,6 +69,7 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.SendGridWebhookKey, "sendgrid-webhook-key", "", "SendGrid Event Webhook verification key (base64); empty: /webhooks/sendgrid off")
 	fs.StringVar(&cfg.MailgunWebhookKey, "mailgun-webhook-key", "", "Mailgun HTTP webhook signing key; empty: /webhooks/mailgun off")
 	fs.StringVar(&cfg.WebhookBasicSecret, "webhook-basic-secret", "", "password the Postmark and Brevo webhook URLs carry as HTTP Basic auth; empty: those endpoints off")
+	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "let the shop's webhooks call loopback and private network addresses")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +19,7 @@ import (
 
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/mailer/smtptest"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // TestBouncesThroughTheListener: the real binary sends a campaign over SMTP
@@ -202,5 +208,71 @@ func TestProviderWebhookOverHTTP(t *testing.T) {
 	}
 	if st := post("/webhooks/sendgrid", "", "", "[]"); st != 404 {
 		t.Fatalf("unconfigured sendgrid = %d", st)
+	}
+}
+
+// TestShopWebhooks: the shop registers a webhook; a complaint reported over
+// the API reaches it as subscriber.unsubscribed then subscriber.complained,
+// in order and signed; private targets need --webhook-allow-private.
+func TestShopWebhooks(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		got    []string
+		header []http.Header
+		bodies [][]byte
+	)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var ev struct{ Type string }
+		json.Unmarshal(b, &ev)
+		mu.Lock()
+		got, header, bodies = append(got, ev.Type), append(header, r.Header.Clone()), append(bodies, b)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+
+	plain := startTreu(t, nil)
+	var e struct{ Error, Field string }
+	if st := plain.do("POST", "/api/webhooks", map[string]any{"url": rcv.URL, "events": []string{"subscriber.complained"}}, &e); st != 422 || e.Field != "url" {
+		t.Fatalf("loopback webhook without --webhook-allow-private = %d %+v", st, e)
+	}
+
+	in := startTreu(t, map[string]string{"TREU_WEBHOOK_ALLOW_PRIVATE": "true"})
+	var ep struct {
+		ID     int64
+		Secret string
+	}
+	if st := in.do("POST", "/api/webhooks", map[string]any{"url": rcv.URL + "/treu",
+		"events": []string{"subscriber.complained", "subscriber.unsubscribed", "campaign.finished"}}, &ep); st != 201 || ep.Secret == "" {
+		t.Fatalf("create webhook = %d %+v", st, ep)
+	}
+	body := map[string]any{"email": "kim@example.com", "double_optin": false,
+		"consent": map[string]string{"text": "ja", "ip": "198.51.100.1", "source": "import"}}
+	if st := in.do("POST", "/api/subscribers", body, nil); st != 201 {
+		t.Fatalf("import = %d", st)
+	}
+	if st := in.do("POST", "/api/bounces", `{"email":"kim@example.com","kind":"complaint"}`, nil); st != 201 {
+		t.Fatalf("complaint = %d", st)
+	}
+	in.eventually("two webhook deliveries", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got[0] != "subscriber.unsubscribed" || got[1] != "subscriber.complained" {
+		t.Fatalf("events %v", got)
+	}
+	for i, h := range header {
+		ts, _ := strconv.ParseInt(h.Get("webhook-timestamp"), 10, 64)
+		want, _ := webhooks.Sign(ep.Secret, h.Get("webhook-id"), ts, bodies[i])
+		if h.Get("webhook-signature") != want {
+			t.Fatalf("delivery %d: signature %q, want %q", i, h.Get("webhook-signature"), want)
+		}
+	}
+	var ds struct{ Deliveries []struct{ Status string } }
+	if st := in.do("GET", fmt.Sprintf("/api/webhooks/%d/deliveries", ep.ID), nil, &ds); st != 200 || len(ds.Deliveries) != 2 {
+		t.Fatalf("deliveries = %d %+v", st, ds)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/treu-mail/treu/templates"
 	"github.com/treu-mail/treu/txmail"
 	"github.com/treu-mail/treu/web"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // app is every service of a running Treu, built once from the config.
@@ -43,6 +44,7 @@ type app struct {
 	flows      *flows.Engine
 	coupons    *coupons.Service
 	feedback   *feedback.Service
+	webhooks   *webhooks.Service
 	verp       *feedback.VERP
 	metrics    *web.Metrics
 }
@@ -144,16 +146,27 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	}
 	// Confirming starts the welcome flow and attaches the carts and orders the
 	// shop reported for this address before it enrolled.
+	// The shop's webhooks hear of what changes a subscriber or a campaign.
+	a.webhooks = webhooks.New(db, webhooks.Config{AllowPrivate: cfg.WebhookAllowPrivate}, log.With("component", "webhooks"))
 	subs.OnActivated = func(ctx context.Context, tx *store.Tx, s subscribers.Subscriber) error {
 		if err := a.events.Link(ctx, tx, s.ID); err != nil {
 			return err
 		}
+		if err := a.webhooks.Emit(ctx, tx, webhooks.SubscriberConfirmed, fmt.Sprintf("subscriber:%d", s.ID),
+			map[string]any{"subscriber_id": s.ID, "email": s.Email}); err != nil {
+			return err
+		}
 		return a.flows.StartWelcome(ctx, tx, s.ID)
+	}
+	subs.OnUnsubscribed = func(ctx context.Context, tx *store.Tx, id int64, channel string) error {
+		return a.webhooks.Emit(ctx, tx, webhooks.SubscriberUnsubscribed, fmt.Sprintf("subscriber:%d", id),
+			map[string]any{"subscriber_id": id, "channel": channel})
 	}
 	a.feedback = feedback.New(db, subs, feedback.Config{
 		Rules:  feedback.Rules{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
 		FlowOf: a.flows.FlowOfMail,
 		VERP:   verp,
+		Emit:   a.webhooks.Emit,
 	}, log.With("component", "feedback"))
 	a.campaigns = campaigns.New(db, campaigns.Config{
 		From:     cfg.From,
@@ -168,6 +181,9 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 				Status: strconv.Itoa(r.Code), Diagnostic: r.Reply, Source: feedback.SourceSMTP,
 				Ref: feedback.Ref{CampaignID: r.CampaignID, DeliveryID: r.DeliveryID, SubscriberID: r.SubscriberID}})
 			return err
+		},
+		OnFinished: func(ctx context.Context, tx *store.Tx, id int64) error {
+			return a.webhooks.Emit(ctx, tx, webhooks.CampaignFinished, "", map[string]any{"campaign_id": id})
 		},
 		Feedback: func(ctx context.Context, id int64) (campaigns.FeedbackCounts, error) {
 			c, err := a.feedback.Campaign(ctx, id)
@@ -208,6 +224,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		TxMail:      txm,
 		Feedback:    a.feedback,
 		Providers:   providers,
+		Webhooks:    a.webhooks,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
@@ -291,6 +308,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	run("mail queue", a.queue.Run)
 	run("campaigns", a.campaigns.Run)
+	run("webhooks", a.webhooks.Run)
 
 	now := a.db.Now
 	sched := startScheduler(ctx, a.cfg.FlowTick, now, a.log,

@@ -31,3 +31,37 @@ CREATE INDEX bounces_subscriber ON bounces (subscriber_id, id) WHERE subscriber_
 -- A campaign's figures: bounced and complained deliveries.
 CREATE INDEX bounces_campaign ON bounces (campaign_id, kind, delivery_id) WHERE campaign_id IS NOT NULL;
 CREATE UNIQUE INDEX bounces_event ON bounces (event_id) WHERE event_id IS NOT NULL;
+
+-- Webhooks to the shop (owner: package webhooks): endpoints the shop
+-- registered, and a durable queue of signed deliveries to them.
+CREATE TABLE webhooks (
+	id         INTEGER PRIMARY KEY,
+	url        TEXT    NOT NULL,
+	events     TEXT    NOT NULL CHECK (json_valid(events)), -- JSON array of event types
+	-- "whsec_" + base64 of 32 random bytes (Standard Webhooks); kept as is,
+	-- since every delivery is signed with it.
+	secret     TEXT    NOT NULL,
+	created_at INTEGER NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+	id              INTEGER PRIMARY KEY,
+	webhook_id      INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+	message_id      TEXT    NOT NULL, -- the webhook-id header: the same on every retry
+	type            TEXT    NOT NULL,
+	-- Deliveries with the same key (one subscriber's events) go out in order:
+	-- a newer one waits while an older one is pending.
+	ordering_key    TEXT    NOT NULL DEFAULT '',
+	payload         TEXT    NOT NULL,
+	status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at INTEGER NOT NULL, -- a claim moves it to the lease's end
+	lease_owner     TEXT,
+	last_status     INTEGER,          -- the receiver's HTTP status, if it answered
+	last_error      TEXT    NOT NULL DEFAULT '',
+	created_at      INTEGER NOT NULL,
+	sent_at         INTEGER
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at, id);
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries (webhook_id, ordering_key, id) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (webhook_id, id);
