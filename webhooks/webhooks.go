@@ -310,3 +310,23 @@ func dialControl(allowPrivate bool) func(network, address string, c syscall.RawC
 		return nil
 	}
 }
+
+// DeleteForSubscriber erases what the queue holds about subscriber id (its
+// events carry the address) inside the erasure's transaction; events not
+// yet delivered go too: the person asked to be forgotten.
+func (s *Service) DeleteForSubscriber(ctx context.Context, tx *store.Tx, id int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE ordering_key = ?`, fmt.Sprintf("subscriber:%d", id)); err != nil {
+		return fmt.Errorf("webhooks: erase subscriber %d: %w", id, err)
+	}
+	return nil
+}
+
+// Prune deletes deliveries that ended (sent or given up) before cutoff.
+func (s *Service) Prune(ctx context.Context, cutoff time.Time) error {
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?`, cutoff.Unix()); err != nil {
+			return fmt.Errorf("webhooks: prune: %w", err)
+		}
+		return nil
+	})
+}

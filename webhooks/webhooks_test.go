@@ -148,3 +148,37 @@ func splitHostPort(u string) (string, string, error) {
 	}
 	return p.Hostname(), p.Port(), nil
 }
+
+func TestEraseAndPrune(t *testing.T) {
+	ctx := context.Background()
+	s, db, now := newService(t, Config{AllowPrivate: true})
+	ep, err := s.Create(ctx, Input{URL: "https://shop.example/hook", Events: []string{SubscriberBounced, CampaignFinished}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emit(t, s, db, SubscriberBounced, "subscriber:7", map[string]any{"email": "kim@example.com"})
+	emit(t, s, db, CampaignFinished, "", map[string]any{"campaign_id": 1})
+	if err := db.Tx(ctx, func(tx *store.Tx) error { return s.DeleteForSubscriber(ctx, tx, 7) }); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := s.Recent(ctx, ep.ID)
+	if len(ds) != 1 || ds[0].Type != CampaignFinished {
+		t.Fatalf("after erasure: %+v", ds)
+	}
+	db.Tx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'sent'`)
+		return err
+	})
+	if err := s.Prune(ctx, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Recent(ctx, ep.ID); len(ds) != 0 {
+		t.Fatalf("after prune: %+v", ds)
+	}
+	if err := s.Delete(ctx, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, ep.ID); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}

@@ -115,6 +115,8 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	footer := templates.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum}
 	host := hostOf(cfg.BaseURL)
 
+	// The shop's webhooks hear of what changes a subscriber or a campaign.
+	a.webhooks = webhooks.New(db, webhooks.Config{AllowPrivate: cfg.WebhookAllowPrivate}, log.With("component", "webhooks"))
 	subs, err = subscribers.New(db, a.queue, subscribers.Config{
 		BaseURL:    cfg.BaseURL,
 		From:       cfg.From,
@@ -123,7 +125,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:     subscribers.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum},
 		Secret:     secret,
 		PendingTTL: cfg.PendingTTL,
-		Erasers:    []subscribers.Eraser{a.queue},
+		Erasers:    []subscribers.Eraser{a.queue, a.webhooks},
 	}, log.With("component", "subscribers"))
 	if err != nil {
 		return nil, err
@@ -146,8 +148,6 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	}
 	// Confirming starts the welcome flow and attaches the carts and orders the
 	// shop reported for this address before it enrolled.
-	// The shop's webhooks hear of what changes a subscriber or a campaign.
-	a.webhooks = webhooks.New(db, webhooks.Config{AllowPrivate: cfg.WebhookAllowPrivate}, log.With("component", "webhooks"))
 	subs.OnActivated = func(ctx context.Context, tx *store.Tx, s subscribers.Subscriber) error {
 		if err := a.events.Link(ctx, tx, s.ID); err != nil {
 			return err
@@ -334,6 +334,9 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 		ticker{"prune events", func(ctx context.Context, _ time.Time) error {
 			_, err := a.events.Prune(ctx)
 			return err
+		}},
+		ticker{"prune webhook deliveries", func(ctx context.Context, now time.Time) error {
+			return a.webhooks.Prune(ctx, now.Add(-30*24*time.Hour))
 		}},
 	)
 	wg.Add(1)

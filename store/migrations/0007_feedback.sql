@@ -65,3 +65,5 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at, id);
 CREATE INDEX webhook_deliveries_order ON webhook_deliveries (webhook_id, ordering_key, id) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (webhook_id, id);
+-- Erasure finds a subscriber's events by their key.
+CREATE INDEX webhook_deliveries_key ON webhook_deliveries (ordering_key) WHERE ordering_key <> '';
