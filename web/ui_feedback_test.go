@@ -10,6 +10,7 @@ import (
 
 	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/subscribers"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // lateBounces lets a test hand the UI a feedback service made after the
@@ -47,6 +48,33 @@ func TestUISubscriberBounces(t *testing.T) {
 	}
 	for _, want := range []string{"Bounces and complaints", "550 5.1.1 &lt;kim@example.com&gt;: User unknown", `href="/ui/campaigns/12"`,
 		`badge bounced`, `badge hard`} {
+		if !strings.Contains(r.Body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+type fakeWebhooks struct{}
+
+func (fakeWebhooks) List(context.Context) ([]webhooks.Endpoint, error) {
+	return []webhooks.Endpoint{{ID: 3, URL: "https://shop.example/treu-hook", Events: []string{"subscriber.bounced"}}}, nil
+}
+
+func (fakeWebhooks) Recent(context.Context, int64) ([]webhooks.Delivery, error) {
+	code := 503
+	return []webhooks.Delivery{{ID: 1, Type: "subscriber.bounced", Status: "pending", Attempts: 2, LastStatus: &code, LastError: "HTTP 503"}}, nil
+}
+
+// The webhooks page shows each endpoint with its latest deliveries.
+func TestUIWebhooksPage(t *testing.T) {
+	env := newUIEnv(t, func(_ *Config, d *UIDeps) { d.Webhooks = fakeWebhooks{} })
+	c := env.client()
+	c.signIn()
+	r := c.get("/ui/webhooks")
+	if r.Status != http.StatusOK {
+		t.Fatalf("status %d", r.Status)
+	}
+	for _, want := range []string{"https://shop.example/treu-hook", "subscriber.bounced", "HTTP 503", `href="/ui/webhooks" aria-current="page"`} {
 		if !strings.Contains(r.Body, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -41,6 +41,7 @@ var uiNav = []navItem{
 	{"flows", "Flows", "/ui/flows"},
 	{"coupons", "Coupons", "/ui/coupons"},
 	{"outbox", "Outbox", "/ui/outbox"},
+	{"webhooks", "Webhooks", "/ui/webhooks"},
 	{"settings", "Settings", "/ui/settings"},
 }
 
