@@ -76,6 +76,13 @@ type Stats struct {
 	// What recipients did with it: opens, clicks, unsubscribes, orders and
 	// revenue (package tracking; zero when tracking is off).
 	tracking.Stats
+
+	// What came back (package feedback): Delivered are the sent mails no
+	// bounce came back for; Bounced the deliveries that bounced (refused
+	// at send, or reported after); Complained those marked as spam.
+	Delivered  int64 `json:"delivered"`
+	Bounced    int64 `json:"bounced"`
+	Complained int64 `json:"complained"`
 }
 
 // Input is what a marketer writes: the body of POST /api/campaigns.
@@ -340,6 +347,15 @@ func (e *Engine) stats(ctx context.Context, id, audience int64) (Stats, error) {
 		if s.Stats, err = e.cfg.Tracking.Stats(ctx, tracking.CampaignKey(id)); err != nil {
 			return Stats{}, err
 		}
+	}
+	s.Delivered = s.Sent
+	if e.cfg.Feedback != nil {
+		fc, err := e.cfg.Feedback(ctx, id)
+		if err != nil {
+			return Stats{}, err
+		}
+		s.Bounced, s.Complained = fc.Bounced, fc.Complained
+		s.Delivered = max(s.Sent-fc.BouncedAfterSend, 0)
 	}
 	return s, nil
 }

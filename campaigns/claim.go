@@ -61,6 +61,7 @@ type result struct {
 	kind     resultKind
 	attempts int // failed attempts before this one
 	reply    string
+	refused  *Refusal // a 5xx: reported to Config.OnRefused when recorded
 }
 
 func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *item, results chan<- result) {
@@ -250,12 +251,28 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 		pool:    pool,
 		lists:   slugs,
 		listID:  e.listID(first),
-		headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)},
+		headers: e.headers(id),
 	}
 	if e.cfg.Tracking != nil {
 		r.links = e.cfg.Tracking.Links(tracking.CampaignMail(id, name, utm))
 	}
 	return r, nil
+}
+
+// headers are the extra headers of every mail of campaign id: its id, and
+// the Feedback-ID Gmail's feedback loop reports complaint rates by.
+func (e *Engine) headers(id int64) map[string]string {
+	sender := e.cfg.FeedbackSender
+	if sender == "" {
+		sender = "localhost"
+		if u, err := url.Parse(e.cfg.BaseURL); err == nil && u.Hostname() != "" {
+			sender = u.Hostname()
+		}
+	}
+	return map[string]string{
+		"X-Treu-Campaign": strconv.FormatInt(id, 10),
+		"Feedback-ID":     strconv.FormatInt(id, 10) + ":campaign:" + sender,
+	}
 }
 
 // listID is the List-Id of mail for a list: "<slug>.<host of BaseURL>"
@@ -374,6 +391,9 @@ func (e *Engine) idle(ctx context.Context, r *run) time.Time {
 		}
 		n, _ := res.RowsAffected()
 		done = n > 0
+		if done && e.cfg.OnFinished != nil {
+			return e.cfg.OnFinished(ctx, tx, r.id)
+		}
 		return nil
 	})
 	if err != nil {

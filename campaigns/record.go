@@ -88,6 +88,9 @@ func (e *Engine) record(buf []result) {
 				case resFailed:
 					_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', reply = ?, attempts = ?,
 						lease_owner = NULL, lease_until = NULL WHERE id = ?`, r.reply, r.attempts+1, r.delivery)
+					if err == nil && r.refused != nil && e.cfg.OnRefused != nil {
+						err = e.cfg.OnRefused(ctx, tx, *r.refused)
+					}
 				case resSkipped:
 					_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'skipped', reply = ?,
 						lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'sending' AND lease_owner = ?`,

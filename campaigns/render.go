@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"strconv"
 	"strings"
 
 	"github.com/treu-mail/treu/internal/errs"
@@ -197,7 +196,7 @@ func (e *Engine) Test(ctx context.Context, id int64, emails []string) error {
 	if len(c.Lists) > 0 {
 		first = c.Lists[0]
 	}
-	r := &run{id: id, listID: e.listID(first), headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)}}
+	r := &run{id: id, listID: e.listID(first), headers: e.headers(id)}
 	for _, addr := range addrs {
 		// An erased, bounced or complaining address asked not to be mailed:
 		// not even a test. Anyone else may get one, subscriber or not.

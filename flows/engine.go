@@ -76,6 +76,10 @@ type Config struct {
 	// Tracking rewrites the links of flow mails to tracked redirects (and
 	// adds the open pixel where consented); nil sends them as written.
 	Tracking *tracking.Service
+
+	// FeedbackSender is the last field of the Feedback-ID header
+	// ("<flow>:flow:<sender>", for Gmail's feedback loop); empty: no header.
+	FeedbackSender string
 }
 
 // Engine runs the flows.
@@ -524,6 +528,9 @@ func (e *Engine) compose(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 		Headers:      map[string]string{"X-Treu-Flow": f.Slug},
 		Kind:         "flow",
 		SubscriberID: sub,
+	}
+	if e.cfg.FeedbackSender != "" {
+		msg.Headers["Feedback-ID"] = f.Slug + ":flow:" + e.cfg.FeedbackSender
 	}
 	if err := msg.Validate(); err != nil {
 		return nil, err

@@ -4,8 +4,8 @@
 //
 // Tables written: subscribers, lists, subscriptions, consents (append-only;
 // only erasure and the purge of never-confirmed sign-ups delete from it, with
-// the person), suppressions (the hash of an address that is erased, bounced
-// or complained). Mails are queued
+// the person), suppressions (the hash of an erased, bounced or complaining
+// address; package feedback suppresses through suppress.go). Mails are queued
 // through Queue inside the same transaction as the change that causes them, so
 // a confirmation mail is durable when Enroll returns.
 //

@@ -64,8 +64,14 @@ func (s *Service) unsubscribeAll(ctx context.Context, tx *store.Tx, rw row, meta
 			}
 		}
 	}
-	return s.addConsents(ctx, tx, rw.id, consentRow{action: ActionUnsubscribed, channel: meta.Channel,
-		ip: meta.IP, ua: meta.UserAgent, detail: "all lists"})
+	if err := s.addConsents(ctx, tx, rw.id, consentRow{action: ActionUnsubscribed, channel: meta.Channel,
+		ip: meta.IP, ua: meta.UserAgent, detail: "all lists"}); err != nil {
+		return err
+	}
+	if s.OnUnsubscribed != nil {
+		return s.OnUnsubscribed(ctx, tx, rw.id, meta.Channel)
+	}
+	return nil
 }
 
 // Prefs is what the preferences page shows.

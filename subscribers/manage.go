@@ -14,7 +14,8 @@ import (
 )
 
 // Get returns a subscriber with lists, attributes and the consent log.
-// ref is the id or the address.
+// ref is the id or the address. Status is "bounced" or "complained" while
+// the address is suppressed for that reason (suppress.go).
 func (s *Service) Get(ctx context.Context, refText string) (Subscriber, error) {
 	r, err := parseRef(refText)
 	if err != nil {
@@ -25,6 +26,9 @@ func (s *Service) Get(ctx context.Context, refText string) (Subscriber, error) {
 		return Subscriber{}, err
 	}
 	if sub.Consents, err = loadConsents(ctx, s.db, sub.ID); err != nil {
+		return Subscriber{}, err
+	}
+	if sub.Status, err = feedbackStatus(ctx, s.db, emailKey(sub.Email), sub.Status); err != nil {
 		return Subscriber{}, err
 	}
 	return sub, nil

@@ -127,6 +127,10 @@ type Service struct {
 	// confirming (not by import). The default queues the welcome mail; the flows
 	// package replaces it to start the welcome flow. Set it before serving.
 	OnActivated func(ctx context.Context, tx *store.Tx, s Subscriber) error
+	// OnUnsubscribed, if set, runs inside the transaction that takes a
+	// subscriber off every list (a link, the preferences page, a complaint):
+	// the shop's webhooks hear of it.
+	OnUnsubscribed func(ctx context.Context, tx *store.Tx, id int64, channel string) error
 
 	// confirmMail holds the confirmation mail per locale, rendered once with a
 	// placeholder for the link: enrollment only substitutes the link.

@@ -10,6 +10,10 @@ func (s *Server) routes(ui UIDeps) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metricsPage)
 
+	// Relays' event webhooks (SES, SendGrid, Postmark, Mailgun, Brevo):
+	// each request proves itself by the provider's signature, not a token.
+	e.POST("/webhooks/:provider", s.providerWebhook)
+
 	// Customers: signed links and the public form (web/public.go).
 	pub := s.publicRoutes(s.subs)
 	s.npsRoutes(pub)   // web/public_nps.go
@@ -29,6 +33,7 @@ func (s *Server) routes(ui UIDeps) {
 	api.GET("/subscribers/:ref/export", s.exportSubscriber)
 
 	api.POST("/events", s.ingestEvent)
+	api.POST("/bounces", s.reportBounce)
 
 	api.POST("/tx", s.tx.send)
 	api.GET("/tx-templates", s.tx.listTemplates)
@@ -77,6 +82,10 @@ func (s *Server) routes(ui UIDeps) {
 	api.POST("/coupon-pools/:slug/codes", s.addCodes)
 
 	api.GET("/retention", s.retentionReport)
+	api.GET("/webhooks", s.listWebhooks)
+	api.POST("/webhooks", s.createWebhook)
+	api.DELETE("/webhooks/:id", s.deleteWebhook)
+	api.GET("/webhooks/:id/deliveries", s.webhookDeliveries)
 
 	api.GET("/outbox", s.outboxList)
 	api.GET("/outbox/:id", s.outboxGet)

@@ -17,6 +17,7 @@ import (
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/internal/errs"
@@ -27,6 +28,7 @@ import (
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/tracking"
 	"github.com/treu-mail/treu/txmail"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // Server holds what the handlers need. Fields are set once by New and then
@@ -44,6 +46,9 @@ type Server struct {
 	imports   *imports.Service
 	retention *retention.Service // nil: no stages shown
 	outbox    *mailer.Outbox
+	feedback  *feedback.Service // nil: POST /api/bounces answers 404
+	providers *feedback.Providers
+	webhooks  *webhooks.Service // nil: /api/webhooks answers 404
 	tx        txAPI
 	tracking  *tracking.Service // nil: no /l/ and /o/ routes
 	metrics   *Metrics
@@ -88,6 +93,9 @@ type Deps struct {
 	TxMail      *txmail.Service
 	Retention   *retention.Service
 	Tracking    *tracking.Service // clicks, opens, campaign results; may be nil
+	Feedback    *feedback.Service
+	Providers   *feedback.Providers // relays' event webhooks; nil: none
+	Webhooks    *webhooks.Service
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -114,6 +122,9 @@ func New(cfg Config, d Deps) *Server {
 		imports:   d.Imports,
 		retention: d.Retention,
 		outbox:    d.Outbox,
+		feedback:  d.Feedback,
+		providers: d.Providers,
+		webhooks:  d.Webhooks,
 		tx:        txAPI{svc: d.TxMail},
 		tracking:  d.Tracking,
 		metrics:   d.Metrics,

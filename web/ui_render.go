@@ -44,6 +44,7 @@ var uiNav = []navItem{
 	{"retention", "Retention", "/ui/retention"},
 	{"coupons", "Coupons", "/ui/coupons"},
 	{"outbox", "Outbox", "/ui/outbox"},
+	{"webhooks", "Webhooks", "/ui/webhooks"},
 	{"settings", "Settings", "/ui/settings"},
 }
 

@@ -37,6 +37,8 @@ type UIDeps struct {
 	Flows       uiFlows
 	Coupons     uiCoupons
 	Imports     uiImports
+	Bounces     uiBounces
+	Webhooks    uiWebhooks
 }
 
 // UISettings is the installation's configuration as the settings page shows it.
@@ -65,6 +67,8 @@ type ui struct {
 	flows       uiFlows
 	coupons     uiCoupons
 	imports     uiImports
+	bounces     uiBounces // nil: the subscriber page shows no bounce section
+	webhooks    uiWebhooks
 	pages       map[string]map[string]*template.Template // lang -> page -> template
 }
 
@@ -123,6 +127,14 @@ func (s *Server) uiRoutes(d UIDeps) {
 		coupons:     d.Coupons,
 		imports:     d.Imports,
 	}
+	if d.Bounces == nil && s.feedback != nil {
+		d.Bounces = s.feedback
+	}
+	u.bounces = d.Bounces
+	if d.Webhooks == nil && s.webhooks != nil {
+		d.Webhooks = s.webhooks
+	}
+	u.webhooks = d.Webhooks
 
 	e := s.echo
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
@@ -153,6 +165,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodGet, "/campaigns/:id/progress", u.campaignProgressFragment) // polled while it sends
 	signed(http.MethodPost, "/campaigns/:id/test", u.testCampaign)
 	signed(http.MethodPost, "/campaigns/:id/:action", u.campaignAction) // start, pause, resume, cancel
+	signed(http.MethodGet, "/webhooks", u.webhooksPage)
 	signed(http.MethodGet, "/outbox", u.outboxList)
 	signed(http.MethodGet, "/outbox/:id", u.outboxMail)
 	signed(http.MethodGet, "/outbox/:id/raw", u.outboxRaw)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/subscribers"
@@ -19,6 +20,24 @@ type uiSubscribers interface {
 	Erase(ctx context.Context, ref string) error
 	Lists(ctx context.Context) ([]subscribers.List, error)
 	CreateList(ctx context.Context, slug, name, description string) (subscribers.List, error)
+}
+
+// uiBounces is what the subscriber page needs of *feedback.Service.
+type uiBounces interface {
+	ForSubscriber(ctx context.Context, subscriberID int64) ([]feedback.Bounce, error)
+}
+
+// subscriberData is the subscriber page: the person and what came back from
+// the mails they were sent.
+// subscriberData is a subscriber with their place on the ladder and the
+// moves that led there (nil Stage: retention is not wired in), and their
+// bounces.
+type subscriberData struct {
+	subscribers.Subscriber
+	Stage    *retention.Stage
+	Timeline []retention.Change
+	Feedback bool // bounces are tracked (the section is shown)
+	Bounces  []feedback.Bounce
 }
 
 const subscriberPage = 50
@@ -64,9 +83,9 @@ func (u *ui) subscriberDetail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := subscriberDetailPage{Subscriber: sub}
+	d := subscriberData{Subscriber: sub}
+	ctx := c.Request().Context()
 	if r := u.srv.retention; r != nil {
-		ctx := c.Request().Context()
 		st, err := r.Current(ctx, sub.ID)
 		if err != nil {
 			return err
@@ -76,15 +95,13 @@ func (u *ui) subscriberDetail(c echo.Context) error {
 			return err
 		}
 	}
+	if u.bounces != nil {
+		d.Feedback = true
+		if d.Bounces, err = u.bounces.ForSubscriber(ctx, sub.ID); err != nil {
+			return err
+		}
+	}
 	return u.render(c, http.StatusOK, "subscriber", uiPage{Title: "Subscribers", Nav: "subscribers", Data: d})
-}
-
-// subscriberDetailPage is a subscriber with their place on the ladder and the
-// moves that led there (nil Stage: retention is not wired in).
-type subscriberDetailPage struct {
-	subscribers.Subscriber
-	Stage    *retention.Stage
-	Timeline []retention.Change
 }
 
 // eraseSubscriber deletes a person's data for good (GDPR Art. 17). The form

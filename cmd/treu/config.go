@@ -45,6 +45,18 @@ type config struct {
 	// UI and every time the UI shows are in this zone.
 	Location *time.Location
 
+	// Feedback (package feedback): bounces and complaints.
+	BounceDomain     string
+	BounceListen     string
+	SoftBounceLimit  int
+	SoftBounceWindow time.Duration
+	// Relays' event webhooks; each empty setting leaves its endpoint off.
+	SESTopicARN         string
+	SendGridWebhookKey  string
+	MailgunWebhookKey   string
+	WebhookBasicSecret  string
+	WebhookAllowPrivate bool
+
 	baseURLDefaulted bool // no --base-url: links point at the listening address
 }
 
@@ -76,6 +88,15 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.Stages.LostDays, "stage-lost-days", 365, "days without an order after which a customer is lost")
 	fs.StringVar(&cfg.UTM, "utm", tracking.DefaultUTM, `query added to every tracked link's target ({slug}: the campaign's or flow's, {id}: the campaign id); "off" adds none`)
 	fs.DurationVar(&cfg.Attribution, "attribution-window", 5*24*time.Hour, "an order this long after a click (or open) on a campaign or flow mail is credited to it")
+	fs.StringVar(&cfg.BounceDomain, "bounce-domain", "", "domain of the VERP return path bounces+TOKEN@DOMAIN on every mail (default: the --from domain)")
+	fs.StringVar(&cfg.BounceListen, "bounce-listen", "", "address of the SMTP server that receives bounces and complaints for the bounce domain, e.g. 127.0.0.1:2526; empty: off")
+	fs.IntVar(&cfg.SoftBounceLimit, "soft-bounce-limit", 3, "soft bounces within --soft-bounce-window that suppress an address")
+	fs.DurationVar(&cfg.SoftBounceWindow, "soft-bounce-window", 30*24*time.Hour, "the window in which soft bounces are counted")
+	fs.StringVar(&cfg.SESTopicARN, "ses-topic-arn", "", "SNS topic ARN(s), comma-separated, whose SES notifications POST /webhooks/ses accepts; empty: off")
+	fs.StringVar(&cfg.SendGridWebhookKey, "sendgrid-webhook-key", "", "SendGrid Event Webhook verification key (base64); empty: /webhooks/sendgrid off")
+	fs.StringVar(&cfg.MailgunWebhookKey, "mailgun-webhook-key", "", "Mailgun HTTP webhook signing key; empty: /webhooks/mailgun off")
+	fs.StringVar(&cfg.WebhookBasicSecret, "webhook-basic-secret", "", "password the Postmark and Brevo webhook URLs carry as HTTP Basic auth; empty: those endpoints off")
+	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "let the shop's webhooks call loopback and private network addresses")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	return fs

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/mailer"
@@ -27,27 +29,32 @@ import (
 	"github.com/treu-mail/treu/tracking"
 	"github.com/treu-mail/treu/txmail"
 	"github.com/treu-mail/treu/web"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // app is every service of a running Treu, built once from the config.
 type app struct {
-	addr      string // where HTTP listens
-	cfg       config
-	log       *slog.Logger
-	db        *store.DB
-	deps      web.Deps
-	queue     *mailer.Queue
-	outbox    *mailer.Outbox
-	smtp      []*mailer.SMTP
-	subs      *subscribers.Service
-	campaigns *campaigns.Engine
-	events    *events.Service
-	flows     *flows.Engine
-	coupons   *coupons.Service
-	imports   *imports.Service
-	retention *retention.Service
-	tracking  *tracking.Service
-	metrics   *web.Metrics
+	addr       string // where HTTP listens
+	bounceAddr string // where the bounce listener listens, if it does
+	cfg        config
+	log        *slog.Logger
+	db         *store.DB
+	deps       web.Deps
+	queue      *mailer.Queue
+	outbox     *mailer.Outbox
+	smtp       []*mailer.SMTP
+	subs       *subscribers.Service
+	campaigns  *campaigns.Engine
+	events     *events.Service
+	flows      *flows.Engine
+	coupons    *coupons.Service
+	imports    *imports.Service
+	retention  *retention.Service
+	tracking   *tracking.Service
+	feedback   *feedback.Service
+	webhooks   *webhooks.Service
+	verp       *feedback.VERP
+	metrics    *web.Metrics
 }
 
 // wire builds the services. Nothing runs yet: start does that.
@@ -57,7 +64,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	a.outbox = outbox
 
 	// Transports: the SMTP servers, or the outbox when none is configured.
-	var transports []campaigns.Transport
+	var (
+		transports []campaigns.Transport
+		subs       *subscribers.Service
+	)
 	var single mailer.Transport = outbox
 	if cfg.SMTPURL != "" {
 		var dkim *mailer.DKIM
@@ -94,11 +104,29 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		transports = []campaigns.Transport{outbox}
 	}
 
-	a.queue = mailer.NewQueue(db, single, log.With("component", "queue"), mailer.QueueConfig{Workers: cfg.Workers})
+	// Every mail leaves with a VERP return path naming it, so a bounce is
+	// credited to the right mail (package feedback).
+	verp, err := feedback.NewVERP(secret, cfg.BounceDomain)
+	if err != nil {
+		return nil, fmt.Errorf("--bounce-domain: %w", err)
+	}
+	a.verp = verp
+	a.queue = mailer.NewQueue(db, single, log.With("component", "queue"), mailer.QueueConfig{
+		Workers:    cfg.Workers,
+		ReturnPath: verp.Mail,
+		OnRefused: func(ctx context.Context, tx *store.Tx, r mailer.Refusal) error {
+			_, err := a.feedback.RecordTx(ctx, tx, feedback.Report{Kind: feedback.Hard, Email: r.Recipient,
+				Status: strconv.Itoa(r.Code), Diagnostic: r.Reply, Source: feedback.SourceSMTP,
+				Ref: feedback.Ref{MailID: r.MailID, SubscriberID: r.SubscriberID}})
+			return err
+		},
+	})
 	footer := templates.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum}
 	host := hostOf(cfg.BaseURL)
 
-	subs, err := subscribers.New(db, a.queue, subscribers.Config{
+	// The shop's webhooks hear of what changes a subscriber or a campaign.
+	a.webhooks = webhooks.New(db, webhooks.Config{AllowPrivate: cfg.WebhookAllowPrivate}, log.With("component", "webhooks"))
+	subs, err = subscribers.New(db, a.queue, subscribers.Config{
 		BaseURL:    cfg.BaseURL,
 		From:       cfg.From,
 		FromName:   cfg.FromName,
@@ -106,7 +134,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:     subscribers.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum},
 		Secret:     secret,
 		PendingTTL: cfg.PendingTTL,
-		Erasers:    []subscribers.Eraser{a.queue, outbox},
+		Erasers:    []subscribers.Eraser{a.queue, outbox, a.webhooks},
 	}, log.With("component", "subscribers"))
 	if err != nil {
 		return nil, err
@@ -142,6 +170,8 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:   footer,
 		Location: cfg.Location,
 		Tracking: a.tracking,
+		// Gmail's feedback loop reports complaint rates per Feedback-ID.
+		FeedbackSender: host,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
@@ -155,8 +185,22 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		if _, _, err := a.retention.Recompute(ctx, tx, s.ID); err != nil {
 			return err
 		}
+		if err := a.webhooks.Emit(ctx, tx, webhooks.SubscriberConfirmed, fmt.Sprintf("subscriber:%d", s.ID),
+			map[string]any{"subscriber_id": s.ID, "email": s.Email}); err != nil {
+			return err
+		}
 		return a.flows.StartWelcome(ctx, tx, s.ID)
 	}
+	subs.OnUnsubscribed = func(ctx context.Context, tx *store.Tx, id int64, channel string) error {
+		return a.webhooks.Emit(ctx, tx, webhooks.SubscriberUnsubscribed, fmt.Sprintf("subscriber:%d", id),
+			map[string]any{"subscriber_id": id, "channel": channel})
+	}
+	a.feedback = feedback.New(db, subs, feedback.Config{
+		Rules:  feedback.Rules{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
+		FlowOf: a.flows.FlowOfMail,
+		VERP:   verp,
+		Emit:   a.webhooks.Emit,
+	}, log.With("component", "feedback"))
 	a.campaigns = campaigns.New(db, campaigns.Config{
 		From:     cfg.From,
 		FromName: cfg.FromName,
@@ -165,6 +209,22 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Location: cfg.Location,
 		Pools:    pools,
 		Tracking: a.tracking,
+		// Feedback: VERP return paths, 5xx refusals as hard bounces, and
+		// bounces and complaints in the figures.
+		ReturnPath: verp.Delivery,
+		OnRefused: func(ctx context.Context, tx *store.Tx, r campaigns.Refusal) error {
+			_, err := a.feedback.RecordTx(ctx, tx, feedback.Report{Kind: feedback.Hard,
+				Status: strconv.Itoa(r.Code), Diagnostic: r.Reply, Source: feedback.SourceSMTP,
+				Ref: feedback.Ref{CampaignID: r.CampaignID, DeliveryID: r.DeliveryID, SubscriberID: r.SubscriberID}})
+			return err
+		},
+		OnFinished: func(ctx context.Context, tx *store.Tx, id int64) error {
+			return a.webhooks.Emit(ctx, tx, webhooks.CampaignFinished, "", map[string]any{"campaign_id": id})
+		},
+		Feedback: func(ctx context.Context, id int64) (campaigns.FeedbackCounts, error) {
+			c, err := a.feedback.Campaign(ctx, id)
+			return campaigns.FeedbackCounts{Bounced: c.Bounced, BouncedAfterSend: c.BouncedAfterSend, Complained: c.Complained}, err
+		},
 	}, transports, subs, log.With("component", "campaigns"))
 	a.imports, err = imports.New(db, subs, imports.Config{Dir: filepath.Join(cfg.Data, "imports")},
 		log.With("component", "imports"))
@@ -176,6 +236,21 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		log.With("component", "txmail"))
 	if err != nil {
 		return nil, err
+	}
+
+	providers := &feedback.Providers{MailgunKey: []byte(cfg.MailgunWebhookKey), BasicSecret: cfg.WebhookBasicSecret}
+	if cfg.SESTopicARN != "" {
+		providers.SES = &feedback.SNSVerifier{}
+		for _, arn := range strings.Split(cfg.SESTopicARN, ",") {
+			if arn = strings.TrimSpace(arn); arn != "" {
+				providers.SES.TopicARNs = append(providers.SES.TopicARNs, arn)
+			}
+		}
+	}
+	if cfg.SendGridWebhookKey != "" {
+		if providers.SendGridKey, err = feedback.ParseSendGridKey(cfg.SendGridWebhookKey); err != nil {
+			return nil, fmt.Errorf("--sendgrid-webhook-key: %w", err)
+		}
 	}
 
 	a.deps = web.Deps{
@@ -192,6 +267,9 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		TxMail:      txm,
 		Retention:   a.retention,
 		Tracking:    a.tracking,
+		Feedback:    a.feedback,
+		Providers:   providers,
+		Webhooks:    a.webhooks,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
@@ -269,6 +347,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	run("mail queue", a.queue.Run)
 	run("campaigns", a.campaigns.Run)
+	run("webhooks", a.webhooks.Run)
 
 	now := a.db.Now
 	sched := startScheduler(ctx, a.cfg.FlowTick, a.cfg.Location, now, a.log,
@@ -309,6 +388,9 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			return err
 		}},
 		ticker{"prune mail", a.pruneMail},
+		ticker{"prune webhook deliveries", func(ctx context.Context, now time.Time) error {
+			return a.webhooks.Prune(ctx, now.Add(-30*24*time.Hour))
+		}},
 	)
 	// Time alone moves customers to lapsing and lost: once a day.
 	daily := startScheduler(ctx, 24*time.Hour, a.cfg.Location, now, a.log,
