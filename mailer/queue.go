@@ -33,6 +33,9 @@ type QueueConfig struct {
 	// the SMTP server refused for good (a 5xx): package feedback counts it
 	// as a hard bounce.
 	OnRefused func(ctx context.Context, tx *store.Tx, r Refusal) error
+	// OnResult, if set, hears after each round's commit how many mails
+	// ended with result "sent", "retry" or "failed" (for /metrics).
+	OnResult func(result string, n int)
 }
 
 // Refusal is a mail the SMTP server refused with a 5xx at send time.
@@ -268,6 +271,7 @@ type outcome struct {
 	query   string
 	args    []any
 	refused *Refusal // a 5xx: reported to OnRefused when recorded
+	result  string   // "sent", "retry", "failed"; "" for a release
 }
 
 // process delivers one claimed mail and says how to record the outcome.
@@ -321,25 +325,28 @@ func (q *Queue) finish(j job, status, reason string) outcome {
 		message = CASE WHEN ? = 'sent' THEN NULL ELSE message END,
 		lease_owner = NULL, lease_until = NULL
 		WHERE id = ? AND lease_owner = ?`,
-		[]any{status, reason, status, q.Now().Unix(), status, j.id, j.owner}, nil}
+		[]any{status, reason, status, q.Now().Unix(), status, j.id, j.owner}, nil, status}
 }
 
 func (q *Queue) retry(j job, at time.Time, reason string) outcome {
 	return outcome{j, `UPDATE mail_queue SET next_attempt_at = ?, last_error = ?,
 		lease_owner = NULL, lease_until = NULL
-		WHERE id = ? AND lease_owner = ?`, []any{at.Unix(), reason, j.id, j.owner}, nil}
+		WHERE id = ? AND lease_owner = ?`, []any{at.Unix(), reason, j.id, j.owner}, nil, "retry"}
 }
 
 // release hands an unsent claim back at once, not counting it as an attempt.
 func (q *Queue) release(j job) outcome {
 	return outcome{j, `UPDATE mail_queue SET next_attempt_at = ?, attempts = attempts - 1,
 		lease_owner = NULL, lease_until = NULL
-		WHERE id = ? AND lease_owner = ?`, []any{q.Now().Unix(), j.id, j.owner}, nil}
+		WHERE id = ? AND lease_owner = ?`, []any{q.Now().Unix(), j.id, j.owner}, nil, ""}
 }
 
-// record writes the outcomes of one round in one transaction.
+// record writes the outcomes of one round in one transaction, then counts
+// the recorded ones for OnResult.
 func (q *Queue) record(ctx context.Context, outs []outcome) error {
-	return q.db.Tx(ctx, func(tx *store.Tx) error {
+	var sent, retry, failed int
+	err := q.db.Tx(ctx, func(tx *store.Tx) error {
+		sent, retry, failed = 0, 0, 0
 		for _, o := range outs {
 			res, err := tx.ExecContext(ctx, o.query, o.args...)
 			if err != nil {
@@ -356,9 +363,28 @@ func (q *Queue) record(ctx context.Context, outs []outcome) error {
 					return fmt.Errorf("mailer: report refusal of mail %d: %w", o.j.id, err)
 				}
 			}
+			switch o.result {
+			case "sent":
+				sent++
+			case "retry":
+				retry++
+			case "failed":
+				failed++
+			}
 		}
 		return nil
 	})
+	if err == nil && q.cfg.OnResult != nil {
+		for _, r := range [...]struct {
+			name string
+			n    int
+		}{{"sent", sent}, {"retry", retry}, {"failed", failed}} {
+			if r.n > 0 {
+				q.cfg.OnResult(r.name, r.n)
+			}
+		}
+	}
+	return err
 }
 
 // marketingKinds are the mail kinds that need marketing consent: an
@@ -399,12 +425,17 @@ type QueueStats struct {
 	Retrying int64 `json:"retrying"` // queued rows that failed temporarily at least once
 	Sent     int64 `json:"sent"`
 	Failed   int64 `json:"failed"`
+	// OldestQueued is how long the oldest queued mail has waited since it
+	// was enqueued; 0 when nothing is queued. A growing age means mail is
+	// stuck (the SMTP server is down, or the workers do not run).
+	OldestQueued time.Duration `json:"oldest_queued"`
 }
 
-// Stats counts rows by status.
+// Stats counts rows by status and measures the oldest queued mail's age.
 func (q *Queue) Stats(ctx context.Context) (QueueStats, error) {
 	var s QueueStats
-	rows, err := q.db.QueryContext(ctx, `SELECT status, count(*), coalesce(sum(attempts > 0 AND last_error <> ''), 0)
+	rows, err := q.db.QueryContext(ctx, `SELECT status, count(*), coalesce(sum(attempts > 0 AND last_error <> ''), 0),
+			min(created_at)
 		FROM mail_queue GROUP BY status`)
 	if err != nil {
 		return s, fmt.Errorf("mailer: queue stats: %w", err)
@@ -412,13 +443,14 @@ func (q *Queue) Stats(ctx context.Context) (QueueStats, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var status string
-		var n, retrying int64
-		if err := rows.Scan(&status, &n, &retrying); err != nil {
+		var n, retrying, oldest int64
+		if err := rows.Scan(&status, &n, &retrying, &oldest); err != nil {
 			return s, fmt.Errorf("mailer: queue stats: %w", err)
 		}
 		switch status {
 		case "queued":
 			s.Queued, s.Retrying = n, retrying
+			s.OldestQueued = max(q.Now().Sub(time.Unix(oldest, 0)), 0)
 		case "sent":
 			s.Sent = n
 		case "failed":

@@ -75,6 +75,16 @@ type SMTPConfig struct {
 	Timeout            time.Duration
 	HELO               string // name for EHLO; default the machine's host name
 	DKIM               *DKIM  // sign every message when set
+	// Latency, if set, observes how long each SMTP transaction took (from
+	// taking a pooled connection, dialling it if needed, to the server's
+	// reply to the data), sent or not. A VictoriaMetrics Histogram fits.
+	Latency Latency
+}
+
+// Latency observes durations measured from start; package mailer needs no
+// metrics library for it.
+type Latency interface {
+	UpdateDuration(start time.Time)
 }
 
 const (
@@ -332,7 +342,13 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		return err
 	}
 	defer s.release(cn)
-	return s.deliver(ctx, cn, m.EnvelopeFrom(), m.To, sig, buf.Bytes())
+	if s.cfg.Latency == nil {
+		return s.deliver(ctx, cn, m.EnvelopeFrom(), m.To, sig, buf.Bytes())
+	}
+	start := time.Now()
+	err = s.deliver(ctx, cn, m.EnvelopeFrom(), m.To, sig, buf.Bytes())
+	s.cfg.Latency.UpdateDuration(start)
+	return err
 }
 
 // Check dials one connection, to report a bad configuration at start-up.
