@@ -86,6 +86,9 @@ type Config struct {
 	// OnFinished runs inside the transaction that marks a send finished
 	// (the shop's webhooks hear of it).
 	OnFinished func(ctx context.Context, tx *store.Tx, campaignID int64) error
+	// OnResult, if set, hears after each recorded batch how many deliveries
+	// ended with result "sent", "retry", "failed" or "skipped" (for /metrics).
+	OnResult func(result string, n int)
 	// Feedback counts what came back after the send, for Stats.
 	Feedback func(ctx context.Context, campaignID int64) (FeedbackCounts, error)
 	// FeedbackSender is the last field of the Feedback-ID header

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,7 +222,15 @@ func TestUnsubscribeDuringSendIsHonoured(t *testing.T) {
 // 451 for a share of first attempts, 550 for some: every 451 is delivered on a
 // retry, exactly once; every 550 is failed with the server's reply.
 func TestTemporaryAndPermanentFailures(t *testing.T) {
-	h := newHarness(t, testConfig(), func(s *sink) {
+	var mu sync.Mutex
+	results := map[string]int{}
+	cfg := testConfig()
+	cfg.OnResult = func(result string, n int) {
+		mu.Lock()
+		results[result] += n
+		mu.Unlock()
+	}
+	h := newHarness(t, cfg, func(s *sink) {
 		s.policy = func(rcpt string, n int) *smtp.SMTPError {
 			var i int
 			fmt.Sscanf(rcpt, "kunde%d@", &i)
@@ -260,6 +269,13 @@ func TestTemporaryAndPermanentFailures(t *testing.T) {
 		t.Fatalf("stats %+v, want failed %d", s, failed)
 	}
 	checkStatsAddUp(t, s)
+	// The metrics hook heard every recorded result: the batch is counted
+	// before the campaign can be seen finished.
+	mu.Lock()
+	if results["sent"] != n-failed || results["failed"] != failed || results["retry"] == 0 || results["skipped"] != 0 {
+		t.Errorf("OnResult heard %v, want sent %d, failed %d, some retries", results, n-failed, failed)
+	}
+	mu.Unlock()
 	var reply string
 	var attempts int
 	h.db.QueryRow(`SELECT d.reply, d.attempts FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = 'kunde17@example.com'`).Scan(&reply, &attempts)

@@ -115,12 +115,45 @@ func (e *Engine) record(buf []result) {
 			return nil
 		})
 		if err == nil {
+			e.countResults(buf)
 			return
 		}
 		e.log.Error("record delivery results", "try", try+1, "err", err)
 		time.Sleep(time.Second)
 	}
 	e.log.Error("delivery results lost; their leases will expire and they will be sent again", "count", len(buf), "err", err)
+}
+
+// countResults tells OnResult what a recorded batch did.
+func (e *Engine) countResults(buf []result) {
+	if e.cfg.OnResult == nil {
+		return
+	}
+	var sent, retry, failed, skipped int
+	for _, r := range buf {
+		switch r.kind {
+		case resSent:
+			sent++
+		case resFailed:
+			failed++
+		case resSkipped:
+			skipped++
+		case resRetry:
+			if r.attempts+1 >= e.cfg.MaxAttempts {
+				failed++ // the last attempt: recorded as failed
+			} else {
+				retry++
+			}
+		}
+	}
+	for _, c := range [...]struct {
+		name string
+		n    int
+	}{{"sent", sent}, {"retry", retry}, {"failed", failed}, {"skipped", skipped}} {
+		if c.n > 0 {
+			e.cfg.OnResult(c.name, c.n)
+		}
+	}
 }
 
 // retryBackoff after the n-th temporary failure: RetryBackoff doubling, capped.
