@@ -97,6 +97,10 @@ type Config struct {
 	// Emit, if set, tells the shop (package webhooks) inside the
 	// transaction: subscriber.bounced or subscriber.complained.
 	Emit func(ctx context.Context, tx *store.Tx, typ, orderingKey string, data any) error
+	// OnReport, if set, hears each newly stored report's kind (hard, soft,
+	// complaint), for /metrics. It runs inside the transaction: a report
+	// whose transaction is rolled back and retried may be counted twice.
+	OnReport func(kind Kind)
 }
 
 // Service records bounces and complaints and applies the rules.
@@ -215,6 +219,9 @@ func (s *Service) RecordTx(ctx context.Context, tx *store.Tx, r Report) (Outcome
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("feedback: record %s bounce: %w", r.Kind, err)
+	}
+	if s.cfg.OnReport != nil {
+		s.cfg.OnReport(r.Kind)
 	}
 	switch r.Kind {
 	case Hard:

@@ -90,6 +90,8 @@ func TestComplaintUnsubscribesAndSuppresses(t *testing.T) {
 
 func TestDuplicateEventCountsOnce(t *testing.T) {
 	e := newEnv(t)
+	heard := map[Kind]int{}
+	e.fb.cfg.OnReport = func(k Kind) { heard[k]++ } // Record runs one group at a time
 	e.active("jo@example.com")
 	r := Report{Kind: Soft, Email: "jo@example.com", Source: SourceSendGrid, EventID: "evt-1"}
 	e.record(r)
@@ -100,6 +102,10 @@ func TestDuplicateEventCountsOnce(t *testing.T) {
 	}
 	if got := e.suppressed("jo@example.com"); got != "" {
 		t.Fatalf("a repeated event suppressed: %q", got)
+	}
+	e.record(Report{Kind: Complaint, Email: "jo@example.com", Source: SourceSendGrid, EventID: "evt-2"})
+	if len(heard) != 2 || heard[Soft] != 1 || heard[Complaint] != 1 {
+		t.Fatalf("OnReport heard %v, want one soft and one complaint", heard)
 	}
 }
 
