@@ -24,6 +24,15 @@
 // together in one transaction (group commit, batch.go); each caller still
 // returns only after the commit that holds its subscriber and mail.
 //
+// Lists are public (offered on /subscribe and the preference page) or
+// private (the shop's own; the preference page leaves them alone).
+//
+// Erasure runs every Config.Eraser (AddressEraser: also by address) in its
+// transaction, then checkpoints the write-ahead log; with the store's
+// secure_delete no copy of the address stays in the database files.
+// Names with bidirectional control characters are refused, and attribute
+// values nest at most 10 levels.
+//
 // Status model: a subscriber is pending, active or unsubscribed; each list
 // membership is pending (asked for, not confirmed), active or unsubscribed.
 // Marketing mail goes only to active subscribers on active memberships whose
