@@ -31,6 +31,12 @@
 // transaction per batch. At most ~3 batches are in flight: memory is bounded
 // by the batch size, not the audience.
 //
+// Coupons: a campaign with a coupon pool (required when the mail prints
+// {{ .Coupon }}) gives each recipient one code through package coupons,
+// assigned after the claim's consent check and kept on the delivery
+// (deliveries.coupon), so a resumed send mails the same code; an empty pool
+// pauses the campaign. Erasure clears a subscriber's SMTP replies (erase.go).
+//
 // Failures: an SMTP 4xx or no answer puts the delivery back to pending with
 // next_attempt_at (backoff doubling from RetryBackoff) without holding up the
 // rest; after MaxAttempts it is failed. A 5xx fails that delivery with the

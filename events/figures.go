@@ -24,36 +24,41 @@ type PeriodFigures struct {
 	Previous, Retained int64
 }
 
-// The period's customers from the placed_at index; per customer the
-// lifetime figures from shop_orders_subscriber.
-const periodFigures = `WITH p AS (
-	SELECT subscriber_id AS id, count(*) AS n, sum(total) AS rev FROM shop_orders
-	WHERE placed_at >= ?1 AND placed_at < ?2 AND subscriber_id IS NOT NULL
+// periodFigures reads the orders of the period and of the equally long one
+// before it in one range of the shop_orders_placed index (covering: no row
+// lookups), grouped by customer; then, for each customer, their figures on
+// subscribers by primary key instead of their whole order history:
+// first_order_at before the period means an earlier order, and when their
+// last order is before To their order_total is their revenue up to To.
+// ?1 is the start of the previous period, ?2 From, ?3 To.
+const periodFigures = `WITH g AS (
+	SELECT subscriber_id AS id,
+		sum(placed_at >= ?2) AS n,
+		sum(CASE WHEN placed_at >= ?2 THEN total ELSE 0 END) AS rev,
+		max(placed_at < ?2) AS prev
+	FROM shop_orders
+	WHERE placed_at >= ?1 AND placed_at < ?3 AND subscriber_id IS NOT NULL
 	GROUP BY subscriber_id
-), life AS (
-	SELECT p.id, p.n, p.rev, (SELECT count(*) FROM shop_orders AS o WHERE o.subscriber_id = p.id AND o.placed_at < ?2) AS ln,
-		(SELECT sum(o.total) FROM shop_orders AS o WHERE o.subscriber_id = p.id AND o.placed_at < ?2) AS lrev
-	FROM p
 )
-SELECT count(*), coalesce(sum(ln >= 2), 0), coalesce(sum(n), 0), coalesce(sum(rev), 0), coalesce(sum(lrev), 0) FROM life`
-
-const previousFigures = `WITH prev AS (
-	SELECT DISTINCT subscriber_id AS id FROM shop_orders
-	WHERE placed_at >= ?1 AND placed_at < ?2 AND subscriber_id IS NOT NULL
-)
-SELECT count(*), coalesce(sum(EXISTS (SELECT 1 FROM shop_orders AS o WHERE o.subscriber_id = prev.id AND o.placed_at >= ?2 AND o.placed_at < ?3)), 0)
-FROM prev`
+SELECT
+	coalesce(sum(g.n > 0), 0),
+	coalesce(sum(g.n > 0 AND (g.n >= 2 OR s.first_order_at < ?2)), 0),
+	coalesce(sum(g.n), 0),
+	coalesce(sum(g.rev), 0),
+	coalesce(sum(CASE WHEN g.n = 0 THEN 0
+		WHEN s.last_order_at < ?3 THEN s.order_total
+		ELSE (SELECT sum(o.total) FROM shop_orders AS o WHERE o.subscriber_id = g.id AND o.placed_at < ?3) END), 0),
+	coalesce(sum(g.prev), 0),
+	coalesce(sum(g.prev AND g.n > 0), 0)
+FROM g JOIN subscribers AS s ON s.id = g.id`
 
 // Figures computes the order figures of [from, to).
 func Figures(ctx context.Context, q Querier, from, to time.Time) (PeriodFigures, error) {
 	var f PeriodFigures
-	err := q.QueryRowContext(ctx, periodFigures, from.Unix(), to.Unix()).
-		Scan(&f.Customers, &f.Repeat, &f.Orders, &f.Revenue, &f.LifetimeRevenue)
-	if err != nil {
-		return PeriodFigures{}, fmt.Errorf("events: figures: %w", err)
-	}
 	prevFrom := from.Add(-to.Sub(from))
-	if err := q.QueryRowContext(ctx, previousFigures, prevFrom.Unix(), from.Unix(), to.Unix()).Scan(&f.Previous, &f.Retained); err != nil {
+	err := q.QueryRowContext(ctx, periodFigures, prevFrom.Unix(), from.Unix(), to.Unix()).
+		Scan(&f.Customers, &f.Repeat, &f.Orders, &f.Revenue, &f.LifetimeRevenue, &f.Previous, &f.Retained)
+	if err != nil {
 		return PeriodFigures{}, fmt.Errorf("events: figures: %w", err)
 	}
 	return f, nil

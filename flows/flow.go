@@ -122,6 +122,10 @@ func (e *Engine) validate(ctx context.Context, slug string, f *Flow) error {
 				return err
 			}
 		}
+		if st.CouponPool == "" && usesCoupon(e, *st) {
+			// It would go out with an empty code.
+			return errs.Invalidf(p+".coupon_pool", "%s uses {{ .Coupon }}: choose the coupon pool its codes come from", p)
+		}
 		if st.CouponPool != "" {
 			if e.pools == nil {
 				return errs.Invalidf(p+".coupon_pool", "coupon pools are not available")
@@ -293,4 +297,19 @@ func (e *Engine) Put(ctx context.Context, slug string, in Flow) (Flow, error) {
 		return Flow{}, fmt.Errorf("flows: save %s: %w", slug, err)
 	}
 	return e.Get(ctx, slug)
+}
+
+// usesCoupon says whether a step's text (any locale) prints {{ .Coupon }};
+// the texts compiled already in validate, so an error here means no.
+func usesCoupon(e *Engine, st Step) bool {
+	texts := []Text{{st.Subject, st.Markdown}}
+	for _, t := range st.Locales {
+		texts = append(texts, t)
+	}
+	for _, t := range texts {
+		if tpl, err := templates.Compile(e.source(t, "en")); err == nil && tpl.UsesCoupon() {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/flows"
+	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/mailer/smtptest"
 	"github.com/treu-mail/treu/store"
@@ -427,11 +428,17 @@ func TestPutValidates(t *testing.T) {
 	if _, err := e.eng.Put(ctx, flows.Offers, f); err == nil || !strings.Contains(err.Error(), "coupon pool") {
 		t.Fatalf("missing pool: %v", err)
 	}
+	// A step that prints {{ .Coupon }} needs a pool: it would mail an empty code.
+	f.Steps[0].CouponPool = ""
+	_, err = e.eng.Put(ctx, flows.Offers, f)
+	if ee, ok := errs.As(err); !ok || ee.Kind != errs.Invalid || ee.Field != "steps[0].coupon_pool" {
+		t.Fatalf("coupon without a pool: %v", err)
+	}
+	if _, err := e.coupons.CreatePool(ctx, "offers", "Offers"); err != nil {
+		t.Fatal(err)
+	}
 	for _, slug := range flows.Slugs { // the defaults compile
 		f, _ := e.eng.Get(ctx, slug)
-		if slug == flows.Offers {
-			f.Steps[0].CouponPool = ""
-		}
 		if _, err := e.eng.Put(ctx, slug, f); err != nil {
 			t.Fatalf("%s defaults: %v", slug, err)
 		}

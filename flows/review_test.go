@@ -18,7 +18,11 @@ func (e *env) welcomeWith(subject, pool string) {
 		e.t.Fatal(err)
 	}
 	f.Enabled = true
-	f.Steps = []flows.Step{{Subject: subject, Markdown: "Hallo {{ .FirstName }}, {{ .Coupon }}", CouponPool: pool}}
+	md := "Hallo {{ .FirstName }}"
+	if pool != "" {
+		md += ", {{ .Coupon }}" // a code needs a pool to come from
+	}
+	f.Steps = []flows.Step{{Subject: subject, Markdown: md, CouponPool: pool}}
 	if _, err := e.eng.Put(ctx, flows.Welcome, f); err != nil {
 		e.t.Fatal(err)
 	}
@@ -139,7 +143,12 @@ func TestMissingOffersSegmentStopsOnlyOffers(t *testing.T) {
 	}
 	f, _ := e.eng.Get(ctx, flows.Offers)
 	f.Enabled, f.Cron, f.SegmentID = true, "@every 1h", &seg.ID
-	f.Steps[0].CouponPool = ""
+	if _, err := e.coupons.CreatePool(ctx, "offers", "Offers"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.coupons.AddCodes(ctx, "offers", []string{"O1", "O2"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.eng.Put(ctx, flows.Offers, f); err != nil {
 		t.Fatal(err)
 	}

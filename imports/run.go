@@ -135,6 +135,7 @@ func (sv *Service) run(ctx context.Context, j *Job) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan batch, 2)
+	from := j.RowsRead // the checkpoint; write moves j.RowsRead meanwhile
 	var fatal *Issue
 	scanErr := make(chan error, 1)
 	go func() {
@@ -151,7 +152,7 @@ func (sv *Service) run(ctx context.Context, j *Job) error {
 		}
 		var err error
 		fatal, err = scan(ctx, j, im, func(r record) error {
-			if r.n < j.RowsRead {
+			if r.n < from {
 				return nil // before the checkpoint: written already (scanned for the repeats)
 			}
 			b.recs, b.last = append(b.recs, r), r.n

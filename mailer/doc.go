@@ -14,6 +14,8 @@
 //     transactional, test, flow), enqueued inside the caller's transaction and
 //     delivered by workers that claim rows with an owner and a lease.
 //   - DKIM signing and key generation.
+//   - Erasure (EraseAddress: a person's queued and captured mail) and
+//     retention (Prune: sent, failed and captured mail after --mail-retention).
 //
 // Tables written: mail_queue and outbox (store/migrations/0002_mailer.sql).
 // The queue's INSERT runs from the caller's transaction through store's

@@ -33,6 +33,15 @@
 // rules for proven consent, written a batch at a time in the caller's
 // transaction. ExportCSV (csvexport.go) streams subscribers as CSV.
 //
+// Lists are public (offered on /subscribe and the preference page) or
+// private (the shop's own; the preference page leaves them alone).
+//
+// Erasure runs every Config.Eraser (AddressEraser: also by address) in its
+// transaction, then checkpoints the write-ahead log; with the store's
+// secure_delete no copy of the address stays in the database files.
+// Names with bidirectional control characters are refused, and attribute
+// values nest at most 10 levels.
+//
 // Status model: a subscriber is pending, active or unsubscribed; each list
 // membership is pending (asked for, not confirmed), active or unsubscribed.
 // Marketing mail goes only to active subscribers on active memberships whose

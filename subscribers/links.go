@@ -103,7 +103,8 @@ func (s *Service) prefs(ctx context.Context, q querier, id int64) (Prefs, error)
 	if err != nil {
 		return Prefs{}, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT slug, name, description FROM lists ORDER BY name, slug`)
+	// Private lists are the shop's own business: not shown, not changed here.
+	rows, err := q.QueryContext(ctx, `SELECT slug, name, description FROM lists WHERE public = 1 ORDER BY name, slug`)
 	if err != nil {
 		return Prefs{}, fmt.Errorf("subscribers: preferences of %d: %w", id, err)
 	}
@@ -208,6 +209,15 @@ func (s *Service) SavePreferences(ctx context.Context, token string, in PrefsInp
 		if err != nil {
 			return err
 		}
+		private, err := privateListIDs(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, l := range want {
+			if private[l.ID] {
+				return errs.Invalidf("lists", "unknown list %q", l.Slug)
+			}
+		}
 		// A pending subscriber's ticks stay pending: the confirmation click
 		// is what the consent log needs for them.
 		target := StatusActive
@@ -222,7 +232,7 @@ func (s *Service) SavePreferences(ctx context.Context, token string, in PrefsInp
 			}
 		}
 		for _, m := range ms {
-			if m.status == StatusUnsubscribed {
+			if m.status == StatusUnsubscribed || private[m.listID] {
 				continue
 			}
 			keep := false

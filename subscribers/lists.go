@@ -23,6 +23,9 @@ type List struct {
 	Name        string    `json:"name"`
 	Description string    `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Public lists are offered on the sign-up form and the preference page;
+	// private ones (VIPs, imports) only by the shop.
+	Public bool `json:"public"`
 	// Subscribers counts active subscribers active on the list (who would get a mail).
 	Subscribers int64 `json:"subscribers"`
 	// Pending counts those who asked for the list and have not confirmed yet.
@@ -42,9 +45,14 @@ func validSlug(s string) bool {
 	return true
 }
 
-// CreateList adds a list. The slug is what the API and List-Id use:
+// CreateList adds a public list. The slug is what the API and List-Id use:
 // lower-case letters, digits, - and _; a duplicate is a 409.
 func (s *Service) CreateList(ctx context.Context, slug, name, description string) (List, error) {
+	return s.CreateListPublic(ctx, slug, name, description, true)
+}
+
+// CreateListPublic adds a list, public or private (see List.Public).
+func (s *Service) CreateListPublic(ctx context.Context, slug, name, description string, public bool) (List, error) {
 	slug = strings.TrimSpace(slug)
 	if !validSlug(slug) {
 		return List{}, errs.Invalidf("slug", "slug must be 1-64 lower-case letters, digits, - or _, starting with a letter or digit")
@@ -59,11 +67,11 @@ func (s *Service) CreateList(ctx context.Context, slug, name, description string
 	if description, err = cleanText("description", description, 1000, true); err != nil {
 		return List{}, err
 	}
-	l := List{Slug: slug, Name: name, Description: description}
+	l := List{Slug: slug, Name: name, Description: description, Public: public}
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		l.CreatedAt = unixTime(tx.Now.Unix())
-		return tx.QueryRowContext(ctx, `INSERT INTO lists (slug, name, description, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			slug, name, description, tx.Now.Unix()).Scan(&l.ID)
+		return tx.QueryRowContext(ctx, `INSERT INTO lists (slug, name, description, created_at, public) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			slug, name, description, tx.Now.Unix(), public).Scan(&l.ID)
 	})
 	if store.IsUniqueViolation(err) {
 		return List{}, errs.Conflictf("list %q exists", slug)
@@ -80,7 +88,7 @@ func (s *Service) CreateList(ctx context.Context, slug, name, description string
 // Lists returns all lists by slug with their subscriber counts.
 func (s *Service) Lists(ctx context.Context) ([]List, error) {
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT l.id, l.slug, l.name, l.description, l.created_at,
+		SELECT l.id, l.slug, l.name, l.description, l.created_at, l.public,
 		       (SELECT count(*) FROM subscriptions su JOIN subscribers s ON s.id = su.subscriber_id
 		         WHERE su.list_id = l.id AND su.status = 'active' AND s.status = 'active'),
 		       (SELECT count(*) FROM subscriptions su
@@ -94,7 +102,7 @@ func (s *Service) Lists(ctx context.Context) ([]List, error) {
 	for rows.Next() {
 		var l List
 		var created int64
-		if err := rows.Scan(&l.ID, &l.Slug, &l.Name, &l.Description, &created, &l.Subscribers, &l.Pending); err != nil {
+		if err := rows.Scan(&l.ID, &l.Slug, &l.Name, &l.Description, &created, &l.Public, &l.Subscribers, &l.Pending); err != nil {
 			return nil, fmt.Errorf("subscribers: lists: %w", err)
 		}
 		l.CreatedAt = unixTime(created)

@@ -169,8 +169,42 @@ func cleanText(field, s string, max int, multiline bool) (string, error) {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
 			return "", errs.Invalidf(field, "%s must not contain control characters", field)
 		}
+		if IsBidiControl(r) {
+			return "", errs.Invalidf(field, "%s must not contain bidirectional control characters (U+%04X)", field, r)
+		}
 	}
 	return s, nil
+}
+
+// IsBidiControl reports the invisible characters that reorder text (U+202A-E
+// embeddings and overrides, U+2066-9 isolates, the marks U+200E/F and U+061C).
+// In a name they can make "Kim" display as anything in a greeting, a From
+// or To header, or the UI ("Trojan Source", CVE-2021-42574).
+func IsBidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+// maxAttrDepth bounds how deeply attribute values nest (objects and arrays):
+// enough for any shop's data, and it keeps recursive walks (templates,
+// segments, export) cheap and safe.
+const maxAttrDepth = 10
+
+// attrDepth is how deeply v nests: 0 for a scalar, 1 for a flat object or array.
+func attrDepth(v any) int {
+	d := 0
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			d = max(d, attrDepth(e))
+		}
+		return d + 1
+	case []any:
+		for _, e := range v {
+			d = max(d, attrDepth(e))
+		}
+		return d + 1
+	}
+	return 0
 }
 
 // ValidateName trims a subscriber's name and checks it (no line breaks: it may
@@ -229,9 +263,13 @@ func parseAttributes(raw json.RawMessage) (map[string]any, error) {
 	if len(m) > maxAttrKeys {
 		return nil, errs.Invalidf("attributes", "attributes have more than %d keys", maxAttrKeys)
 	}
-	for k := range m {
+	for k, v := range m {
 		if !validAttrKey(k) {
 			return nil, errs.Invalidf("attributes", "attribute key %q: use letters, digits, _ and - (at most %d)", k, maxAttrKey)
+		}
+		// The attributes object is level 1; its values may nest 9 more.
+		if attrDepth(v) > maxAttrDepth-1 {
+			return nil, errs.Invalidf("attributes."+k, "attribute %q nests deeper than %d levels", k, maxAttrDepth)
 		}
 	}
 	return m, nil

@@ -546,6 +546,9 @@ func cleanName(s string) (string, error) {
 	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }) {
 		return "", errs.Invalidf("name", "name must not contain line breaks or control characters")
 	}
+	if strings.ContainsFunc(s, subscribers.IsBidiControl) {
+		return "", errs.Invalidf("name", "name must not contain bidirectional control characters")
+	}
 	return s, nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/subscribers"
 )
 
@@ -91,6 +92,7 @@ type listInput struct {
 	Slug        string `json:"slug"`
 	Name        string `json:"name"`
 	Description string `json:"description"`
+	Public      *bool  `json:"public"` // default true
 }
 
 func (s *Server) createList(c echo.Context) error {
@@ -98,11 +100,39 @@ func (s *Server) createList(c echo.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	l, err := s.subs.CreateList(c.Request().Context(), in.Slug, in.Name, in.Description)
+	public := in.Public == nil || *in.Public
+	l, err := s.subs.CreateListPublic(c.Request().Context(), in.Slug, in.Name, in.Description, public)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, l)
+}
+
+// updateList: PATCH /api/lists/{slug} {"public": bool} makes a list public
+// (on the sign-up form and the preference page) or private.
+func (s *Server) updateList(c echo.Context) error {
+	var in struct {
+		Public *bool `json:"public"`
+	}
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	if in.Public == nil {
+		return errs.Invalidf("public", "public (true or false) is required")
+	}
+	if err := s.subs.SetListPublic(c.Request().Context(), c.Param("slug"), *in.Public); err != nil {
+		return err
+	}
+	ls, err := s.subs.Lists(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		if l.Slug == c.Param("slug") {
+			return c.JSON(http.StatusOK, l)
+		}
+	}
+	return errs.NotFoundf("list not found")
 }
 
 func (s *Server) lists(c echo.Context) error {

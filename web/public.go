@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -320,7 +321,7 @@ func (p *publicPages) subscribePage(c echo.Context) error {
 }
 
 func (p *publicPages) renderSubscribe(c echo.Context, status int, lang string, f subscribeForm, checked []string, errMsg string) error {
-	lists, err := p.subs.Lists(c.Request().Context())
+	lists, err := p.subs.PublicLists(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -367,7 +368,17 @@ func (p *publicPages) subscribePost(c echo.Context) error {
 	if len(lists) == 0 { // all boxes unticked: do not fall back to the default list
 		return p.renderSubscribe(c, http.StatusUnprocessableEntity, lang, form, nil, fieldMessage(lang, "lists"))
 	}
-	_, _, err := p.subs.Enroll(c.Request().Context(), subscribers.EnrollInput{
+	// Only public lists can be joined here; a private one is the shop's own.
+	public, err := p.subs.PublicLists(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	for _, slug := range lists {
+		if !slices.ContainsFunc(public, func(l subscribers.List) bool { return l.Slug == slug }) {
+			return p.renderSubscribe(c, http.StatusUnprocessableEntity, lang, form, nil, fieldMessage(lang, "lists"))
+		}
+	}
+	_, _, err = p.subs.Enroll(c.Request().Context(), subscribers.EnrollInput{
 		Email:  form.Email,
 		Name:   form.Name,
 		Locale: form.Locale,

@@ -207,3 +207,24 @@ func TestIPLimiterBounded(t *testing.T) {
 func netipFrom(i int) string {
 	return "10." + strconv.Itoa(i>>16&255) + "." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255)
 }
+
+// The sign-up form offers public lists only, and refuses a private one.
+func TestSubscribeFormPublicListsOnly(t *testing.T) {
+	e := newPubEnv(t)
+	ctx := context.Background()
+	if _, err := e.subs.CreateListPublic(ctx, "vip", "VIP-Kreis", "", false); err != nil {
+		t.Fatal(err)
+	}
+	w := e.do("GET", "/subscribe?lang=en", nil)
+	wantPage(t, w, 200, "en", `value="newsletter"`)
+	if strings.Contains(w.Body.String(), "vip") || strings.Contains(w.Body.String(), "VIP-Kreis") {
+		t.Fatalf("the form offers a private list:\n%s", w.Body)
+	}
+	w = e.do("POST", "/subscribe", url.Values{"email": {"sneaky@example.com"}, "lang": {"en"}, "lists": {"newsletter", "vip"}})
+	if w.Code != 422 {
+		t.Fatalf("joining a private list by form = %d", w.Code)
+	}
+	if _, err := e.subs.Get(ctx, "sneaky@example.com"); err == nil {
+		t.Fatal("enrolled anyway")
+	}
+}

@@ -43,6 +43,7 @@ func (s *Server) routes(ui UIDeps) {
 
 	api.GET("/lists", s.lists)
 	api.POST("/lists", s.createList)
+	api.PATCH("/lists/:slug", s.updateList)
 
 	api.GET("/segments", s.listSegments)
 	api.POST("/segments", s.createSegment)

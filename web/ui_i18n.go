@@ -430,6 +430,15 @@ var uiGerman = map[string]string{
 	"Give the consent text these subscribers agreed to (at most 10,000 characters).":             "Geben Sie den Einwilligungstext an, dem diese Abonnenten zugestimmt haben (höchstens 10.000 Zeichen).",
 	"Check the file first: there is nothing to import yet.":                                      "Prüfen Sie zuerst die Datei: Es gibt noch nichts zu importieren.",
 
+	// Public and private lists.
+	"Visible to customers": "Für Kunden sichtbar",
+	"Public":               "Öffentlich",
+	"Private":              "Privat",
+	"Make private":         "Privat machen",
+	"Make public":          "Öffentlich machen",
+	"List saved.":          "Liste gespeichert.",
+	"Private: not offered on the sign-up form and the preference page": "Privat: nicht im Anmeldeformular und auf der Einstellungsseite angeboten",
+
 	// Layouts and transactional templates.
 	"Coupon": "Gutschein",
 	"Each recipient gets one code of this pool as {{ .Coupon }}, assigned when the mail is sent.": "Jeder Empfänger erhält einen Code dieses Pools als {{ .Coupon }}, zugeteilt beim Versand.",

@@ -310,6 +310,7 @@ var uiFlashes = map[string]string{
 	"campaign-cancelled": "Campaign cancelled.",
 	"test-sent":          "Test mail sent.",
 	"list-created":       "List created.",
+	"list-saved":         "List saved.",
 	"subscriber-erased":  "Subscriber erased. Only an anonymous suppression entry is kept.",
 }
 

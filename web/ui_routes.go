@@ -179,6 +179,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodPost, "/subscribers/:id/erase", u.eraseSubscriber)
 	signed(http.MethodGet, "/lists", u.listsPage)
 	signed(http.MethodPost, "/lists", u.createList)
+	signed(http.MethodPost, "/lists/:slug/visibility", u.setListVisibility)
 	signed(http.MethodGet, "/segments", u.segmentList)
 	signed(http.MethodGet, "/segments/new", u.newSegment)
 	signed(http.MethodPost, "/segments", u.createSegment)

@@ -154,7 +154,12 @@ func (u *ui) createList(c echo.Context) error {
 	if u.subscribers == nil {
 		return errs.NotFoundf("lists are not available")
 	}
-	_, err := u.subscribers.CreateList(c.Request().Context(), f.Slug, f.Name, f.Description)
+	var err error
+	if lv, ok := u.subscribers.(uiListVisibility); ok {
+		_, err = lv.CreateListPublic(c.Request().Context(), f.Slug, f.Name, f.Description, c.FormValue("private") == "")
+	} else {
+		_, err = u.subscribers.CreateList(c.Request().Context(), f.Slug, f.Name, f.Description)
+	}
 	if e, ok := errs.As(err); ok && (e.Kind == errs.Invalid || e.Kind == errs.Conflict) {
 		// The domain's message names the rule; it is English only.
 		f.Field = e.Field
@@ -164,4 +169,22 @@ func (u *ui) createList(c echo.Context) error {
 		return err
 	}
 	return u.redirectDone(c, "/ui/lists", "list-created")
+}
+
+// uiListVisibility is the public/private switch of *subscribers.Service.
+type uiListVisibility interface {
+	CreateListPublic(ctx context.Context, slug, name, description string, public bool) (subscribers.List, error)
+	SetListPublic(ctx context.Context, slug string, public bool) error
+}
+
+// setListVisibility makes a list public or private (form field public=1|0).
+func (u *ui) setListVisibility(c echo.Context) error {
+	lv, ok := u.subscribers.(uiListVisibility)
+	if !ok {
+		return errs.NotFoundf("lists are not available")
+	}
+	if err := lv.SetListPublic(c.Request().Context(), c.Param("slug"), c.FormValue("public") == "1"); err != nil {
+		return err
+	}
+	return u.redirectDone(c, "/ui/lists", "list-saved")
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,5 +138,43 @@ func TestEraseRemovesCapturedMail(t *testing.T) {
 	}
 	if where := onDisk(t, in.data, addr); len(where) > 0 {
 		t.Fatalf("after the erase the address is still in %v", where)
+	}
+}
+
+// TestPrivateListsThroughAPI: a list created private is not on the sign-up
+// form; PATCH makes it public.
+func TestPrivateListsThroughAPI(t *testing.T) {
+	in := startTreu(t, nil)
+	var l struct {
+		Slug   string
+		Public bool
+	}
+	if st := in.do("POST", "/api/lists", `{"slug":"vip","name":"VIP","public":false}`, &l); st != 201 || l.Public {
+		t.Fatalf("create = %d %+v", st, l)
+	}
+	form := func() string {
+		resp, err := http.Get(in.base + "/subscribe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if strings.Contains(form(), `value="vip"`) {
+		t.Fatal("a private list is on the sign-up form")
+	}
+	var bad struct{ Field string }
+	if st := in.do("PATCH", "/api/lists/vip", `{}`, &bad); st != 422 || bad.Field != "public" {
+		t.Fatalf("patch without public = %d %+v", st, bad)
+	}
+	if st := in.do("PATCH", "/api/lists/nope", `{"public":true}`, nil); st != 404 {
+		t.Fatalf("patch unknown = %d", st)
+	}
+	if st := in.do("PATCH", "/api/lists/vip", `{"public":true}`, &l); st != 200 || !l.Public {
+		t.Fatalf("patch = %d %+v", st, l)
+	}
+	if !strings.Contains(form(), `value="vip"`) {
+		t.Fatal("a public list is not on the sign-up form")
 	}
 }

@@ -149,7 +149,10 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	if j.Status != imports.StatusFinished {
-		return fmt.Errorf("import %s stopped at row %d of %d; continue it with: treu import --resume %s", j.ID, j.RowsRead, j.RowsTotal, j.ID)
+		// Stopped (Ctrl-C), failed, or held by another process: a killed
+		// one's lease lapses after 30 seconds.
+		return fmt.Errorf("import %s is at row %d of %d (%s%s); continue it with: treu import --resume %s (a running treu serve also does)",
+			j.ID, j.RowsRead, j.RowsTotal, j.Status, map[bool]string{true: ": " + j.Error}[j.Error != ""], j.ID)
 	}
 	d := time.Since(t0)
 	fmt.Fprintf(stdout, "imported in %s (%.0f rows/s): %d new, %d already there, %d failed, %d left out\n",
