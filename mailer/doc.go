@@ -14,6 +14,9 @@
 //     transactional, test, flow), enqueued inside the caller's transaction and
 //     delivered by workers that claim rows with an owner and a lease.
 //   - DKIM signing and key generation.
+//   - Metrics hooks, without a metrics library: QueueConfig.OnResult counts
+//     recorded results, SMTPConfig.Latency times each SMTP transaction, and
+//     Queue.Stats gives the queue's depth and the oldest queued mail's age.
 //   - Erasure (EraseAddress: a person's queued and captured mail) and
 //     retention (Prune: sent, failed and captured mail after --mail-retention).
 //

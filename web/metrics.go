@@ -4,100 +4,145 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
-	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
-// Metrics is a small Prometheus text-format registry: a handful of counters
-// and gauges do not need a client library and its dependency tree.
+// Metrics is what GET /metrics shows: a VictoriaMetrics set owned by one
+// installation, not the library's global default set, so several servers in
+// one process (tests) never share a series. The domain packages know nothing
+// of it: cmd/treu hands them the callbacks Mails and Feedback return, and
+// the histogram SMTPSend returns as a mailer.Latency.
 type Metrics struct {
-	mu       sync.Mutex
-	counters map[string]*atomic.Int64 // full series name with labels -> value
-	help     map[string]string        // metric name -> HELP line
-	gauges   []func(w io.Writer)      // collected at scrape time
+	set *metrics.Set
+
+	mu     sync.Mutex
+	gauges []gaugeReader // read at scrape time
+}
+
+type gaugeReader struct {
+	help map[string]string                    // family -> HELP text
+	read func() map[string]map[string]float64 // family -> labels -> value
+}
+
+func init() {
+	// TYPE lines let Prometheus tell counters from gauges; the switch is
+	// process-wide in the library, and Treu has no other set.
+	metrics.ExposeMetadata(true)
 }
 
 // NewMetrics returns an empty registry.
 func NewMetrics() *Metrics {
-	return &Metrics{counters: map[string]*atomic.Int64{}, help: map[string]string{}}
+	m := &Metrics{set: metrics.NewSet()}
+	m.set.RegisterMetricsWriter(m.writeGauges)
+	return m
 }
 
-// Counter returns the counter for name{labels}, creating it on first use.
-// labels is preformatted, e.g. `code="200"`.
-func (m *Metrics) Counter(name, help, labels string) *atomic.Int64 {
-	key := name
+// Counter returns the counter name{labels}, creating it on first use.
+// labels is preformatted, e.g. `code="2xx"`. Look it up once, not per event.
+func (m *Metrics) Counter(name, labels string) *metrics.Counter {
 	if labels != "" {
-		key += "{" + labels + "}"
+		name += "{" + labels + "}"
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c, ok := m.counters[key]; ok {
-		return c
-	}
-	c := new(atomic.Int64)
-	m.counters[key] = c
-	m.help[name] = help
-	return c
+	return m.set.GetOrCreateCounter(name)
 }
 
-// GaugeFunc adds a gauge whose values are read at scrape time; fn returns
-// labels -> value.
-func (m *Metrics) GaugeFunc(name, help string, fn func() map[string]float64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.gauges = append(m.gauges, func(w io.Writer) {
-		vals := fn()
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
-		keys := make([]string, 0, len(vals))
-		for k := range vals {
-			keys = append(keys, k)
+// Mail results and kinds of treu_mails_total.
+var (
+	MailResults = []string{"sent", "retry", "failed", "skipped"}
+	// MailKinds: campaign deliveries, and the durable queue of single mails
+	// (confirmations, flow steps, transactional mail).
+	MailKinds = []string{"campaign", "queue"}
+)
+
+// Mails returns the callback that counts kind's mail by result in
+// treu_mails_total{kind, result} (campaigns.Config.OnResult and
+// mailer.QueueConfig.OnResult). Every series exists from the start, at 0,
+// so a rate over it works before the first failure.
+func (m *Metrics) Mails(kind string) func(result string, n int) {
+	byResult := make(map[string]*metrics.Counter, len(MailResults)) // read-only once built
+	for _, r := range MailResults {
+		byResult[r] = m.Counter("treu_mails_total", fmt.Sprintf(`kind=%q,result=%q`, kind, r))
+	}
+	return func(result string, n int) {
+		c, ok := byResult[result]
+		if !ok { // a result added later: still counted
+			c = m.Counter("treu_mails_total", fmt.Sprintf(`kind=%q,result=%q`, kind, result))
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if k == "" {
-				fmt.Fprintf(w, "%s %g\n", name, vals[k])
-			} else {
-				fmt.Fprintf(w, "%s{%s} %g\n", name, k, vals[k])
-			}
+		c.Add(n)
+	}
+}
+
+// SMTPSend is the histogram of SMTP transaction durations,
+// treu_smtp_send_seconds (VictoriaMetrics buckets: vmrange labels).
+func (m *Metrics) SMTPSend() *metrics.Histogram {
+	return m.set.GetOrCreateHistogram("treu_smtp_send_seconds")
+}
+
+// Feedback returns the callback that counts bounces and complaints as they
+// are recorded (feedback.Config.OnReport takes it as func(feedback.Kind)):
+// treu_bounces_total{kind="hard|soft"} and treu_complaints_total.
+func (m *Metrics) Feedback() func(kind string) {
+	hard := m.Counter("treu_bounces_total", `kind="hard"`)
+	soft := m.Counter("treu_bounces_total", `kind="soft"`)
+	complaints := m.Counter("treu_complaints_total", "")
+	return func(kind string) {
+		switch kind {
+		case "hard":
+			hard.Inc()
+		case "soft":
+			soft.Inc()
+		case "complaint":
+			complaints.Inc()
 		}
+	}
+}
+
+// GaugeFunc adds the gauge family name whose values read returns at scrape
+// time, labels -> value (labels preformatted, "" for none).
+func (m *Metrics) GaugeFunc(name, help string, read func() map[string]float64) {
+	m.GaugeFuncs(map[string]string{name: help}, func() map[string]map[string]float64 {
+		return map[string]map[string]float64{name: read()}
 	})
 }
 
-// Write writes all series in the Prometheus text format. It renders into a
-// buffer under the lock and writes after, so a slow scraper never holds up
-// the requests that count themselves.
-func (m *Metrics) Write(w io.Writer) {
+// GaugeFuncs adds gauge families that one query reads together at scrape
+// time: read returns family -> labels -> value, and help names every
+// family read may return.
+func (m *Metrics) GaugeFuncs(help map[string]string, read func() map[string]map[string]float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gauges = append(m.gauges, gaugeReader{help: help, read: read})
+}
+
+// writeGauges renders the gauge families with HELP and TYPE lines.
+func (m *Metrics) writeGauges(w io.Writer) {
+	m.mu.Lock()
+	readers := append([]gaugeReader(nil), m.gauges...)
+	m.mu.Unlock()
 	var buf bytes.Buffer
-	m.write(&buf)
+	for _, g := range readers {
+		families := g.read()
+		for _, name := range slices.Sorted(maps.Keys(g.help)) {
+			vals := families[name]
+			fmt.Fprintf(&buf, "# HELP %s %s\n# TYPE %s gauge\n", name, g.help[name], name)
+			for _, k := range slices.Sorted(maps.Keys(vals)) {
+				if k == "" {
+					fmt.Fprintf(&buf, "%s %g\n", name, vals[k])
+				} else {
+					fmt.Fprintf(&buf, "%s{%s} %g\n", name, k, vals[k])
+				}
+			}
+		}
+	}
 	w.Write(buf.Bytes())
 }
 
-func (m *Metrics) write(w io.Writer) {
-	m.mu.Lock()
-	keys := make([]string, 0, len(m.counters))
-	for k := range m.counters {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	written := map[string]bool{}
-	for _, k := range keys {
-		name := k
-		for i, r := range k {
-			if r == '{' {
-				name = k[:i]
-				break
-			}
-		}
-		if !written[name] {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, m.help[name], name)
-			written[name] = true
-		}
-		fmt.Fprintf(w, "%s %d\n", k, m.counters[k].Load())
-	}
-	gauges := append([]func(io.Writer){}, m.gauges...)
-	m.mu.Unlock()
-	for _, g := range gauges {
-		g(w)
-	}
+// Write writes every series in the Prometheus text format. The set renders
+// into a buffer first, so a slow scraper holds up nobody.
+func (m *Metrics) Write(w io.Writer) {
+	m.set.WritePrometheus(w)
 }

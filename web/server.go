@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v4"
 
 	"github.com/treu-mail/treu/accounts"
@@ -106,6 +106,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics()
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -171,12 +174,11 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) countRequests(next echo.HandlerFunc) echo.HandlerFunc {
-	// One counter per status class, looked up once: the registry's lock and
-	// map are for registration, not for every request.
-	var byClass [6]*atomic.Int64
+	// One counter per status class, looked up once: the set's lock and map
+	// are for registration, not for every request.
+	var byClass [6]*metrics.Counter
 	for i := 1; i <= 5; i++ {
-		byClass[i] = s.metrics.Counter("treu_http_requests_total", "HTTP requests by status class.",
-			`code="`+strconv.Itoa(i)+`xx"`)
+		byClass[i] = s.metrics.Counter("treu_http_requests_total", `code="`+strconv.Itoa(i)+`xx"`)
 	}
 	return func(c echo.Context) error {
 		err := next(c)
@@ -185,7 +187,7 @@ func (s *Server) countRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			code, _ = statusOf(err)
 		}
 		if class := code / 100; class >= 1 && class <= 5 {
-			byClass[class].Add(1)
+			byClass[class].Inc()
 		}
 		return err
 	}

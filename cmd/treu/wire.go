@@ -91,6 +91,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 				return nil, fmt.Errorf("--smtp-url: %w", err)
 			}
 			sc.DKIM = dkim
+			sc.Latency = a.metrics.SMTPSend()
 			t, err := mailer.NewSMTP(sc, log.With("component", "smtp", "host", sc.Host))
 			if err != nil {
 				return nil, fmt.Errorf("--smtp-url: %w", err)
@@ -114,6 +115,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	a.queue = mailer.NewQueue(db, single, log.With("component", "queue"), mailer.QueueConfig{
 		Workers:    cfg.Workers,
 		ReturnPath: verp.Mail,
+		OnResult:   a.metrics.Mails("queue"),
 		OnRefused: func(ctx context.Context, tx *store.Tx, r mailer.Refusal) error {
 			_, err := a.feedback.RecordTx(ctx, tx, feedback.Report{Kind: feedback.Hard, Email: r.Recipient,
 				Status: strconv.Itoa(r.Code), Diagnostic: r.Reply, Source: feedback.SourceSMTP,
@@ -200,6 +202,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FlowOf: a.flows.FlowOfMail,
 		VERP:   verp,
 		Emit:   a.webhooks.Emit,
+		OnReport: func() func(feedback.Kind) {
+			count := a.metrics.Feedback()
+			return func(k feedback.Kind) { count(string(k)) }
+		}(),
 	}, log.With("component", "feedback"))
 	a.campaigns = campaigns.New(db, campaigns.Config{
 		From:     cfg.From,
@@ -209,6 +215,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Location: cfg.Location,
 		Pools:    pools,
 		Tracking: a.tracking,
+		OnResult: a.metrics.Mails("campaign"),
 		// Feedback: VERP return paths, 5xx refusals as hard bounces, and
 		// bounces and complaints in the figures.
 		ReturnPath: verp.Delivery,
@@ -283,13 +290,22 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			Segments:    segs,
 		},
 	}
-	a.metrics.GaugeFunc("treu_mail_queue", "Single mails in the durable queue by status.", func() map[string]float64 {
-		st, err := a.queue.Stats(context.Background())
+	a.metrics.GaugeFuncs(map[string]string{
+		"treu_mail_queue":                "Single mails in the durable queue by status.",
+		"treu_mail_queue_oldest_seconds": "Age of the oldest queued single mail; 0 when none waits.",
+	}, func() map[string]map[string]float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st, err := a.queue.Stats(ctx)
 		if err != nil {
+			a.log.Warn("metrics query", slog.Any("error", err))
 			return nil
 		}
-		return map[string]float64{`status="queued"`: float64(st.Queued), `status="retrying"`: float64(st.Retrying),
-			`status="sent"`: float64(st.Sent), `status="failed"`: float64(st.Failed)}
+		return map[string]map[string]float64{
+			"treu_mail_queue": {`status="queued"`: float64(st.Queued), `status="retrying"`: float64(st.Retrying),
+				`status="sent"`: float64(st.Sent), `status="failed"`: float64(st.Failed)},
+			"treu_mail_queue_oldest_seconds": {"": st.OldestQueued.Seconds()},
+		}
 	})
 	a.metrics.GaugeFunc("treu_subscribers", "Subscribers by status.", func() map[string]float64 {
 		return a.gauge(func(ctx context.Context) (map[string]int64, error) { return subscribers.CountByStatus(ctx, a.db) })
