@@ -47,6 +47,8 @@ type Campaign struct {
 	LayoutID  *int64     `json:"layout_id"`
 	SendAt    *time.Time `json:"send_at"`
 	Cron      string     `json:"cron"`
+	// CouponPool hands each recipient one code of this pool ({{ .Coupon }}).
+	CouponPool string `json:"coupon_pool,omitempty"`
 	// UTM: the campaign's tracked links get the UTM parameters (default true).
 	UTM bool `json:"utm"`
 	// ParentID is the recurring campaign this send was spawned from.
@@ -87,7 +89,10 @@ type Input struct {
 	LayoutID  *int64     `json:"layout_id"`
 	SendAt    *time.Time `json:"send_at"`
 	Cron      string     `json:"cron"`
-	UTM       *bool      `json:"utm"` // nil: true on create, unchanged on update
+	// CouponPool is the slug of the pool {{ .Coupon }} takes one code per
+	// recipient from, assigned at send; required when the mail uses it.
+	CouponPool string `json:"coupon_pool,omitempty"`
+	UTM        *bool  `json:"utm"` // nil: true on create, unchanged on update
 }
 
 // ListOptions pages through campaigns, newest first.
@@ -99,7 +104,7 @@ type ListOptions struct {
 
 const campaignCols = `c.id, c.name, c.subject, c.preheader, c.markdown, c.lists, c.segment_id, c.layout_id,
 	c.send_at, c.cron, c.parent_id, c.status, c.next_run_at, c.audience, c.started_at, c.finished_at,
-	c.created_at, c.updated_at, c.utm`
+	c.created_at, c.updated_at, c.coupon_pool, c.utm`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -113,7 +118,7 @@ func scanCampaign(r rowScanner) (Campaign, error) {
 	)
 	err := r.Scan(&c.ID, &c.Name, &c.Subject, &c.Preheader, &c.Markdown, &lists, &segment, &layout,
 		&sendAt, &c.Cron, &parent, &c.Status, &nextRun, &c.Stats.Audience, &started, &finished,
-		&created, &updated, &c.UTM)
+		&created, &updated, &c.CouponPool, &c.UTM)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -173,10 +178,10 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 	var id int64
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, utm)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id`,
+			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.UTM == nil || *in.UTM).Scan(&id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM).Scan(&id)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
@@ -201,9 +206,9 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 			return errs.Conflictf("campaign %d is %s; only a draft or scheduled campaign can be edited", id, st)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, subject = ?, preheader = ?, markdown = ?,
-			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, utm = coalesce(?, utm) WHERE id = ?`,
+			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm) WHERE id = ?`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), boolOrNil(in.UTM), id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), id)
 		if err != nil {
 			return err
 		}
@@ -431,7 +436,11 @@ func (e *Engine) validate(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
-	if _, err := templates.Compile(e.source(in.Subject, in.Preheader, in.Markdown, layout)); err != nil {
+	tmpl, err := templates.Compile(e.source(in.Subject, in.Preheader, in.Markdown, layout))
+	if err != nil {
+		return in, err
+	}
+	if in.CouponPool, err = e.checkCouponPool(ctx, in.CouponPool, tmpl); err != nil {
 		return in, err
 	}
 	return in, nil

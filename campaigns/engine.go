@@ -37,6 +37,8 @@ type Config struct {
 	// BaseURL of the instance; its host names the List-Id: "<list-slug>.<host>".
 	BaseURL           string
 	UnsubscribeMailto string
+	// Pools checks a campaign's coupon pool; nil: campaigns take no coupons.
+	Pools Pools
 	// Footer gives the shop name and Impressum for every mail (from settings).
 	Footer func(ctx context.Context) (templates.Footer, error)
 	// Now is the clock for leases and retry times; default the store's clock.

@@ -4,7 +4,8 @@
 //
 // Tables written: subscribers, lists, subscriptions, consents (append-only;
 // only erasure and the purge of never-confirmed sign-ups delete from it, with
-// the person), suppressions (the hash of an erased address). Mails are queued
+// the person), suppressions (the hash of an address that is erased, bounced
+// or complained). Mails are queued
 // through Queue inside the same transaction as the change that causes them, so
 // a confirmation mail is durable when Enroll returns.
 //
@@ -25,11 +26,18 @@
 // old link can never act on another person.
 //
 // Enrollments arriving while the single SQLite writer is busy are written
-// together in one transaction (group commit, batch.go); each caller still
+// together in one transaction (store.GroupCommit); each caller still
 // returns only after the commit that holds its subscriber and mail.
+//
+// Bulk imports (package imports) go through Importer (batch.go): Enroll's
+// rules for proven consent, written a batch at a time in the caller's
+// transaction. ExportCSV (csvexport.go) streams subscribers as CSV.
 //
 // Status model: a subscriber is pending, active or unsubscribed; each list
 // membership is pending (asked for, not confirmed), active or unsubscribed.
 // Marketing mail goes only to active subscribers on active memberships whose
-// address is not suppressed (CONTRACTS.md).
+// address is not suppressed. That rule is written once, in marketing.go
+// (MarketingWhere for SQL, Recipients and Lookup for batches and typed
+// addresses), and segments, campaigns, flows and txmail all call it; a
+// table test in cmd/treu feeds the same fixtures through every path.
 package subscribers

@@ -153,7 +153,7 @@ func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (su
 	now := tx.Now.Unix()
 	if !e.doi {
 		var one int
-		err := s.queryRow(ctx, tx, selectSuppressed, emailHash(e.key)).Scan(&one)
+		err := tx.QueryRowCached(ctx, selectSuppressed, emailHash(e.key)).Scan(&one)
 		if err == nil {
 			return sub, false, errs.Conflictf("this address was erased or suppressed; enroll it with double opt-in")
 		}
@@ -170,7 +170,7 @@ func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (su
 	// so nobody can insert in between, and a plain INSERT (unlike an upsert)
 	// needs no statement journal.
 	var id int64
-	err = s.queryRow(ctx, tx, selectIDByKey, e.key).Scan(&id)
+	err = tx.QueryRowCached(ctx, selectIDByKey, e.key).Scan(&id)
 	if err == nil {
 		sub, err = s.reenroll(ctx, tx, e)
 		return sub, false, err
@@ -178,7 +178,7 @@ func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (su
 	if !errors.Is(err, sql.ErrNoRows) {
 		return sub, false, fmt.Errorf("subscribers: look up: %w", err)
 	}
-	res, err := s.exec(ctx, tx, insertSubscriber, e.email, e.key, e.name, e.locale, e.attrs,
+	res, err := tx.ExecCached(ctx, insertSubscriber, e.email, e.key, e.name, e.locale, e.attrs,
 		status, now, now, confirmedAt, sentAt)
 	if err == nil {
 		id, err = res.LastInsertId()

@@ -178,13 +178,18 @@ func (s *Service) Erase(ctx context.Context, refText string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		rw, err := s.loadRowTx(ctx, tx, r)
 		if err != nil {
 			return err
 		}
 		for _, e := range s.cfg.Erasers {
-			if err := e.DeleteForSubscriber(ctx, tx, rw.id); err != nil {
+			if ae, ok := e.(AddressEraser); ok {
+				err = ae.EraseAddress(ctx, tx, rw.id, rw.key)
+			} else {
+				err = e.DeleteForSubscriber(ctx, tx, rw.id)
+			}
+			if err != nil {
 				return fmt.Errorf("subscribers: erase %d: %w", rw.id, err)
 			}
 		}
@@ -199,6 +204,15 @@ func (s *Service) Erase(ctx context.Context, refText string) error {
 		s.log.Info("subscriber erased", slog.Int64("subscriber_id", rw.id))
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// The rows are gone (and zeroed: secure_delete); fold the write-ahead log,
+	// which still holds the old pages, into the file so no copy stays on disk.
+	if err := s.db.Checkpoint(ctx); err != nil {
+		s.log.Warn("erased, but the write-ahead log still holds old pages until the next checkpoint", "err", err)
+	}
+	return nil
 }
 
 // Export is everything stored about one person (GDPR Art. 15 and 20).

@@ -50,7 +50,7 @@ func newPublicPages(subs *subscribers.Service, log *slog.Logger) *publicPages {
 		// family behind one router, too slow to mail-bomb someone.
 		limiter: newIPLimiter(rate.Every(time.Minute), 5, 10000),
 	}
-	for _, name := range []string{"message", "unsubscribe", "preferences", "subscribe"} {
+	for _, name := range []string{"message", "confirm", "unsubscribe", "preferences", "subscribe"} {
 		p.pages[name] = template.Must(template.New("layout.html").ParseFS(publicViews,
 			"views/public/layout.html", "views/public/"+name+".html"))
 	}
@@ -62,7 +62,8 @@ func (s *Server) publicRoutes(subs *subscribers.Service) *publicPages {
 	p := newPublicPages(subs, s.log)
 	p.tracking = s.tracking
 	e := s.echo
-	e.GET("/confirm/:token", p.confirmPage)
+	e.GET("/confirm/:token", p.confirmPage)          // shows a button only: link scanners confirm nobody
+	e.POST("/confirm/:token", p.confirmPost)         // the button
 	e.GET("/unsubscribe/:token", p.unsubscribePage)  // shows a button only: link scanners unsubscribe nobody
 	e.POST("/unsubscribe/:token", p.unsubscribePost) // RFC 8058 one-click, and the page's button
 	e.GET("/preferences/:token", p.preferencesPage)  //
@@ -112,7 +113,7 @@ func (p *publicPages) data(lang, title string) pubData {
 // render writes a page. Nothing here may be cached or indexed: the URLs carry
 // personal tokens. Referrer-Policy no-referrer (set for every response) keeps
 // the token from leaking to other sites.
-func (p *publicPages) render(c echo.Context, status int, page string, d pubData) error {
+func (p *publicPages) render(c echo.Context, status int, page string, d any) error {
 	var buf bytes.Buffer
 	if err := p.pages[page].Execute(&buf, d); err != nil {
 		return err // a 500, logged once by the error handler
@@ -163,9 +164,38 @@ func pageLang(c echo.Context, subscriberLocale string) string {
 	return acceptLang(c.Request())
 }
 
-// confirmPage: GET /confirm/:token confirms and thanks. Confirming twice
-// shows the same page.
+// confirmPage: GET /confirm/:token only shows the confirm button: security
+// scanners of mail providers open every link in a mail, and a confirmation
+// must be the person's own act. Once confirmed it says so.
 func (p *publicPages) confirmPage(c echo.Context) error {
+	tok := c.Param("token")
+	sub, err := p.subs.CheckConfirm(c.Request().Context(), tok)
+	if err != nil {
+		return p.linkError(c, err)
+	}
+	lang := pageLang(c, sub.Locale)
+	if sub.Status == subscribers.StatusActive && !hasPending(sub) {
+		return p.message(c, http.StatusOK, lang, "confirmed_title", "confirmed_msg")
+	}
+	d := p.data(lang, "confirm_title")
+	d.Token = tok
+	return p.render(c, http.StatusOK, "confirm", d)
+}
+
+// hasPending says whether a subscriber still has a list to confirm.
+func hasPending(sub subscribers.Subscriber) bool {
+	for _, l := range sub.Lists {
+		if l.Status == "pending" {
+			return true
+		}
+	}
+	return false
+}
+
+// confirmPost: POST /confirm/:token confirms and thanks. Confirming twice
+// shows the same page.
+func (p *publicPages) confirmPost(c echo.Context) error {
+	limitForm(c)
 	sub, err := p.subs.Confirm(c.Request().Context(), c.Param("token"), meta(c, subscribers.ChannelLink))
 	if err != nil {
 		return p.linkError(c, err)
@@ -442,6 +472,9 @@ func (l *ipLimiter) sweep(now time.Time) {
 // pubStrings are the customer pages' texts.
 var pubStrings = map[string]map[string]string{
 	"de": {
+		"confirm_title":       "Anmeldung bestätigen",
+		"confirm_lead":        "Bitte bestätigen Sie mit einem Klick, dass Sie unseren Newsletter erhalten möchten.",
+		"confirm_button":      "Anmeldung bestätigen",
 		"confirmed_title":     "Anmeldung bestätigt",
 		"confirmed_msg":       "Vielen Dank! Ihre Anmeldung ist bestätigt. Sie können dieses Fenster jetzt schließen.",
 		"unsubscribe_title":   "Newsletter abbestellen",
@@ -484,6 +517,9 @@ var pubStrings = map[string]map[string]string{
 		"lang_en":             "Englisch",
 	},
 	"en": {
+		"confirm_title":       "Confirm your subscription",
+		"confirm_lead":        "Please confirm with one click that you want to receive our newsletter.",
+		"confirm_button":      "Confirm subscription",
 		"confirmed_title":     "Subscription confirmed",
 		"confirmed_msg":       "Thank you! Your subscription is confirmed. You can close this window now.",
 		"unsubscribe_title":   "Unsubscribe",

@@ -11,7 +11,8 @@ func (s *Server) routes(ui UIDeps) {
 	e.GET("/metrics", s.metricsPage)
 
 	// Customers: signed links and the public form (web/public.go).
-	s.publicRoutes(s.subs)
+	pub := s.publicRoutes(s.subs)
+	s.npsRoutes(pub)   // web/public_nps.go
 	s.trackingRoutes() // /l/ and /o/: tracked links and the open pixel
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
@@ -21,6 +22,7 @@ func (s *Server) routes(ui UIDeps) {
 	api := e.Group("/api", s.requireToken)
 
 	api.POST("/subscribers", s.enroll)
+	api.GET("/subscribers/export.csv", s.exportSubscribersCSV)
 	api.GET("/subscribers/:ref", s.getSubscriber)
 	api.PATCH("/subscribers/:ref", s.updateSubscriber)
 	api.DELETE("/subscribers/:ref", s.eraseSubscriber)
@@ -73,6 +75,8 @@ func (s *Server) routes(ui UIDeps) {
 	api.POST("/coupon-pools", s.createPool)
 	api.GET("/coupon-pools/:slug", s.getPool)
 	api.POST("/coupon-pools/:slug/codes", s.addCodes)
+
+	api.GET("/retention", s.retentionReport)
 
 	api.GET("/outbox", s.outboxList)
 	api.GET("/outbox/:id", s.outboxGet)

@@ -18,8 +18,10 @@ import (
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/flows"
+	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
@@ -39,6 +41,8 @@ type Server struct {
 	events    *events.Service
 	flows     *flows.Engine
 	coupons   *coupons.Service
+	imports   *imports.Service
+	retention *retention.Service // nil: no stages shown
 	outbox    *mailer.Outbox
 	tx        txAPI
 	tracking  *tracking.Service // nil: no /l/ and /o/ routes
@@ -63,6 +67,10 @@ type Config struct {
 	// proxy on loopback or a private network. Off, only the TCP peer counts,
 	// so nobody can fake the IP in the consent log or dodge rate limits.
 	TrustProxy bool
+	// Location is the shop's time zone: the UI shows every time in it and
+	// reads the composer's send time in it (default UTC). The API is not
+	// affected: it speaks RFC 3339 with offsets.
+	Location *time.Location
 }
 
 // Deps are the domain services the handlers call.
@@ -75,8 +83,10 @@ type Deps struct {
 	Events      *events.Service
 	Flows       *flows.Engine
 	Coupons     *coupons.Service
-	Outbox      *mailer.Outbox // the captured mail (empty while SMTP is used)
+	Imports     *imports.Service // CSV imports of subscribers
+	Outbox      *mailer.Outbox   // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
+	Retention   *retention.Service
 	Tracking    *tracking.Service // clicks, opens, campaign results; may be nil
 	UI          UIDeps
 	Metrics     *Metrics
@@ -85,6 +95,9 @@ type Deps struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -98,6 +111,8 @@ func New(cfg Config, d Deps) *Server {
 		events:    d.Events,
 		flows:     d.Flows,
 		coupons:   d.Coupons,
+		imports:   d.Imports,
+		retention: d.Retention,
 		outbox:    d.Outbox,
 		tx:        txAPI{svc: d.TxMail},
 		tracking:  d.Tracking,
@@ -133,6 +148,9 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler { // a stream cut on purpose (export.csv)
+					panic(r)
+				}
 				s.log.Error("panic in handler", slog.String("path", c.Path()), slog.Any("panic", r))
 				err = &errs.Error{Kind: errs.Internal, Msg: "panic"}
 			}

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/flows"
+	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
@@ -29,6 +29,7 @@ type moreServices struct {
 	segs  *segments.Store
 	flows *flows.Engine
 	pools *coupons.Service
+	imps  *imports.Service
 }
 
 func newMoreEnv(t *testing.T) (*uiEnv, *moreServices) {
@@ -39,6 +40,7 @@ func newMoreEnv(t *testing.T) (*uiEnv, *moreServices) {
 		d.Segments = lateSegments{&m.segs}
 		d.Flows = lateFlows{&m.flows}
 		d.Coupons = lateCoupons{&m.pools}
+		d.Imports = lateImports{&m.imps}
 	})
 	log := slog.New(slog.DiscardHandler)
 	s, err := subscribers.New(env.db, nopQueue{}, subscribers.Config{BaseURL: "http://treu.test", From: "news@shop.example",
@@ -50,6 +52,9 @@ func newMoreEnv(t *testing.T) (*uiEnv, *moreServices) {
 	m.subs = s
 	m.segs = segments.NewStore(env.db, log)
 	m.pools = coupons.New(env.db, log)
+	if m.imps, err = imports.New(env.db, s, imports.Config{Dir: t.TempDir()}, log); err != nil {
+		t.Fatal(err)
+	}
 	m.flows, err = flows.New(env.db, nopQueue{}, s, m.segs, m.pools, flows.Config{From: "news@shop.example",
 		ListID: "newsletter.shop.example", Footer: templates.Footer{ShopName: "Laden am Eck", Impressum: "Laden am Eck GmbH"}}, log)
 	if err != nil {
@@ -583,250 +588,7 @@ func selected(body, name string) string {
 	return v[1]
 }
 
-var importIDRe = regexp.MustCompile(`^/ui/import/([A-Za-z0-9_-]{22})$`)
-
-// waitImport asks for the progress until the import is done. Each request
-// waits on the server for the import to end (up to importPoll), so this
-// loop does not spin.
-func waitImport(t *testing.T, c *uiClient, id string) string {
-	t.Helper()
-	for range 60 {
-		r := c.get("/ui/import/" + id + "/progress")
-		if r.Status != http.StatusOK {
-			t.Fatalf("progress: %d\n%s", r.Status, r.Body)
-		}
-		if strings.Contains(r.Body, `data-finished="true"`) {
-			return r.Body
-		}
-	}
-	t.Fatal("the import did not finish")
-	return ""
-}
-
-func TestUIImport(t *testing.T) {
-	env, m := newMoreEnv(t)
-	ctx := context.Background()
-	if _, err := m.subs.CreateList(ctx, "kunden", "Kunden", ""); err != nil {
-		t.Fatal(err)
-	}
-	// One address is there already, one was erased (and may not be imported).
-	enroll(t, m.subs, "vorher@example.com", "Vorher")
-	gone := enroll(t, m.subs, "weg@example.com", "Weg")
-	if err := m.subs.Erase(ctx, itoa(gone.ID)); err != nil {
-		t.Fatal(err)
-	}
-	c := env.client()
-	c.signIn()
-
-	r := c.get("/ui/import")
-	mustContain(t, "import page", r.Body, `enctype="multipart/form-data"`, `aria-current="page">Import</a>`)
-	tok := c.csrfOf("/ui/import")
-
-	// A German spreadsheet export: semicolons, a byte order mark.
-	csvText := "\ufeffE-Mail;Vorname;Nachname;Sprache;Stadt;Kundennummer;Punkte\n" +
-		"anna@example.com;Anna;Berg;de;Berlin;01234;120\n" + // 2
-		"keine-adresse;Ben;Bauer;de;Köln;2;5\n" + // 3: bad email
-		"cem@example.com;Cem;<script>x()</script>;fr;Bonn;3;7\n" + // 4: bad locale
-		"ANNA@example.com;Anna;Zwei;de;Berlin;4;1\n" + // 5: repeated address
-		"dora@example.com;Dora\n" + // 6: too few columns
-		"\"eva@example.com\";\"Eva\";\"Maria\nSchulz\";en;Hamburg;6;true\n" + // 7: a line break in a name
-		"vorher@example.com;Vor;Her;de;Berlin;7;0\n" + // 9: exists
-		"weg@example.com;Weg;Weg;de;Berlin;8;0\n" + // 10: erased
-		"fritz@example.com;Fritz;;;München;9;3.5\n" // 11
-	r = c.upload("/ui/import", url.Values{"csrf": {tok}}, "file", "kunden.csv", []byte(csvText))
-	m2 := importIDRe.FindStringSubmatch(r.Location)
-	if r.Status != http.StatusSeeOther || m2 == nil {
-		t.Fatalf("upload: %d %q\n%s", r.Status, r.Location, r.Body)
-	}
-	id := m2[1]
-	page := "/ui/import/" + id
-	r = c.get(page)
-	mustContain(t, "mapping", r.Body,
-		`<option value=";" selected>`, `<th scope="row">E-Mail</th>`, `name="key.4" value="stadt"`, `name="key.5" value="kundennummer"`,
-		`value="newsletter" checked`, "&lt;script&gt;x()&lt;/script&gt;")
-	for i, want := range []string{"email", "name", "name", "locale", "attribute", "attribute", "attribute"} {
-		if got := selected(r.Body, "use."+itoa(int64(i))); got != want {
-			t.Errorf("column %d guessed as %q, want %q", i, got, want)
-		}
-	}
-	if strings.Contains(r.Body, "<script>x()") {
-		t.Fatal("a cell of the file is not escaped")
-	}
-
-	mapping := url.Values{"csrf": {tok}, "comma": {";"}, "lists": {"newsletter", "kunden"}, "locale": {"de"},
-		"use.0": {"email"}, "use.1": {"name"}, "use.2": {"name"}, "use.3": {"locale"},
-		"use.4": {"attribute"}, "key.4": {"stadt"}, "use.5": {"attribute"}, "key.5": {"kundennummer"},
-		"use.6": {"attribute"}, "key.6": {"punkte"}}
-	// The consent is required.
-	r = c.post(page+"/check", mapping)
-	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `name="consent_source" value="" required maxlength="200" placeholder="e.g. checkout 2019-2024" aria-invalid="true"`) {
-		t.Fatalf("no consent: %d\n%s", r.Status, r.Body)
-	}
-	mapping.Set("consent_source", "Bestellvorgang 2019-2024")
-	r = c.post(page+"/check", mapping)
-	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "Give the consent text") {
-		t.Fatalf("no consent text: %d\n%s", r.Status, r.Body)
-	}
-	mapping.Set("consent_text", "Ja, ich möchte den Newsletter von Laden am Eck erhalten.")
-	bad := url.Values{}
-	for k, v := range mapping {
-		bad[k] = v
-	}
-	bad.Set("use.1", "email")
-	if r := c.post(page+"/check", bad); r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "exactly one column with the email address") {
-		t.Fatalf("two email columns: %d\n%s", r.Status, r.Body)
-	}
-	bad.Set("use.1", "attribute")
-	bad.Set("key.1", "-x")
-	if r := c.post(page+"/check", bad); r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `name="key.1" value="-x" maxlength="64" aria-label="Attribute name: Vorname" aria-invalid="true"`) {
-		t.Fatalf("bad attribute key: %d\n%s", r.Status, r.Body)
-	}
-
-	// The dry run: every bad row with its line, nothing imported yet.
-	r = c.post(page+"/check", mapping)
-	if r.Status != http.StatusSeeOther || r.Location != page+"#report" {
-		t.Fatalf("check: %d %q\n%s", r.Status, r.Location, r.Body)
-	}
-	r = c.get(page)
-	mustContain(t, "report", r.Body,
-		`Rows: <strong>9</strong>`, `to import: <strong id="report-valid">4</strong>`, `with errors: <strong id="report-bad">4</strong>`,
-		`repeated addresses: <strong>1</strong>`,
-		`<tr><td class="num">3</td><td>E-Mail</td><td>`,
-		`<tr><td class="num">4</td><td>Sprache</td><td>locale must be &#34;de&#34; or &#34;en&#34;</td></tr>`,
-		`<tr><td class="num">5</td><td>E-Mail</td><td>the same address as line 2; only the first is imported</td></tr>`,
-		`<tr><td class="num">6</td><td></td><td>the row has 2 columns, the header 7</td></tr>`,
-		`<tr><td class="num">7</td><td>Vorname, Nachname</td><td>name must not contain control characters</td></tr>`,
-		`value="Bestellvorgang 2019-2024"`, `action="`+page+`/run"`, ">Import 4 subscribers</button>")
-	if n, _ := m.subs.Lists(ctx); n[0].Subscribers+n[1].Subscribers != 1 {
-		t.Fatalf("the dry run imported: %+v", n)
-	}
-
-	// The import itself.
-	r = c.post(page+"/run", url.Values{"csrf": {tok}})
-	if r.Status != http.StatusSeeOther || r.Location != page {
-		t.Fatalf("run: %d %q\n%s", r.Status, r.Location, r.Body)
-	}
-	body := waitImport(t, c, id)
-	mustContain(t, "summary", body, `id="import-created">2</strong>`, `id="import-existing">1</strong>`, `id="import-failed">1</strong>`,
-		`id="import-done"`, `<tr><td class="num">10</td><td></td><td>this address was erased or suppressed; enroll it with double opt-in</td></tr>`,
-		"left out after the check: 5")
-	mustContain(t, "import page after the run", c.get(page).Body, `id="import-created">2</strong>`)
-	// Started once only.
-	if r := c.post(page+"/run", url.Values{"csrf": {tok}}); r.Status != http.StatusSeeOther {
-		t.Fatalf("second run: %d", r.Status)
-	}
-
-	anna, err := m.subs.Get(ctx, "anna@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var attrs map[string]any
-	json.Unmarshal(anna.Attributes, &attrs)
-	if anna.Status != "active" || anna.Name != "Anna Berg" || anna.Locale != "de" || len(anna.Lists) != 2 ||
-		attrs["stadt"] != "Berlin" || attrs["kundennummer"] != "01234" || attrs["punkte"] != float64(120) {
-		t.Fatalf("imported: %+v %v", anna, attrs)
-	}
-	if len(anna.Consents) != 1 || anna.Consents[0].Action != "imported" || anna.Consents[0].Channel != "admin" ||
-		anna.Consents[0].Source != "Bestellvorgang 2019-2024" || !strings.Contains(anna.Consents[0].Text, "Laden am Eck") ||
-		anna.Consents[0].IP != "" || anna.Consents[0].UserAgent != "" {
-		t.Fatalf("consent record: %+v", anna.Consents)
-	}
-	// Fritz has no language: the default; a decimal stays a number.
-	fritz, _ := m.subs.Get(ctx, "fritz@example.com")
-	json.Unmarshal(fritz.Attributes, &attrs)
-	if fritz.Name != "Fritz" || fritz.Locale != "de" || attrs["punkte"] != 3.5 || attrs["stadt"] != "München" {
-		t.Fatalf("fritz %+v %v", fritz, attrs)
-	}
-	if _, err := m.subs.Get(ctx, "weg@example.com"); err == nil {
-		t.Fatal("an erased address came back by import")
-	}
-
-	// Another marketer cannot see this import.
-	if _, err := env.accounts.AddUser(ctx, "tom@shop.example", "another good password"); err != nil {
-		t.Fatal(err)
-	}
-	other := env.client()
-	tk := other.csrfOf("/ui/login")
-	other.post("/ui/login", url.Values{"csrf": {tk}, "email": {"tom@shop.example"}, "password": {"another good password"}})
-	if r := other.get(page); r.Status != http.StatusNotFound {
-		t.Fatalf("another user's import: %d", r.Status)
-	}
-}
-
-func TestUIImportBadFiles(t *testing.T) {
-	env, _ := newMoreEnv(t)
-	c := env.client()
-	c.signIn()
-	tok := c.csrfOf("/ui/import")
-	for _, tc := range []struct {
-		name, content string
-		status        int
-		want          string
-	}{
-		{"empty", "", http.StatusUnprocessableEntity, "The file is empty."},
-		{"too large", strings.Repeat("x", maxImportFile+1), http.StatusRequestEntityTooLarge, "larger than 20 MiB"},
-		{"too wide", strings.Repeat("a,", 300) + "a\n", http.StatusUnprocessableEntity, "more than 200 columns"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := c.upload("/ui/import", url.Values{"csrf": {tok}}, "file", "x.csv", []byte(tc.content))
-			if r.Status != tc.status || !strings.Contains(r.Body, tc.want) {
-				t.Fatalf("%d, want %d with %q\n%s", r.Status, tc.status, tc.want, r.Body)
-			}
-		})
-	}
-	if r := c.post("/ui/import", url.Values{"csrf": {tok}}); r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "Choose a file") {
-		t.Fatalf("no file: %d", r.Status)
-	}
-
-	// A broken quote stops the dry run at its line; nothing can be imported.
-	r := c.upload("/ui/import", url.Values{"csrf": {tok}}, "file", "x.csv", []byte("email,name\na@example.com,A\nb@example.com,B \"x\"\nc@example.com,C\n"))
-	page := r.Location
-	r = c.post(page+"/check", url.Values{"csrf": {tok}, "comma": {","}, "use.0": {"email"}, "use.1": {"name"}, "lists": {"newsletter"},
-		"locale": {"en"}, "consent_source": {"shop"}, "consent_text": {"yes"}})
-	if r.Status != http.StatusSeeOther {
-		t.Fatalf("check: %d\n%s", r.Status, r.Body)
-	}
-	body := c.get(page).Body
-	mustContain(t, "report of a broken file", body, "Line 3: bare &#34;", "Nothing after it can be read.")
-	if strings.Contains(body, "/run\"") {
-		t.Fatal("a broken file offers an import")
-	}
-	if r := c.post(page+"/run", url.Values{"csrf": {tok}}); r.Status != http.StatusConflict {
-		t.Fatalf("run of a broken file: %d", r.Status)
-	}
-
-	// Another separator reads the columns again.
-	r = c.upload("/ui/import", url.Values{"csrf": {tok}}, "file", "x.csv", []byte("email;name\na@example.com;A\n"))
-	page = r.Location
-	if !strings.Contains(c.get(page).Body, `<th scope="row">email</th>`) {
-		t.Fatal("semicolons not detected")
-	}
-	r = c.post(page+"/check", url.Values{"csrf": {tok}, "comma": {","}, "use.0": {"email"}})
-	mustContain(t, "new separator", r.Body, "read again with the new separator", `<th scope="row">email;name</th>`)
-	if r := c.get("/ui/import/AAAAAAAAAAAAAAAAAAAAAA"); r.Status != http.StatusNotFound {
-		t.Fatalf("unknown import: %d", r.Status)
-	}
-}
-
-func TestImportHelpers(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"E-Mail", ""}, {"Stadt", "stadt"}, {"Kunden Nummer", "kunden_nummer"}, {"Größe", "groesse"}, {"-x", "x"}, {"???", ""},
-	} {
-		if tc.want == "" && tc.in == "E-Mail" {
-			continue // guessed as the email column, not an attribute
-		}
-		if got := attrKeyOf(tc.in); got != tc.want {
-			t.Errorf("attrKeyOf(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-	for _, tc := range []struct {
-		in   string
-		want any
-	}{{"42", json.Number("42")}, {"-1.5", json.Number("-1.5")}, {"01234", "01234"}, {"TRUE", true}, {"1e5", "1e5"}, {"Berlin", "Berlin"}} {
-		if got := attrValue(tc.in); got != tc.want {
-			t.Errorf("attrValue(%q) = %#v, want %#v", tc.in, got, tc.want)
-		}
-	}
+func TestDelayHelpers(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want time.Duration
@@ -845,31 +607,6 @@ func TestImportHelpers(t *testing.T) {
 			t.Errorf("parseDelay(%q) accepted", bad)
 		}
 	}
-}
-
-// FuzzImportRow: no row of any file makes the import's checks panic, and
-// a row they pass is one Enroll can take.
-func FuzzImportRow(f *testing.F) {
-	f.Add("anna@example.com", "Anna", "de", "Berlin")
-	f.Add("x", "\x00", "fr", "")
-	f.Add("ANNA@EXAMPLE.COM", "", "", "01234")
-	s := importSettings{Comma: ",", Lists: []string{"newsletter"}, Locale: "en", ConsentSource: "shop", ConsentText: "yes",
-		Columns: []importColumn{{Header: "email", Use: "email"}, {Header: "name", Use: "name"}, {Header: "locale", Use: "locale"}, {Header: "city", Use: "attribute", Key: "city"}}}
-	f.Fuzz(func(t *testing.T, email, name, locale, city string) {
-		in, issue := s.input([]string{email, name, locale, city})
-		if issue != nil {
-			return
-		}
-		if _, err := subscribers.ValidateEmail(in.Email); err != nil {
-			t.Fatalf("passed a bad email %q", in.Email)
-		}
-		if in.Locale != "de" && in.Locale != "en" {
-			t.Fatalf("locale %q", in.Locale)
-		}
-		if in.Attributes != nil && !json.Valid(in.Attributes) {
-			t.Fatalf("attributes %s", in.Attributes)
-		}
-	})
 }
 
 // TestUIMoreTranslations: the UI strings these pages keep in tables (and so

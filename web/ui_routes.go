@@ -36,6 +36,7 @@ type UIDeps struct {
 	Segments    uiSegments
 	Flows       uiFlows
 	Coupons     uiCoupons
+	Imports     uiImports
 }
 
 // UISettings is the installation's configuration as the settings page shows it.
@@ -63,7 +64,7 @@ type ui struct {
 	segments    uiSegments
 	flows       uiFlows
 	coupons     uiCoupons
-	imports     *importJobs
+	imports     uiImports
 	pages       map[string]map[string]*template.Template // lang -> page -> template
 }
 
@@ -75,7 +76,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	if err != nil {
 		panic("web: static assets: " + err.Error()) // embedded at build time: cannot fail at run time
 	}
-	pages, err := parseUIPages(assets)
+	pages, err := parseUIPages(assets, s.cfg.Location)
 	if err != nil {
 		panic(err) // embedded at build time; ui_test parses them too
 	}
@@ -99,6 +100,9 @@ func (s *Server) uiRoutes(d UIDeps) {
 	if d.Coupons == nil && s.coupons != nil {
 		d.Coupons = s.coupons
 	}
+	if d.Imports == nil && s.imports != nil {
+		d.Imports = s.imports
+	}
 	u := &ui{
 		srv:       s,
 		db:        s.db,
@@ -117,7 +121,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 		segments:    d.Segments,
 		flows:       d.Flows,
 		coupons:     d.Coupons,
-		imports:     newImportJobs(s.log),
+		imports:     d.Imports,
 	}
 
 	e := s.echo
@@ -157,6 +161,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodPost, "/settings/smtp-check", u.checkSMTP)
 	signed(http.MethodPost, "/settings/tokens/:id/revoke", u.revokeToken)
 	signed(http.MethodGet, "/subscribers", u.subscriberList)
+	signed(http.MethodGet, "/subscribers/export.csv", u.srv.exportSubscribersCSV)
 	signed(http.MethodGet, "/subscribers/:id", u.subscriberDetail)
 	signed(http.MethodPost, "/subscribers/:id/erase", u.eraseSubscriber)
 	signed(http.MethodGet, "/lists", u.listsPage)
@@ -179,16 +184,33 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodPost, "/coupons/:slug/codes", u.addCodes)
 	signed(http.MethodPost, "/coupons/:slug/import", u.importCodes)
 	signed(http.MethodPost, "/coupons/:slug/generate", u.generateCodes)
+	signed(http.MethodGet, "/layouts", u.layoutList)
+	signed(http.MethodGet, "/layouts/new", u.newLayout)
+	signed(http.MethodPost, "/layouts", u.saveLayout)
+	signed(http.MethodPost, "/layouts/preview", u.previewLayout) // the editor's live preview
+	signed(http.MethodGet, "/layouts/:id", u.layoutPage)
+	signed(http.MethodPost, "/layouts/:id", u.saveLayout)
+	signed(http.MethodPost, "/layouts/:id/delete", u.deleteLayout)
+	signed(http.MethodGet, "/tx", u.txList)
+	signed(http.MethodGet, "/tx/new", u.newTx)
+	signed(http.MethodPost, "/tx", u.saveTx)
+	signed(http.MethodPost, "/tx/preview", u.previewTx)
+	signed(http.MethodGet, "/tx/:slug", u.txPage)
+	signed(http.MethodPost, "/tx/:slug", u.saveTx)
+	signed(http.MethodPost, "/tx/:slug/delete", u.deleteTx)
+	signed(http.MethodGet, "/retention", u.retentionPage)
 	signed(http.MethodGet, "/import", u.importPage)
-	signed(http.MethodPost, "/import", u.uploadImport)
 	signed(http.MethodGet, "/import/:id", u.importJobPage)
 	signed(http.MethodPost, "/import/:id/check", u.checkImport)
 	signed(http.MethodPost, "/import/:id/run", u.runImport)
-	signed(http.MethodGet, "/import/:id/progress", u.importProgress)
+	signed(http.MethodGet, "/import/:id/progress", u.importProgressFragment)
+	// The upload streams a file of any size to disk: no body limit, and its
+	// CSRF token is read from the form's first part by the handler itself.
+	e.POST("/ui/import", u.uploadImport, u.loadSession, u.requireUser)
 }
 
-// uiMaxBody is the largest request the UI takes: the CSV import (20 MiB) and
-// a little form around it.
+// uiMaxBody is the largest request the UI takes (the coupon codes' upload and
+// a little form around it); the subscriber import streams and has no limit.
 const uiMaxBody = 21 << 20
 
 // limitBody refuses bodies over n bytes with a 413 while they are read.

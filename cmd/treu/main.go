@@ -8,6 +8,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// The zone database inside the binary: --timezone works on hosts and
+	// containers without /usr/share/zoneinfo (about 450 KB).
+	_ "time/tzdata"
 )
 
 func main() {
@@ -27,10 +31,13 @@ Usage:
   treu backup FILE                write a consistent copy of the database
   treu token create --name NAME   create an API token (printed once)
   treu user add --email EMAIL     create a UI user (password from stdin)
+  treu import FILE.csv[.gz|.zip] --consent-source S --consent-text T [--list SLUG]...
+                                  import subscribers with proven consent
   treu dkim generate --domain D --selector S [--algo ed25519|rsa]
   treu version
 
-Every command takes --data DIR (TREU_DATA). Run "treu serve -h" for all settings.
+Every command takes --data DIR (TREU_DATA); token, user and backup refuse a folder
+without treu.db (serve and migrate create it). Run "treu serve -h" for all settings.
 `
 
 // run is main without globals, so tests start whole instances in-process.
@@ -52,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return token(ctx, args, getenv, stdout)
 	case "user":
 		return user(ctx, args, getenv, stdin, stdout)
+	case "import":
+		return importCmd(ctx, args, getenv, stdout, stderr)
 	case "dkim":
 		return dkim(args, stdout)
 	case "version":

@@ -75,7 +75,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer app.close()
-	srv := web.New(web.Config{BaseURL: cfg.BaseURL, OutboxOnly: cfg.SMTPURL == "", TrustProxy: cfg.TrustProxy}, app.deps)
+	srv := web.New(web.Config{BaseURL: cfg.BaseURL, OutboxOnly: cfg.SMTPURL == "", TrustProxy: cfg.TrustProxy,
+		Location: cfg.Location}, app.deps)
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

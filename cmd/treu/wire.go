@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +17,9 @@ import (
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/flows"
+	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
@@ -34,12 +37,15 @@ type app struct {
 	db        *store.DB
 	deps      web.Deps
 	queue     *mailer.Queue
+	outbox    *mailer.Outbox
 	smtp      []*mailer.SMTP
 	subs      *subscribers.Service
 	campaigns *campaigns.Engine
 	events    *events.Service
 	flows     *flows.Engine
 	coupons   *coupons.Service
+	imports   *imports.Service
+	retention *retention.Service
 	tracking  *tracking.Service
 	metrics   *web.Metrics
 }
@@ -48,6 +54,7 @@ type app struct {
 func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, db: db, metrics: web.NewMetrics()}
 	outbox := mailer.NewOutbox(db, log.With("component", "outbox"))
+	a.outbox = outbox
 
 	// Transports: the SMTP servers, or the outbox when none is configured.
 	var transports []campaigns.Transport
@@ -99,7 +106,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:     subscribers.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum},
 		Secret:     secret,
 		PendingTTL: cfg.PendingTTL,
-		Erasers:    []subscribers.Eraser{a.queue},
+		Erasers:    []subscribers.Eraser{a.queue, outbox},
 	}, log.With("component", "subscribers"))
 	if err != nil {
 		return nil, err
@@ -119,11 +126,21 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID})
 		},
 	})
+	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
+		return nil, err
+	}
+	a.retention.Links = retention.NewSurveyLinks(secret, cfg.BaseURL)
+	// A new order moves its customer on the ladder in the order's transaction.
+	a.events.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
+		_, _, err := a.retention.Recompute(ctx, tx, id)
+		return err
+	}
 	a.flows, err = flows.New(db, a.queue, subs, segs, pools, flows.Config{
 		From:     cfg.From,
 		FromName: cfg.FromName,
 		ListID:   "newsletter." + host,
 		Footer:   footer,
+		Location: cfg.Location,
 		Tracking: a.tracking,
 	}, log.With("component", "flows"))
 	if err != nil {
@@ -135,6 +152,9 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		if err := a.events.Link(ctx, tx, s.ID); err != nil {
 			return err
 		}
+		if _, _, err := a.retention.Recompute(ctx, tx, s.ID); err != nil {
+			return err
+		}
 		return a.flows.StartWelcome(ctx, tx, s.ID)
 	}
 	a.campaigns = campaigns.New(db, campaigns.Config{
@@ -142,8 +162,16 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		FromName: cfg.FromName,
 		BaseURL:  cfg.BaseURL,
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
+		Location: cfg.Location,
+		Pools:    pools,
 		Tracking: a.tracking,
 	}, transports, subs, log.With("component", "campaigns"))
+	a.imports, err = imports.New(db, subs, imports.Config{Dir: filepath.Join(cfg.Data, "imports")},
+		log.With("component", "imports"))
+	if err != nil {
+		return nil, err
+	}
+	subs.AddErasers(a.events, a.campaigns)
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
 	if err != nil {
@@ -159,8 +187,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Events:      a.events,
 		Flows:       a.flows,
 		Coupons:     pools,
+		Imports:     a.imports,
 		Outbox:      outbox,
 		TxMail:      txm,
+		Retention:   a.retention,
 		Tracking:    a.tracking,
 		Metrics:     a.metrics,
 		Log:         log,
@@ -184,11 +214,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			`status="sent"`: float64(st.Sent), `status="failed"`: float64(st.Failed)}
 	})
 	a.metrics.GaugeFunc("treu_subscribers", "Subscribers by status.", func() map[string]float64 {
-		return a.countBy(`SELECT status, count(*) FROM subscribers GROUP BY status`)
+		return a.gauge(func(ctx context.Context) (map[string]int64, error) { return subscribers.CountByStatus(ctx, a.db) })
 	})
 	a.metrics.GaugeFunc("treu_campaign_deliveries", "Deliveries of running and paused campaigns by status.", func() map[string]float64 {
-		return a.countBy(`SELECT d.status, count(*) FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
-			WHERE c.status IN ('running', 'paused') GROUP BY d.status`)
+		return a.gauge(func(ctx context.Context) (map[string]int64, error) { return campaigns.DeliveryCounts(ctx, a.db) })
 	})
 	return a, nil
 }
@@ -210,24 +239,19 @@ func (a *app) smtpCheck() func(ctx context.Context) error {
 	}
 }
 
-// countBy runs a "label, count" query for a gauge; a scrape must not fail
-// because one query did, so errors give an empty gauge.
-func (a *app) countBy(query string) map[string]float64 {
+// gauge reads counts by status for a gauge; a scrape must not fail
+// because one read did, so errors give an empty gauge.
+func (a *app) gauge(read func(ctx context.Context) (map[string]int64, error)) map[string]float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := a.db.QueryContext(ctx, query)
+	counts, err := read(ctx)
 	if err != nil {
 		a.log.Warn("metrics query", slog.Any("error", err))
 		return nil
 	}
-	defer rows.Close()
-	out := map[string]float64{}
-	for rows.Next() {
-		var label string
-		var n float64
-		if rows.Scan(&label, &n) == nil {
-			out[`status="`+label+`"`] = n
-		}
+	out := make(map[string]float64, len(counts))
+	for label, n := range counts {
+		out[`status="`+label+`"`] = float64(n)
 	}
 	return out
 }
@@ -247,7 +271,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 	run("campaigns", a.campaigns.Run)
 
 	now := a.db.Now
-	sched := startScheduler(ctx, a.cfg.FlowTick, now, a.log,
+	sched := startScheduler(ctx, a.cfg.FlowTick, a.cfg.Location, now, a.log,
 		ticker{"flows", func(ctx context.Context, now time.Time) error {
 			if _, err := a.flows.Tick(ctx, now); err != nil {
 				return err
@@ -256,9 +280,18 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			return nil
 		}},
 		ticker{"campaigns", a.campaigns.Tick},
+		ticker{"imports", func(ctx context.Context, _ time.Time) error { return a.resumeImports(ctx, wg) }},
 	)
+	// Imports another run left unfinished (stopped, crashed) go on at once.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.resumeImports(ctx, wg); err != nil && ctx.Err() == nil {
+			a.log.Error("resume imports", slog.Any("error", err))
+		}
+	}()
 	// Housekeeping needs no precision: hourly is plenty.
-	house := startScheduler(ctx, time.Hour, now, a.log,
+	house := startScheduler(ctx, time.Hour, a.cfg.Location, now, a.log,
 		ticker{"purge pending", func(ctx context.Context, _ time.Time) error {
 			_, err := a.subs.PurgePending(ctx)
 			return err
@@ -271,6 +304,23 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			_, err := a.events.Prune(ctx)
 			return err
 		}},
+		ticker{"prune imports", func(ctx context.Context, _ time.Time) error {
+			_, err := a.imports.Prune(ctx)
+			return err
+		}},
+		ticker{"prune mail", a.pruneMail},
+	)
+	// Time alone moves customers to lapsing and lost: once a day.
+	daily := startScheduler(ctx, 24*time.Hour, a.cfg.Location, now, a.log,
+		ticker{"stages", func(ctx context.Context, now time.Time) error {
+			if _, err := a.retention.Pass(ctx, now); err != nil {
+				return err
+			}
+			// The retention page reads the report computed here.
+			from, to := retention.DefaultPeriod(now)
+			_, err := a.retention.Precompute(ctx, from, to, a.subs.Count)
+			return err
+		}},
 	)
 	wg.Add(1)
 	go func() {
@@ -278,7 +328,22 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 		<-ctx.Done()
 		<-sched.Stop().Done()
 		<-house.Stop().Done()
+		<-daily.Stop().Done()
 	}()
+}
+
+// resumeImports runs the imports whose instance stopped or crashed (their
+// lease lapsed) until ctx ends; wg tracks them.
+func (a *app) resumeImports(ctx context.Context, wg *sync.WaitGroup) error {
+	ids, err := a.imports.Lapsed(ctx)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.imports.Run(ctx, id) // records its own failure on the job
+		}()
+	}
+	return err
 }
 
 // close releases what the services hold; the workers have stopped by now.
