@@ -114,7 +114,8 @@ func (u *ui) campaignPage(c echo.Context) error {
 
 func inputOf(cp campaigns.Campaign) campaigns.Input {
 	return campaigns.Input{Name: cp.Name, Subject: cp.Subject, Preheader: cp.Preheader, Markdown: cp.Markdown,
-		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron, CouponPool: cp.CouponPool}
+		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron, CouponPool: cp.CouponPool,
+		UTM: &cp.UTM}
 }
 
 func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.Campaign, in campaigns.Input, flash, msg, field string) error {
@@ -253,6 +254,10 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
 			in.LayoutID = &id
 		}
+	}
+	if form.Get("utm_shown") != "" {
+		utm := form.Get("utm") != ""
+		in.UTM = &utm
 	}
 	return in, nil
 }

@@ -120,8 +120,9 @@ func uiFuncs(lang string, assets map[string]string, loc *time.Location) template
 			}
 			return b.String()
 		},
-		"deref":    func(p *int64) int64 { return *p },
-		"statuses": func() []string { return subscriberStatuses },
+		"deref":      func(p *int64) int64 { return *p },
+		"deref_bool": func(p *bool) bool { return p != nil && *p },
+		"statuses":   func() []string { return subscriberStatuses },
 		"pct": func(part, whole int64) int64 {
 			if whole <= 0 {
 				return 0
