@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/audit"
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
@@ -41,6 +42,8 @@ type Server struct {
 	outbox    *mailer.Outbox
 	tx        txAPI
 	metrics   *Metrics
+	audit     *audit.Log
+	guards    guards // who may call each route (web/access.go)
 	log       *slog.Logger
 	now       func() time.Time
 	cfg       Config
@@ -77,7 +80,9 @@ type Deps struct {
 	TxMail      *txmail.Service
 	UI          UIDeps
 	Metrics     *Metrics
-	Log         *slog.Logger
+	// Audit is the audit log; nil means one on DB.
+	Audit *audit.Log
+	Log   *slog.Logger
 }
 
 // New builds the server and its routes.
@@ -98,9 +103,14 @@ func New(cfg Config, d Deps) *Server {
 		outbox:    d.Outbox,
 		tx:        txAPI{svc: d.TxMail},
 		metrics:   d.Metrics,
+		audit:     d.Audit,
+		guards:    guards{},
 		log:       d.Log,
 		now:       d.DB.Now,
 		cfg:       cfg,
+	}
+	if s.audit == nil {
+		s.audit = audit.New(d.DB)
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	e.IPExtractor = echo.ExtractIPDirect()
@@ -177,10 +187,13 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="treu"`)
 			return errs.Unauthorizedf("missing API token: send Authorization: Bearer TOKEN")
 		}
-		if _, err := s.accounts.Authenticate(c.Request().Context(), strings.TrimSpace(auth[len(bearer):])); err != nil {
+		tok, err := s.accounts.Authenticate(c.Request().Context(), strings.TrimSpace(auth[len(bearer):]))
+		if err != nil {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="treu", error="invalid_token"`)
 			return err
 		}
+		c.Set(ctxToken, tok)
+		withActor(c, audit.Actor{Kind: audit.KindToken, ID: tok.ID, Name: tok.Name})
 		return next(c)
 	}
 }

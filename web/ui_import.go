@@ -773,6 +773,7 @@ func (u *ui) runImport(c echo.Context) error {
 	j.mu.Unlock()
 	uid := c.Get(ctxSession).(session).UserID
 	u.log.Info("import started", "import", j.ID, "rows", rep.Valid, "lists", strings.Join(s.Lists, ","), "user_id", uid)
+	u.srv.record(c, "import.run", "import "+j.ID, fmt.Sprintf("%d rows into %s", rep.Valid, strings.Join(s.Lists, ", ")))
 	// The import outlives the request; it keeps the request's values but
 	// not its end.
 	// The import outlives the request but not the server: Close cancels it

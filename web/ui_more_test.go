@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/treu-mail/treu/accounts"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/segments"
@@ -742,7 +743,7 @@ func TestUIImport(t *testing.T) {
 	}
 
 	// Another marketer cannot see this import.
-	if _, err := env.accounts.AddUser(ctx, "tom@shop.example", "another good password"); err != nil {
+	if _, err := env.accounts.AddUser(ctx, "tom@shop.example", "another good password", accounts.RoleOwner); err != nil {
 		t.Fatal(err)
 	}
 	other := env.client()
