@@ -328,3 +328,30 @@ func TestInviteRolesAndAudit(t *testing.T) {
 		t.Fatalf("limit=0: %d %v", st, body)
 	}
 }
+
+// Lockout is per account and client address: a guesser behind one address
+// locks only themselves out; the owner, elsewhere, still signs in.
+func TestLockoutIsPerClientAddress(t *testing.T) {
+	env := newUIEnv(t, func(c *Config, _ *UIDeps) { c.TrustProxy = true })
+	post := func(c *uiClient, ip, password string) int {
+		t.Helper()
+		tok := c.csrfOf("/ui/login")
+		form := url.Values{"csrf": {tok}, "email": {env.email}, "password": {password}}
+		req, _ := http.NewRequest(http.MethodPost, env.ts.URL+"/ui/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", ip)
+		return c.do(req).Status
+	}
+	guesser := env.client()
+	for range 5 {
+		if st := post(guesser, "198.51.100.9", "not the password"); st != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", st)
+		}
+	}
+	if st := post(guesser, "198.51.100.9", env.password); st != http.StatusTooManyRequests {
+		t.Fatalf("the guesser's address after 5 failures: %d; want 429", st)
+	}
+	if st := post(env.client(), "203.0.113.7", env.password); st != http.StatusSeeOther {
+		t.Fatalf("the owner from another address: %d; want signed in", st)
+	}
+}
