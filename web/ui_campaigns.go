@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -270,6 +271,7 @@ func (u *ui) createCampaign(c echo.Context) error {
 	if err == nil {
 		var cp campaigns.Campaign
 		if cp, err = u.campaigns.Create(c.Request().Context(), in); err == nil {
+			u.srv.record(c, "campaign.create", idTarget("campaign", cp.ID), cp.Name)
 			return u.redirectDone(c, "/ui/campaigns/"+strconv.FormatInt(cp.ID, 10), "campaign-saved")
 		}
 	}
@@ -284,6 +286,7 @@ func (u *ui) updateCampaign(c echo.Context) error {
 	in, err := u.campaignInput(c)
 	if err == nil {
 		if _, err = u.campaigns.Update(c.Request().Context(), cp.ID, in); err == nil {
+			u.srv.record(c, "campaign.update", idTarget("campaign", cp.ID), in.Name)
 			return u.redirectDone(c, "/ui/campaigns/"+strconv.FormatInt(cp.ID, 10), "campaign-saved")
 		}
 	}
@@ -375,6 +378,7 @@ func (u *ui) testCampaign(c echo.Context) error {
 		return u.renderComposer(c, http.StatusBadGateway, cp.ID, cp, inputOf(cp), "",
 			u.tr(c, "The test mail could not be sent:")+" "+err.Error(), "emails")
 	}
+	u.srv.record(c, "campaign.test", idTarget("campaign", cp.ID), fmt.Sprintf("%d test addresses", len(emails)))
 	return u.redirectDone(c, "/ui/campaigns/"+strconv.FormatInt(cp.ID, 10), "test-sent")
 }
 
@@ -412,6 +416,7 @@ func (u *ui) campaignAction(c echo.Context) error {
 		}
 		return err
 	}
+	u.srv.record(c, "campaign."+c.Param("action"), idTarget("campaign", cp.ID), "")
 	return u.redirectDone(c, "/ui/campaigns/"+strconv.FormatInt(cp.ID, 10), done)
 }
 

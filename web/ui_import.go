@@ -268,6 +268,7 @@ func (u *ui) runImport(c echo.Context) error {
 		return err
 	}
 	u.log.Info("import started", "import", j.ID, "user_id", j.UserID)
+	u.srv.record(c, "import.run", "import "+j.ID, j.FileName)
 	// The import outlives the request but not the server: Close cancels it
 	// (its lease is given up, and the next start resumes it) and waits.
 	u.srv.bg.Add(1)

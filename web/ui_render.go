@@ -62,6 +62,13 @@ type uiPage struct {
 	Data       any
 }
 
+// Can says whether the signed-in user's role reaches role ("editor",
+// "admin"), so pages show only the buttons the user may press; the routes
+// check again (web/access.go).
+func (p uiPage) Can(role string) bool {
+	return p.User != nil && p.User.Role.AtLeast(accounts.Role(role))
+}
+
 // parseUIPages parses each page with the layout once per language. Each page
 // gets its own template set because every page defines "content"; the
 // translation function is bound per language so templates just say {{t "…"}}.
@@ -313,6 +320,10 @@ var uiFlashes = map[string]string{
 	"list-created":       "List created.",
 	"list-saved":         "List saved.",
 	"subscriber-erased":  "Subscriber erased. Only an anonymous suppression entry is kept.",
+	"user-invited":       "Invitation sent.",
+	"user-role":          "Role changed.",
+	"user-removed":       "User removed.",
+	"password-changed":   "Password changed. Every other session is signed out.",
 }
 
 // redirectDone answers a successful form post with a redirect (so reloading
