@@ -36,7 +36,7 @@ Usage:
   treu dkim generate --domain D --selector S [--algo ed25519|rsa]
   treu version
 
-Every command takes --data DIR (TREU_DATA); token, user and backup refuse a folder
+Every command takes --data DIR (TREU_DATA); token, user, import and backup refuse a folder
 without treu.db (serve and migrate create it). Run "treu serve -h" for all settings.
 `
 
