@@ -10,7 +10,7 @@ import (
 	"syscall"
 
 	// The zone database inside the binary: --timezone works on hosts and
-	// containers without /usr/share/zoneinfo (about 450 KB).
+	// containers without /usr/share/zoneinfo (about 400 KB).
 	_ "time/tzdata"
 )
 
@@ -40,7 +40,7 @@ Usage:
   treu dkim generate --domain D --selector S [--algo ed25519|rsa]
   treu version
 
-Every command takes --data DIR (TREU_DATA); token, user and backup refuse a folder
+Every command takes --data DIR (TREU_DATA); token, user, import and backup refuse a folder
 without treu.db (serve and migrate create it). Run "treu serve -h" for all settings.
 `
 
