@@ -4,8 +4,9 @@ GO ?= go
 .PHONY: run test deps check unit race fuzz bench build
 
 # run builds the binary and replaces make with it, so Ctrl-C and SIGTERM reach Treu.
+# ARGS go to treu serve: make run ARGS="--listen :9090 --data /tmp/x"
 run:
-	$(GO) build -o treu ./cmd/treu && exec ./treu serve
+	$(GO) build -o treu ./cmd/treu && exec ./treu serve $(ARGS)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o treu ./cmd/treu

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/store/storetest"
 )
@@ -86,13 +87,26 @@ func mustCreateB(b *testing.B, e *Engine) int64 {
 
 // BenchmarkSendPipeline: a whole send of b.N recipients through the engine,
 // the mailer's SMTP pool and a real (discarding) SMTP server on loopback.
-func BenchmarkSendPipeline(b *testing.B) {
+func BenchmarkSendPipeline(b *testing.B) { benchSend(b, nil) }
+
+// BenchmarkSendPipelineVERP: the same with a signed VERP return path per
+// delivery (package feedback), to keep its cost in view.
+func BenchmarkSendPipelineVERP(b *testing.B) {
+	v, err := feedback.NewVERP([]byte("0123456789abcdef0123456789abcdef"), "bounce.shop.example")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchSend(b, v.Delivery)
+}
+
+func benchSend(b *testing.B, returnPath func(campaignID, deliveryID, subscriberID int64) string) {
 	n := max(b.N, 1000)
 	db := storetest.Open(b)
 	seedBulk(b, db, n)
 	snk := newSink(b, func(s *sink) { s.keepRaw = false })
 	cfg := testConfig()
 	cfg.BatchSize = 500
+	cfg.ReturnPath = returnPath
 	e := New(db, cfg, []Transport{snk.smtpTransport(b, 8)}, fakeLinks{}, testLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

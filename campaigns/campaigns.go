@@ -15,6 +15,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // Status is where a campaign is in its life.
@@ -46,6 +47,10 @@ type Campaign struct {
 	LayoutID  *int64     `json:"layout_id"`
 	SendAt    *time.Time `json:"send_at"`
 	Cron      string     `json:"cron"`
+	// CouponPool hands each recipient one code of this pool ({{ .Coupon }}).
+	CouponPool string `json:"coupon_pool,omitempty"`
+	// UTM: the campaign's tracked links get the UTM parameters (default true).
+	UTM bool `json:"utm"`
 	// ParentID is the recurring campaign this send was spawned from.
 	ParentID   *int64     `json:"parent_id,omitempty"`
 	Status     Status     `json:"status"`
@@ -68,6 +73,16 @@ type Stats struct {
 	// Skipped: no longer mailable when their turn came (unsubscribed, suppressed, erased).
 	Skipped   int64 `json:"skipped"`
 	Cancelled int64 `json:"cancelled"`
+	// What recipients did with it: opens, clicks, unsubscribes, orders and
+	// revenue (package tracking; zero when tracking is off).
+	tracking.Stats
+
+	// What came back (package feedback): Delivered are the sent mails no
+	// bounce came back for; Bounced the deliveries that bounced (refused
+	// at send, or reported after); Complained those marked as spam.
+	Delivered  int64 `json:"delivered"`
+	Bounced    int64 `json:"bounced"`
+	Complained int64 `json:"complained"`
 }
 
 // Input is what a marketer writes: the body of POST /api/campaigns.
@@ -81,6 +96,10 @@ type Input struct {
 	LayoutID  *int64     `json:"layout_id"`
 	SendAt    *time.Time `json:"send_at"`
 	Cron      string     `json:"cron"`
+	// CouponPool is the slug of the pool {{ .Coupon }} takes one code per
+	// recipient from, assigned at send; required when the mail uses it.
+	CouponPool string `json:"coupon_pool,omitempty"`
+	UTM        *bool  `json:"utm"` // nil: true on create, unchanged on update
 }
 
 // ListOptions pages through campaigns, newest first.
@@ -92,7 +111,7 @@ type ListOptions struct {
 
 const campaignCols = `c.id, c.name, c.subject, c.preheader, c.markdown, c.lists, c.segment_id, c.layout_id,
 	c.send_at, c.cron, c.parent_id, c.status, c.next_run_at, c.audience, c.started_at, c.finished_at,
-	c.created_at, c.updated_at`
+	c.created_at, c.updated_at, c.coupon_pool, c.utm`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -106,7 +125,7 @@ func scanCampaign(r rowScanner) (Campaign, error) {
 	)
 	err := r.Scan(&c.ID, &c.Name, &c.Subject, &c.Preheader, &c.Markdown, &lists, &segment, &layout,
 		&sendAt, &c.Cron, &parent, &c.Status, &nextRun, &c.Stats.Audience, &started, &finished,
-		&created, &updated)
+		&created, &updated, &c.CouponPool, &c.UTM)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -141,6 +160,13 @@ func unixOrNil(t *time.Time) any {
 	return t.Unix()
 }
 
+func boolOrNil(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
 func idOrNil(id *int64) any {
 	if id == nil {
 		return nil
@@ -159,10 +185,10 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 	var id int64
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`,
+			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix()).Scan(&id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM).Scan(&id)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
@@ -187,9 +213,9 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 			return errs.Conflictf("campaign %d is %s; only a draft or scheduled campaign can be edited", id, st)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, subject = ?, preheader = ?, markdown = ?,
-			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ? WHERE id = ?`,
+			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm) WHERE id = ?`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), id)
 		if err != nil {
 			return err
 		}
@@ -314,7 +340,24 @@ func (e *Engine) stats(ctx context.Context, id, audience int64) (Stats, error) {
 			s.Cancelled = n
 		}
 	}
-	return s, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Stats{}, fmt.Errorf("campaigns: stats %d: %w", id, err)
+	}
+	if e.cfg.Tracking != nil {
+		if s.Stats, err = e.cfg.Tracking.Stats(ctx, tracking.CampaignKey(id)); err != nil {
+			return Stats{}, err
+		}
+	}
+	s.Delivered = s.Sent
+	if e.cfg.Feedback != nil {
+		fc, err := e.cfg.Feedback(ctx, id)
+		if err != nil {
+			return Stats{}, err
+		}
+		s.Bounced, s.Complained = fc.Bounced, fc.Complained
+		s.Delivered = max(s.Sent-fc.BouncedAfterSend, 0)
+	}
+	return s, nil
 }
 
 func statusOf(ctx context.Context, tx *store.Tx, id int64) (Status, error) {
@@ -409,7 +452,11 @@ func (e *Engine) validate(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
-	if _, err := templates.Compile(e.source(in.Subject, in.Preheader, in.Markdown, layout)); err != nil {
+	tmpl, err := templates.Compile(e.source(in.Subject, in.Preheader, in.Markdown, layout))
+	if err != nil {
+		return in, err
+	}
+	if in.CouponPool, err = e.checkCouponPool(ctx, in.CouponPool, tmpl); err != nil {
 		return in, err
 	}
 	return in, nil

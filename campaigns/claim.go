@@ -2,11 +2,8 @@ package campaigns
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -14,7 +11,9 @@ import (
 	"time"
 
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // run is a campaign this engine is sending, compiled once.
@@ -22,9 +21,11 @@ type run struct {
 	id      int64
 	stopped atomic.Bool
 	tmpl    *templates.Template
-	listIDs string            // JSON array of the campaign's list ids
+	pool    string            // coupon pool; "" for none
+	lists   []string          // the campaign's list slugs
 	listID  string            // List-Id header value
 	headers map[string]string // shared by all its messages; read-only
+	links   *tracking.Links   // nil: links stay as written
 
 	nextSweep time.Time // when to look for expired leases again
 	idleUntil time.Time // nothing due before this (unless poked)
@@ -34,6 +35,8 @@ type run struct {
 type recipient struct {
 	ID                              int64
 	Email, Name, Locale, Attributes string
+	Coupon                          string // the code assigned to this delivery, if the campaign has a pool
+	Tracking                        bool   // consented to per-person tracking (subscribers.tracking)
 }
 
 type item struct {
@@ -58,6 +61,7 @@ type result struct {
 	kind     resultKind
 	attempts int // failed attempts before this one
 	reply    string
+	refused  *Refusal // a 5xx: reported to Config.OnRefused when recorded
 }
 
 func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *item, results chan<- result) {
@@ -214,11 +218,12 @@ func (e *Engine) refreshRuns(ctx context.Context) []*run {
 
 func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	var (
-		subject, preheader, markdown, lists string
-		layoutID                            sql.NullInt64
+		name, subject, preheader, markdown, lists, pool string
+		layoutID                                        sql.NullInt64
+		utm                                             bool
 	)
-	err := e.db.QueryRowContext(ctx, `SELECT subject, preheader, markdown, lists, layout_id FROM campaigns WHERE id = ?`, id).
-		Scan(&subject, &preheader, &markdown, &lists, &layoutID)
+	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, coupon_pool, utm FROM campaigns WHERE id = ?`, id).
+		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &pool, &utm)
 	if err != nil {
 		return nil, err
 	}
@@ -234,23 +239,40 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	var listIDs string
-	if err := e.db.QueryRowContext(ctx, `SELECT coalesce(json_group_array(id), '[]') FROM lists WHERE slug IN (SELECT value FROM json_each(?))`, lists).Scan(&listIDs); err != nil {
-		return nil, err
-	}
 	var slugs []string
 	json.Unmarshal([]byte(lists), &slugs)
 	first := DefaultList
 	if len(slugs) > 0 {
 		first = slugs[0]
 	}
-	return &run{
+	r := &run{
 		id:      id,
 		tmpl:    tmpl,
-		listIDs: listIDs,
+		pool:    pool,
+		lists:   slugs,
 		listID:  e.listID(first),
-		headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)},
-	}, nil
+		headers: e.headers(id),
+	}
+	if e.cfg.Tracking != nil {
+		r.links = e.cfg.Tracking.Links(tracking.CampaignMail(id, name, utm))
+	}
+	return r, nil
+}
+
+// headers are the extra headers of every mail of campaign id: its id, and
+// the Feedback-ID Gmail's feedback loop reports complaint rates by.
+func (e *Engine) headers(id int64) map[string]string {
+	sender := e.cfg.FeedbackSender
+	if sender == "" {
+		sender = "localhost"
+		if u, err := url.Parse(e.cfg.BaseURL); err == nil && u.Hostname() != "" {
+			sender = u.Hostname()
+		}
+	}
+	return map[string]string{
+		"X-Treu-Campaign": strconv.FormatInt(id, 10),
+		"Feedback-ID":     strconv.FormatInt(id, 10) + ":campaign:" + sender,
+	}
 }
 
 // listID is the List-Id of mail for a list: "<slug>.<host of BaseURL>"
@@ -273,6 +295,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 	type claimed struct {
 		id, sub  int64
 		attempts int
+		coupon   sql.NullString
 	}
 	var got []claimed
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
@@ -293,7 +316,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 				WHERE campaign_id = ? AND status = 'pending' AND next_attempt_at <= ?
 				ORDER BY next_attempt_at, id LIMIT ?)
 			AND EXISTS (SELECT 1 FROM campaigns WHERE id = ? AND status = 'running')
-			RETURNING id, subscriber_id, attempts`,
+			RETURNING id, subscriber_id, attempts, coupon`,
 			e.cfg.Owner, now.Add(e.cfg.Lease).Unix(), r.id, now.Unix(), e.cfg.BatchSize, r.id)
 		if err != nil {
 			return err
@@ -301,7 +324,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var c claimed
-			if err := rows.Scan(&c.id, &c.sub, &c.attempts); err != nil {
+			if err := rows.Scan(&c.id, &c.sub, &c.attempts, &c.coupon); err != nil {
 				return err
 			}
 			got = append(got, c)
@@ -318,7 +341,9 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 	for i, c := range got {
 		subs[i] = c.sub
 	}
-	rcpts, err := e.recipients(ctx, r, subs)
+	// The send may take hours: an unsubscribe, a bounce or an erasure in the
+	// meantime is honoured by checking the marketing rule again per batch.
+	rcpts, err := subscribers.Recipients(ctx, e.db, subs, r.lists)
 	if err != nil {
 		// Hand the batch back; it is claimed again on a later round.
 		done := make([]result, len(got))
@@ -332,77 +357,24 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 	var done []result
 	for _, c := range got {
 		rc, ok := rcpts[c.sub]
-		if !ok || rc.skip != "" {
-			reason := rc.skip
+		if !ok || !rc.May() {
+			reason := rc.Skip
 			if !ok {
 				reason = "erased"
 			}
 			done = append(done, result{delivery: c.id, kind: resSkipped, reply: reason})
 			continue
 		}
-		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts, rcpt: rc.recipient})
+		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts,
+			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes, Tracking: rc.Tracking,
+				Coupon: c.coupon.String}})
+	}
+	if r.pool != "" {
+		var released []result
+		items, released = e.assignCoupons(ctx, r, items)
+		done = append(done, released...)
 	}
 	return items, done, nil
-}
-
-type checked struct {
-	recipient
-	skip string // why not to mail: "unsubscribed", "suppressed"
-}
-
-// recipients loads a batch's subscribers and checks again that each may still
-// be mailed: the send may take hours, and an unsubscribe or an erasure in the
-// meantime must be honoured. Two reads on the read pool, none per recipient.
-func (e *Engine) recipients(ctx context.Context, r *run, subs []int64) (map[int64]checked, error) {
-	rows, err := e.db.QueryContext(ctx, `SELECT s.id, s.email, s.email_key, s.name, s.locale, s.attributes,
-		s.status = 'active' AND EXISTS (SELECT 1 FROM subscriptions su WHERE su.subscriber_id = s.id
-			AND su.status = 'active' AND su.list_id IN (SELECT value FROM json_each(?)))
-		FROM subscribers s WHERE s.id IN (SELECT value FROM json_each(?))`, r.listIDs, jsonInts(subs))
-	if err != nil {
-		return nil, fmt.Errorf("load recipients: %w", err)
-	}
-	defer rows.Close()
-	out := make(map[int64]checked, len(subs))
-	byHash := make(map[string]int64, len(subs))
-	hashes := make([]string, 0, len(subs))
-	for rows.Next() {
-		var (
-			c      checked
-			key    string
-			active bool
-		)
-		if err := rows.Scan(&c.ID, &c.Email, &key, &c.Name, &c.Locale, &c.Attributes, &active); err != nil {
-			return nil, fmt.Errorf("load recipients: %w", err)
-		}
-		if !active {
-			c.skip = "unsubscribed"
-		}
-		sum := sha256.Sum256([]byte(key))
-		h := hex.EncodeToString(sum[:])
-		byHash[h] = c.ID
-		hashes = append(hashes, h)
-		out[c.ID] = c
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load recipients: %w", err)
-	}
-	rows.Close()
-	hj, _ := json.Marshal(hashes)
-	srows, err := e.db.QueryContext(ctx, `SELECT email_hash FROM suppressions WHERE email_hash IN (SELECT value FROM json_each(?))`, string(hj))
-	if err != nil {
-		return nil, fmt.Errorf("check suppressions: %w", err)
-	}
-	defer srows.Close()
-	for srows.Next() {
-		var h string
-		if err := srows.Scan(&h); err != nil {
-			return nil, fmt.Errorf("check suppressions: %w", err)
-		}
-		c := out[byHash[h]]
-		c.skip = "suppressed"
-		out[c.ID] = c
-	}
-	return out, srows.Err()
 }
 
 // idle is called when r had nothing due: it finishes r if nothing is left, and
@@ -419,6 +391,9 @@ func (e *Engine) idle(ctx context.Context, r *run) time.Time {
 		}
 		n, _ := res.RowsAffected()
 		done = n > 0
+		if done && e.cfg.OnFinished != nil {
+			return e.cfg.OnFinished(ctx, tx, r.id)
+		}
 		return nil
 	})
 	if err != nil {
@@ -449,16 +424,4 @@ func (e *Engine) idle(ctx context.Context, r *run) time.Time {
 		wait = min(wait, max(at.Sub(now), 0))
 	}
 	return time.Now().Add(wait)
-}
-
-func jsonInts(ids []int64) string {
-	b := make([]byte, 0, len(ids)*8+2)
-	b = append(b, '[')
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, id, 10)
-	}
-	return string(append(b, ']'))
 }

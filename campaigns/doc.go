@@ -1,9 +1,9 @@
 // Package campaigns owns campaigns, their layouts and the send engine.
 //
 // Tables written: campaigns, layouts, deliveries (store/migrations/0003_campaigns.sql).
-// It reads subscribers, subscriptions, lists and suppressions, and segments
-// through package segments, whose AudienceWhere is the one definition of who
-// receives a mailing.
+// Who may be mailed is package subscribers' rule: the snapshot uses it
+// through segments.AudienceWhere, each batch through subscribers.Recipients,
+// a test send through subscribers.Lookup.
 //
 // Life of a campaign: Create (draft; the template is compiled, so a template
 // error is a 422 with its line) -> Start: now (running), at send_at or by cron
@@ -23,9 +23,9 @@
 // sends agree and memory stays flat at any size. Run's claimer takes batches
 // of pending deliveries with UPDATE ... RETURNING, setting lease_owner and
 // lease_until (instances sharing a database never take the same row; leases
-// are renewed while held), loads the batch's recipients in one query and
-// checks again that each may still be mailed (unsubscribed, suppressed or
-// erased meanwhile: skipped with the reason). Senders, as many per transport
+// are renewed while held), loads the batch's recipients and checks again that
+// each may still be mailed (subscribers.Recipients: unsubscribed, suppressed
+// or erased meanwhile: skipped with the reason). Senders, as many per transport
 // as its MaxConns (or Config.Conns), render (compiled once per campaign,
 // executed per recipient) and send; the recorder writes results one
 // transaction per batch. At most ~3 batches are in flight: memory is bounded
@@ -45,6 +45,11 @@
 //
 // Every mail: From/FromName from Config, List-Id "<first list slug>.<host of
 // Config.BaseURL>", List-Unsubscribe from Links, header X-Treu-Campaign: <id>.
+// With Config.Tracking its links are rewritten to tracked redirects after
+// rendering (package tracking; the open pixel only for recipients with
+// tracking consent, subscribers.tracking), with the UTM parameters unless the
+// campaign's utm is off; previews and test sends keep the links as written.
+// Stats include what package tracking counted for the campaign.
 // Test sends go straight through the first transport with "[Test] " before the
 // subject, so the marketer sees the server's answer; Preview, Test and the real
 // send use the same compiled template.

@@ -16,6 +16,7 @@ import (
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // Transport delivers one message; safe for concurrent use. *mailer.SMTP and
@@ -36,6 +37,8 @@ type Config struct {
 	// BaseURL of the instance; its host names the List-Id: "<list-slug>.<host>".
 	BaseURL           string
 	UnsubscribeMailto string
+	// Pools checks a campaign's coupon pool; nil: campaigns take no coupons.
+	Pools Pools
 	// Footer gives the shop name and Impressum for every mail (from settings).
 	Footer func(ctx context.Context) (templates.Footer, error)
 	// Now is the clock for leases and retry times; default the store's clock.
@@ -68,6 +71,41 @@ type Config struct {
 	PollInterval time.Duration
 	// FlushInterval (100ms): results are recorded at least this often.
 	FlushInterval time.Duration
+	// Tracking rewrites the links of every campaign mail to tracked
+	// redirects (and adds the open pixel where consented); nil sends them
+	// as written. Previews and test sends are never rewritten.
+	Tracking *tracking.Service
+
+	// Feedback (package feedback), each optional:
+	// ReturnPath gives each delivery its envelope sender (a VERP address
+	// naming the delivery, so a bounce is credited to it).
+	ReturnPath func(campaignID, deliveryID, subscriberID int64) string
+	// OnRefused runs inside the transaction that records a delivery the
+	// SMTP server refused with a 5xx: a hard bounce.
+	OnRefused func(ctx context.Context, tx *store.Tx, r Refusal) error
+	// OnFinished runs inside the transaction that marks a send finished
+	// (the shop's webhooks hear of it).
+	OnFinished func(ctx context.Context, tx *store.Tx, campaignID int64) error
+	// Feedback counts what came back after the send, for Stats.
+	Feedback func(ctx context.Context, campaignID int64) (FeedbackCounts, error)
+	// FeedbackSender is the last field of the Feedback-ID header
+	// ("<campaign id>:campaign:<sender>", for Gmail's feedback loop);
+	// default the host of BaseURL.
+	FeedbackSender string
+}
+
+// Refusal is a delivery the SMTP server refused with a 5xx.
+type Refusal struct {
+	CampaignID, DeliveryID, SubscriberID int64
+	Code                                 int
+	Reply                                string
+}
+
+// FeedbackCounts are a campaign's deliveries that bounced or were
+// complained about. BouncedAfterSend are bounces of deliveries the server
+// had accepted (Stats counts them as sent, not delivered).
+type FeedbackCounts struct {
+	Bounced, BouncedAfterSend, Complained int64
 }
 
 func (c *Config) defaults() {
@@ -367,6 +405,23 @@ func (e *Engine) deliver(ctx context.Context, idx int, t *transport, it *item) r
 		res.kind, res.reply = resFailed, "render: "+err.Error()
 		return res
 	}
+	if it.run.links != nil {
+		m.HTML, m.Text, err = it.run.links.Rewrite(ctx, nil, m.HTML, m.Text,
+			tracking.Recipient{SubscriberID: it.rcpt.ID, Tracking: it.rcpt.Tracking, SentAt: e.now()})
+		m.UnsubscribeURL = it.run.links.UnsubscribeURL(m.UnsubscribeURL)
+		if err != nil {
+			// The database did not take a new link (or we are stopping):
+			// not this recipient's fault, so later, like a busy server.
+			res.kind, res.reply = resRetry, "tracking: "+err.Error()
+			if ctx.Err() != nil {
+				res.kind = resRelease
+			}
+			return res
+		}
+	}
+	if e.cfg.ReturnPath != nil {
+		m.ReturnPath = e.cfg.ReturnPath(it.run.id, it.delivery, it.rcpt.ID)
+	}
 	err = t.Send(ctx, m)
 	switch {
 	case err == nil:
@@ -379,6 +434,11 @@ func (e *Engine) deliver(ctx context.Context, idx int, t *transport, it *item) r
 		// A permanent refusal is about this recipient; the server is answering.
 		t.ok()
 		res.kind, res.reply = resFailed, reply(err)
+		var se *mailer.SendError
+		if errors.As(err, &se) && se.Code >= 500 {
+			res.refused = &Refusal{CampaignID: it.run.id, DeliveryID: it.delivery, SubscriberID: it.rcpt.ID,
+				Code: se.Code, Reply: se.Reply}
+		}
 	}
 	return res
 }

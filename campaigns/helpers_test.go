@@ -29,6 +29,7 @@ type sink struct {
 
 	mu    sync.Mutex
 	got   map[string][]*mailer.Parsed // by recipient
+	froms map[string]string           // envelope sender by recipient
 	tries map[string]int              // RCPT attempts by recipient
 
 	count atomic.Int64 // messages accepted
@@ -42,7 +43,7 @@ type sink struct {
 
 func newSink(tb testing.TB, configure func(*sink)) *sink {
 	tb.Helper()
-	s := &sink{got: map[string][]*mailer.Parsed{}, tries: map[string]int{}, keepRaw: true}
+	s := &sink{got: map[string][]*mailer.Parsed{}, froms: map[string]string{}, tries: map[string]int{}, keepRaw: true}
 	if configure != nil {
 		configure(s)
 	}
@@ -83,16 +84,17 @@ func (l *downListener) Accept() (net.Conn, error) {
 }
 
 type sinkSession struct {
-	s    *sink
-	rcpt string
+	s          *sink
+	from, rcpt string
 }
 
-func (ss *sinkSession) Reset()        { ss.rcpt = "" }
+func (ss *sinkSession) Reset()        { ss.from, ss.rcpt = "", "" }
 func (ss *sinkSession) Logout() error { return nil }
-func (ss *sinkSession) Mail(string, *smtp.MailOptions) error {
+func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.s.down.Load() {
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "service not available"}
 	}
+	ss.from = from
 	return nil
 }
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
@@ -120,6 +122,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		}
 		ss.s.mu.Lock()
 		ss.s.got[ss.rcpt] = append(ss.s.got[ss.rcpt], p)
+		ss.s.froms[ss.rcpt] = ss.from
 		ss.s.mu.Unlock()
 	} else {
 		ss.s.mu.Lock()

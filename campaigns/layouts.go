@@ -51,6 +51,38 @@ func (e *Engine) validateLayout(ctx context.Context, in LayoutInput) (LayoutInpu
 	return in, nil
 }
 
+// layoutSample is the Markdown the layout editor previews a layout with.
+const layoutSample = "# Hallo {{ .FirstName | default \"Kim\" }}\n\nSo sieht eine Mail in diesem Layout aus: ein Absatz mit einem [Link](https://shop.example/), eine Liste\n\n- Kaffee\n- Tee\n\n<a class=\"button\" href=\"https://shop.example/\">Zum Shop</a>\n"
+
+// PreviewLayout renders html as a layout around a sample mail for a sample
+// recipient, with the shop's footer, as the layout editor shows it while
+// the marketer types. A fault is the errs.Invalid that saving would give.
+func (e *Engine) PreviewLayout(ctx context.Context, html string) (templates.Rendered, error) {
+	if strings.TrimSpace(html) == "" {
+		return templates.Rendered{}, errs.Invalidf("html", "html is required")
+	}
+	if len(html) > 1<<20 {
+		return templates.Rendered{}, errs.Invalidf("html", "html is larger than 1 MiB")
+	}
+	src, err := e.sourceCtx(ctx, "Layout", "", layoutSample, html)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	tmpl, err := templates.Compile(src)
+	if err != nil {
+		if ee, ok := errs.As(err); ok && ee.Field == "layout" {
+			return templates.Rendered{}, errs.Invalidf("html", "%s", ee.Msg)
+		}
+		return templates.Rendered{}, err
+	}
+	rc := sample("")
+	d, err := e.data(&rc)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	return tmpl.Render(d)
+}
+
 // CreateLayout saves a layout after checking that it compiles.
 func (e *Engine) CreateLayout(ctx context.Context, in LayoutInput) (Layout, error) {
 	in, err := e.validateLayout(ctx, in)

@@ -69,7 +69,7 @@ func (e *Engine) record(buf []result) {
 			if len(sent) > 0 {
 				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'sent', sent_at = ?, reply = NULL,
 					lease_owner = NULL, lease_until = NULL WHERE id IN (SELECT value FROM json_each(?))`,
-					now.Unix(), jsonInts(sent)); err != nil {
+					now.Unix(), store.JSONInts(sent)); err != nil {
 					return err
 				}
 			}
@@ -78,7 +78,7 @@ func (e *Engine) record(buf []result) {
 			if len(release) > 0 {
 				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_until = NULL
 					WHERE id IN (SELECT value FROM json_each(?)) AND status = 'sending' AND lease_owner = ?`,
-					jsonInts(release), e.cfg.Owner); err != nil {
+					store.JSONInts(release), e.cfg.Owner); err != nil {
 					return err
 				}
 			}
@@ -88,6 +88,9 @@ func (e *Engine) record(buf []result) {
 				case resFailed:
 					_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', reply = ?, attempts = ?,
 						lease_owner = NULL, lease_until = NULL WHERE id = ?`, r.reply, r.attempts+1, r.delivery)
+					if err == nil && r.refused != nil && e.cfg.OnRefused != nil {
+						err = e.cfg.OnRefused(ctx, tx, *r.refused)
+					}
 				case resSkipped:
 					_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'skipped', reply = ?,
 						lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'sending' AND lease_owner = ?`,

@@ -2,14 +2,11 @@ package campaigns
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
-	"strconv"
 	"strings"
 
 	"github.com/treu-mail/treu/internal/errs"
@@ -40,7 +37,7 @@ func (e *Engine) sourceCtx(ctx context.Context, subject, preheader, markdown, la
 
 // data is what the template sees of a recipient.
 func (e *Engine) data(rc *recipient) (*templates.Data, error) {
-	d := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale}
+	d := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Coupon: rc.Coupon}
 	if rc.Attributes != "" && rc.Attributes != "{}" {
 		if err := json.Unmarshal([]byte(rc.Attributes), &d.Attributes); err != nil {
 			return nil, fmt.Errorf("attributes: %w", err)
@@ -126,12 +123,18 @@ func (e *Engine) Preview(ctx context.Context, in Input, sampleSubscriberID int64
 			return templates.Rendered{}, err
 		}
 	}
+	if in.CouponPool != "" {
+		rc.Coupon = sampleCoupon
+	}
 	d, err := e.data(&rc)
 	if err != nil {
 		return templates.Rendered{}, err
 	}
 	return tmpl.Render(d)
 }
+
+// sampleCoupon stands for a code in previews and tests, which spend none.
+const sampleCoupon = "BEISPIEL-CODE"
 
 // PreviewCampaign renders a saved campaign; see Preview.
 func (e *Engine) PreviewCampaign(ctx context.Context, id, sampleSubscriberID int64) (templates.Rendered, error) {
@@ -144,7 +147,7 @@ func (e *Engine) PreviewCampaign(ctx context.Context, id, sampleSubscriberID int
 
 func (c Campaign) input() Input {
 	return Input{Name: c.Name, Subject: c.Subject, Preheader: c.Preheader, Markdown: c.Markdown, Lists: c.Lists,
-		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron}
+		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron, CouponPool: c.CouponPool, UTM: &c.UTM}
 }
 
 // MaxTestRecipients bounds a test send.
@@ -193,27 +196,23 @@ func (e *Engine) Test(ctx context.Context, id int64, emails []string) error {
 	if len(c.Lists) > 0 {
 		first = c.Lists[0]
 	}
-	r := &run{id: id, listID: e.listID(first), headers: map[string]string{"X-Treu-Campaign": strconv.FormatInt(id, 10)}}
+	r := &run{id: id, listID: e.listID(first), headers: e.headers(id)}
 	for _, addr := range addrs {
-		// An erased or bounced address asked not to be mailed: not even a test.
-		var suppressed int
-		key := addr
-		if norm, err := subscribers.ValidateEmail(addr); err == nil {
-			key = norm // the same normalisation (IDN domains) as the suppression hash
+		// An erased, bounced or complaining address asked not to be mailed:
+		// not even a test. Anyone else may get one, subscriber or not.
+		sub, found, err := subscribers.Lookup(ctx, e.db, "emails", addr, nil)
+		if err != nil {
+			return err
 		}
-		sum := sha256.Sum256([]byte(strings.ToLower(key)))
-		if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM suppressions WHERE email_hash = ?`,
-			hex.EncodeToString(sum[:])).Scan(&suppressed); err != nil {
-			return fmt.Errorf("campaigns: test %d: %w", id, err)
-		}
-		if suppressed > 0 {
-			return errs.Invalidf("emails", "%s is suppressed (erased or bounced) and gets no mail", addr)
+		if sub.Suppressed {
+			return errs.Invalidf("emails", "%s is suppressed (%s) and gets no mail", addr, sub.Suppression)
 		}
 		rc := sample(addr)
-		err := e.db.QueryRowContext(ctx, `SELECT id, email, name, locale, attributes FROM subscribers WHERE email_key = ?`,
-			strings.ToLower(addr)).Scan(&rc.ID, &rc.Email, &rc.Name, &rc.Locale, &rc.Attributes)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("campaigns: test %d: %w", id, err)
+		if found {
+			rc = recipient{ID: sub.ID, Email: sub.Email, Name: sub.Name, Locale: sub.Locale, Attributes: sub.Attributes}
+		}
+		if c.CouponPool != "" {
+			rc.Coupon = sampleCoupon // a test spends no real code
 		}
 		m, err := e.message(tmpl, r, &rc, "[Test] ")
 		if err != nil {

@@ -41,32 +41,20 @@ type Pool struct {
 type Service struct {
 	db  *store.DB
 	log *slog.Logger
-
-	// assign is prepared once on the writer: a flow assigns one code per
-	// mail, thousands in one tick, and parsing the UPDATE again for each
-	// costs more than running it. nil if preparing failed.
-	assign *sql.Stmt
 }
 
 // New returns a Service on db.
 func New(db *store.DB, log *slog.Logger) *Service {
-	// Prepared here, outside any transaction: the writer has one connection,
-	// which a transaction would hold.
-	st, err := db.Writer().Prepare(assign)
-	if err != nil {
+	// A flow assigns one code per mail, thousands in one tick: parsing the
+	// UPDATE again for each costs more than running it.
+	if err := db.Prepare(context.Background(), assign); err != nil {
 		log.Warn("coupons: prepare assign; it will be parsed per code", slog.Any("error", err))
-		st = nil
 	}
-	return &Service{db: db, log: log, assign: st}
+	return &Service{db: db, log: log}
 }
 
-// Close releases the prepared statement.
-func (s *Service) Close() error {
-	if s.assign != nil {
-		return s.assign.Close()
-	}
-	return nil
-}
+// Close is kept for callers; the store owns the prepared statement.
+func (s *Service) Close() error { return nil }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
@@ -314,20 +302,8 @@ RETURNING code`
 // transaction that queues the mail with it. An empty pool is ErrEmpty; an
 // unknown pool is errs.NotFound.
 func Assign(ctx context.Context, tx *store.Tx, poolSlug string, subscriberID int64) (code string, err error) {
-	return assignWith(ctx, tx, nil, poolSlug, subscriberID)
-}
-
-// assignWith is Assign with the assign statement prepared (st, may be nil).
-func assignWith(ctx context.Context, tx *store.Tx, st *sql.Stmt, poolSlug string, subscriberID int64) (code string, err error) {
-	if st != nil {
-		st = tx.StmtContext(ctx, st)
-	}
 	for range 5 {
-		if st != nil {
-			err = st.QueryRowContext(ctx, subscriberID, tx.Now.Unix(), poolSlug).Scan(&code)
-		} else {
-			err = tx.QueryRowContext(ctx, assign, subscriberID, tx.Now.Unix(), poolSlug).Scan(&code)
-		}
+		err = tx.QueryRowCached(ctx, assign, subscriberID, tx.Now.Unix(), poolSlug).Scan(&code)
 		if err == nil {
 			return code, nil
 		}
@@ -349,8 +325,7 @@ func assignWith(ctx context.Context, tx *store.Tx, st *sql.Stmt, poolSlug string
 	return "", fmt.Errorf("%w: %q (contended)", ErrEmpty, poolSlug)
 }
 
-// Assign is the method form, for callers that hold a *Service; it runs the
-// statement prepared by New.
+// Assign is the method form, for callers that hold a *Service.
 func (s *Service) Assign(ctx context.Context, tx *store.Tx, poolSlug string, subscriberID int64) (string, error) {
-	return assignWith(ctx, tx, s.assign, poolSlug, subscriberID)
+	return Assign(ctx, tx, poolSlug, subscriberID)
 }

@@ -21,12 +21,19 @@
 // Ingest writes each event with statements prepared once on the writer: an
 // INSERT ... ON CONFLICT DO NOTHING RETURNING on the event id (the unique index
 // is the dedupe, no read first), then one upsert for the cart or the order and
-// one UPDATE of the subscriber's figures. Concurrent calls are group-committed
-// (batch.go): events arriving while the writer is busy share the next
+// one UPDATE of the subscriber's figures (store's statement cache). Concurrent
+// calls are group-committed (store.GroupCommit): events arriving while the writer is busy share the next
 // transaction, in arrival order, and each caller returns only after the commit
 // that holds its event; an event that fails is taken out and the others are
 // written again without it.
 //
 // The cart-abandonment flow (package flows) reads carts and orders through
-// DueCarts, CartByID and OrderedSince, so the SQL on these tables stays here.
+// DueCarts, CartByID and OrderedSince, and package retention through
+// OrderSummaryOf, OrderSummaries, Figures and Cohorts, so the SQL on these
+// tables stays here. Service.OnOrder lets retention move a customer on the
+// ladder in the transaction that stores their order.
+//
+// Config.OnOrder runs for each order seen for the first time, inside the
+// transaction that stores it: package tracking credits the order to the mail
+// that earned it (or to the campaign the order names in "attribution").
 package events

@@ -67,6 +67,14 @@ type Order struct {
 	Currency string  `json:"currency"`
 	Total    float64 `json:"total"`
 	Items    []Item  `json:"items,omitempty"`
+	// Attribution names the campaign the shop credits the order to (from
+	// the utm parameters of the landing page); it wins over Treu's own guess.
+	Attribution *Attribution `json:"attribution,omitempty"`
+}
+
+// Attribution is an order's "attribution" object.
+type Attribution struct {
+	CampaignID int64 `json:"campaign_id"`
 }
 
 // Item is one line of a cart or an order.
@@ -234,6 +242,9 @@ func (o *Order) validate() error {
 	}
 	if err := checkMoney("order.total", o.Total); err != nil {
 		return err
+	}
+	if o.Attribution != nil && o.Attribution.CampaignID <= 0 {
+		return errs.Invalidf("order.attribution.campaign_id", "order.attribution.campaign_id must be a campaign id")
 	}
 	return checkItems("order.items", o.Items)
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/treu-mail/treu/store"
@@ -23,6 +22,20 @@ type Config struct {
 	// EventRetention: how long raw events are kept (and repeated ids
 	// recognised). Default 90 days.
 	EventRetention time.Duration
+	// OnOrder, if set, runs in the ingesting transaction for each order
+	// seen for the first time (package tracking credits it to a mail). Its
+	// error fails the event.
+	OnOrder func(ctx context.Context, tx *store.Tx, o PlacedOrder) error
+}
+
+// PlacedOrder is a new order as OnOrder sees it.
+type PlacedOrder struct {
+	OrderID      string
+	SubscriberID int64 // 0: the address is no subscriber (yet)
+	Currency     string
+	Total        float64
+	PlacedAt     time.Time
+	CampaignID   int64 // from the event's "attribution"; 0 if none
 }
 
 // Service ingests shop events.
@@ -31,79 +44,31 @@ type Service struct {
 	log *slog.Logger
 	cfg Config
 
-	// Statements prepared once on the writer connection: at thousands of
-	// events a second, parsing the SQL again for every event costs a third
-	// of the time.
-	prepMu   sync.Mutex
-	prepared bool
-	stmts    map[string]*sql.Stmt
+	// group writes concurrent Ingest calls in shared transactions.
+	group *store.GroupCommit[*ingestJob]
 
-	// group writes concurrent Ingest calls in shared transactions. Only the
-	// batch's leader runs apply, one batch at a time, so curTx and curStmts
-	// (the statements bound to the batch's transaction) need no lock.
-	group    *store.GroupCommit[*ingestJob]
-	curTx    *store.Tx
-	curStmts *txStmts
+	// OnOrder, when set, runs in the transaction that stores a new order of
+	// a subscriber (not for a repeated order id), and in the one where
+	// LinkAll attaches earlier orders: package retention moves the customer
+	// on the ladder there. Set it before the first Ingest.
+	OnOrder func(ctx context.Context, tx *store.Tx, subscriberID int64) error
 }
 
-// prepare prepares the statements on the writer once. It must run outside a
-// transaction: the writer has one connection, which the transaction holds.
+// prepare prepares the statements on the writer (store's statement cache):
+// at thousands of events a second, parsing the SQL again for every event
+// costs a third of the time. It must run outside a transaction: the writer
+// has one connection, which the transaction holds. A failure is not
+// remembered: the next event tries again, so a passing problem (a busy disk
+// at start) does not stop ingestion until a restart.
 func (s *Service) prepare(ctx context.Context) error {
-	s.prepMu.Lock()
-	defer s.prepMu.Unlock()
-	if s.prepared {
-		return nil
-	}
-	// A failure is not remembered: the next event tries again, so a passing
-	// problem (a busy disk at start) does not stop ingestion until a restart.
-	stmts := make(map[string]*sql.Stmt)
-	for _, q := range []string{insertEvent, upsertCart, clearCart, insertOrder, cartOrdered, addOrderFigures} {
-		st, err := s.db.Writer().PrepareContext(context.WithoutCancel(ctx), q)
-		if err != nil {
-			for _, st := range stmts {
-				st.Close()
-			}
-			return fmt.Errorf("events: prepare: %w", err)
-		}
-		stmts[q] = st
-	}
-	s.stmts, s.prepared = stmts, true
-	return nil
-}
-
-// txStmts binds the prepared statements to one transaction, each once: a
-// batch of events binds each statement once, not once per event.
-type txStmts struct {
-	s     *Service
-	tx    *store.Tx
-	bound map[string]*sql.Stmt
-}
-
-func (s *Service) bind(tx *store.Tx) *txStmts {
-	return &txStmts{s: s, tx: tx, bound: make(map[string]*sql.Stmt, len(s.stmts))}
-}
-
-// stmt returns q, prepared by prepare, bound to the transaction.
-func (b *txStmts) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := b.bound[q]; ok {
-		return st, nil
-	}
-	st, ok := b.s.stmts[q]
-	if !ok {
-		return nil, fmt.Errorf("events: statement not prepared")
-	}
-	st = b.tx.StmtContext(ctx, st)
-	b.bound[q] = st
-	return st, nil
-}
-
-// Close releases the prepared statements.
-func (s *Service) Close() error {
-	for _, st := range s.stmts {
-		st.Close()
+	if err := s.db.Prepare(ctx, insertEvent, upsertCart, clearCart, insertOrder, cartOrdered, addOrderFigures); err != nil {
+		return fmt.Errorf("events: %w", err)
 	}
 	return nil
 }
+
+// Close is kept for callers; the store owns the prepared statements.
+func (s *Service) Close() error { return nil }
 
 // New returns a Service writing to db.
 func New(db *store.DB, log *slog.Logger, cfg Config) *Service {
@@ -114,7 +79,7 @@ func New(db *store.DB, log *slog.Logger, cfg Config) *Service {
 		cfg.EventRetention = 90 * 24 * time.Hour
 	}
 	s := &Service{db: db, log: log, cfg: cfg}
-	s.group = store.NewGroupCommit(db, 64, s.applyJob, func() { s.curTx, s.curStmts = nil, nil })
+	s.group = store.NewGroupCommit(db, 64, s.applyJob, func() {})
 	return s
 }
 
@@ -124,15 +89,6 @@ type ingestJob struct {
 	key     string
 	items   []byte
 	payload []byte
-}
-
-// applyJob writes one event in the batch's transaction, binding each prepared
-// statement once per transaction rather than once per event.
-func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) error {
-	if s.curTx != tx {
-		s.curTx, s.curStmts = tx, s.bind(tx)
-	}
-	return s.curStmts.applyTx(ctx, j)
 }
 
 // Ingest parses, validates, stores and applies one event (the body of POST
@@ -229,34 +185,25 @@ func (s *Service) apply(ctx context.Context, ev *Event, raw []byte) (string, err
 	return ev.ID, nil
 }
 
-// applyTx writes one event inside the batch's transaction.
-func (b *txStmts) applyTx(ctx context.Context, j *ingestJob) error {
-	ev, key, items, tx := j.ev, j.key, j.items, b.tx
+// applyJob writes one event inside the batch's transaction; the store binds
+// each prepared statement once per transaction, not once per event.
+func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) error {
+	ev, key, items := j.ev, j.key, j.items
 	now := tx.Now.Unix()
 	at := now
 	// A time in the future is the shop's clock running ahead: use ours.
 	if !ev.OccurredAt.IsZero() && ev.OccurredAt.Unix() < now {
 		at = ev.OccurredAt.Unix()
 	}
-	ins, err := b.stmt(ctx, insertEvent)
-	if err != nil {
-		return err
-	}
 	var sub sql.NullInt64
-	err = ins.QueryRowContext(ctx, ev.ID, ev.Type, key, key, string(j.payload), at, now).Scan(&sub)
+	err := tx.QueryRowCached(ctx, insertEvent, ev.ID, ev.Type, key, key, string(j.payload), at, now).Scan(&sub)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // seen before: accepted once
 	}
 	if err != nil {
 		return fmt.Errorf("events: store %s: %w", ev.Type, err)
 	}
-	exec := func(q string, args ...any) (sql.Result, error) {
-		st, err := b.stmt(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		return st.ExecContext(ctx, args...)
-	}
+	exec := func(q string, args ...any) (sql.Result, error) { return tx.ExecCached(ctx, q, args...) }
 	switch ev.Type {
 	case CartUpdated:
 		c := ev.Cart
@@ -264,7 +211,19 @@ func (b *txStmts) applyTx(ctx context.Context, j *ingestJob) error {
 	case CartCleared:
 		_, err = exec(clearCart, ev.Cart.ID, key, sub, now, at)
 	case OrderPlaced:
-		err = applyOrder(exec, key, sub, ev.Order, items, at)
+		var fresh bool
+		fresh, err = applyOrder(exec, key, sub, ev.Order, items, at)
+		if err == nil && fresh && s.cfg.OnOrder != nil {
+			o := PlacedOrder{OrderID: ev.Order.ID, SubscriberID: sub.Int64, Currency: ev.Order.Currency,
+				Total: ev.Order.Total, PlacedAt: time.Unix(at, 0).UTC()}
+			if ev.Order.Attribution != nil {
+				o.CampaignID = ev.Order.Attribution.CampaignID
+			}
+			err = s.cfg.OnOrder(ctx, tx, o)
+		}
+		if err == nil && fresh && sub.Valid && s.OnOrder != nil {
+			err = s.OnOrder(ctx, tx, sub.Int64)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("events: apply %s: %w", ev.Type, err)
@@ -272,25 +231,26 @@ func (b *txStmts) applyTx(ctx context.Context, j *ingestJob) error {
 	return nil
 }
 
-func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) error {
+// applyOrder stores an order; fresh is false for an order seen before.
+func applyOrder(exec func(string, ...any) (sql.Result, error), key string, sub sql.NullInt64, o *Order, items []byte, at int64) (fresh bool, err error) {
 	res, err := exec(insertOrder, o.ID, key, sub, o.CartID, o.Currency, o.Total, items, at)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err // the same order under another event id: counted once
+		return false, err // the same order under another event id: counted once
 	}
 	if o.CartID != "" {
 		if _, err := exec(cartOrdered, at, o.CartID); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if sub.Valid {
 		if _, err := exec(addOrderFigures, o.Total, at, at, at, at, sub.Int64); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
 func marshalItems(items []Item) ([]byte, error) {
@@ -411,7 +371,13 @@ func (s *Service) LinkAll(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("events: link all: %w", err)
 		}
 		for _, id := range ids {
-			if err := s.db.Tx(ctx, func(tx *store.Tx) error { return Link(ctx, tx, id) }); err != nil {
+			err := s.db.Tx(ctx, func(tx *store.Tx) error {
+				if err := Link(ctx, tx, id); err != nil || s.OnOrder == nil {
+					return err
+				}
+				return s.OnOrder(ctx, tx, id)
+			})
+			if err != nil {
 				return n, err
 			}
 			n++

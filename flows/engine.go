@@ -2,18 +2,12 @@ package flows
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/robfig/cron/v3"
 
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
@@ -21,7 +15,9 @@ import (
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // Queue is what the engine needs of the mailer: a durable enqueue inside the
@@ -73,6 +69,17 @@ type Config struct {
 	AttributionWindow time.Duration
 	// Batch: runs advanced per write transaction. Default 200.
 	Batch int
+	// Location is the shop's time zone: the offers cron "0 9 * * MON" means
+	// 09:00 there, summer and winter (default UTC). A CRON_TZ= prefix wins.
+	Location *time.Location
+
+	// Tracking rewrites the links of flow mails to tracked redirects (and
+	// adds the open pixel where consented); nil sends them as written.
+	Tracking *tracking.Service
+
+	// FeedbackSender is the last field of the Feedback-ID header
+	// ("<flow>:flow:<sender>", for Gmail's feedback loop); empty: no header.
+	FeedbackSender string
 }
 
 // Engine runs the flows.
@@ -85,70 +92,29 @@ type Engine struct {
 	cfg   Config
 	log   *slog.Logger
 
-	listsJSON string // cfg.Lists as a JSON array, the parameter of the list checks
+	// enterCart starts a cart-abandonment run for one subscriber if the
+	// marketing rule holds for Config.Lists; its args follow the run's.
+	enterCart     string
+	enterCartArgs []any
 
 	mu       sync.Mutex
 	cache    map[cacheKey]*templates.Template // compiled step texts
 	problems map[string]string                // per flow, the entry error last logged
-
-	// Statements run once per run or per cart, prepared once on the writer:
-	// parsing them again for each of 10,000 due carts took most of a tick.
-	prepOnce sync.Once
-	stmts    map[string]*sql.Stmt // a statement missing here is parsed per use
 }
 
-// prepare prepares the per-run statements on the writer. It must run outside
-// a transaction: the writer has one connection, which a transaction holds. A
-// statement that fails to prepare is parsed per use instead.
+// prepare prepares the per-run statements on the writer (store's statement
+// cache): parsing them again for each of 10,000 due carts took most of a
+// tick. It must run outside a transaction: the writer has one connection,
+// which a transaction holds. A statement that fails to prepare is parsed per
+// use instead.
 func (e *Engine) prepare(ctx context.Context) {
-	e.prepOnce.Do(func() {
-		e.stmts = make(map[string]*sql.Stmt)
-		for _, q := range []string{moveRun, insertSend, enterCart, savepoint, rollbackTo, release} {
-			st, err := e.db.Writer().PrepareContext(context.WithoutCancel(ctx), q)
-			if err != nil {
-				e.log.WarnContext(ctx, "flows: prepare; statements will be parsed per use", "err", err)
-				continue
-			}
-			e.stmts[q] = st
-		}
-	})
-}
-
-// Close releases the prepared statements.
-func (e *Engine) Close() error {
-	e.prepOnce.Do(func() {}) // no preparing after Close
-	for _, st := range e.stmts {
-		st.Close()
+	if err := e.db.Prepare(ctx, moveRun, insertSend, e.enterCart, savepoint, rollbackTo, release); err != nil {
+		e.log.WarnContext(ctx, "flows: prepare; statements will be parsed per use", "err", err)
 	}
-	return nil
 }
 
-// wtx is a write transaction with the prepared statements bound to it, each
-// once per transaction.
-type wtx struct {
-	*store.Tx
-	e     *Engine
-	bound map[string]*sql.Stmt
-}
-
-func (e *Engine) bind(tx *store.Tx) *wtx {
-	return &wtx{Tx: tx, e: e, bound: make(map[string]*sql.Stmt, len(e.stmts))}
-}
-
-// exec runs q, prepared if prepare could.
-func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, ok := w.bound[q]
-	if !ok {
-		if p := w.e.stmts[q]; p != nil {
-			st = w.StmtContext(ctx, p)
-			w.bound[q] = st
-		}
-	}
-	if st == nil {
-		return w.ExecContext(ctx, q, args...)
-	}
-	return st.ExecContext(ctx, args...)
-}
+// Close is kept for callers; the store owns the prepared statements.
+func (e *Engine) Close() error { return nil }
 
 type cacheKey struct {
 	slug    string
@@ -171,17 +137,18 @@ func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Con
 	if cfg.MaxLate <= 0 {
 		cfg.MaxLate = 24 * time.Hour
 	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
 	if cfg.AttributionWindow <= 0 {
 		cfg.AttributionWindow = 5 * 24 * time.Hour
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
-	lists, err := json.Marshal(cfg.Lists)
-	if err != nil {
-		return nil, fmt.Errorf("flows: lists: %w", err)
-	}
-	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log, listsJSON: string(lists),
+	enterCart, args := cartEntry(cfg.Lists)
+	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log,
+		enterCart: enterCart, enterCartArgs: args,
 		cache: map[cacheKey]*templates.Template{}, problems: map[string]string{}}, nil
 }
 
@@ -195,36 +162,6 @@ const (
 	EndLate            = "late"              // the first step was due longer than MaxLate ago
 	EndRenderFailed    = "render_failed"     // the step's mail could not be built for this subscriber (logged)
 )
-
-// StartWelcome starts the welcome flow for a subscriber who just became
-// active, inside the activating transaction. Wire it into the subscribers
-// OnActivated hook. A subscriber gets the welcome series once in a lifetime.
-func (e *Engine) StartWelcome(ctx context.Context, tx *store.Tx, subscriberID int64) error {
-	var enabled bool
-	var steps sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT enabled, steps FROM flows WHERE slug = ?`, Welcome).Scan(&enabled, &steps); err != nil {
-		return fmt.Errorf("flows: welcome: %w", err)
-	}
-	if !enabled {
-		return nil
-	}
-	first := DefaultSteps(Welcome)[0].Delay
-	if steps.Valid {
-		var st []Step
-		if err := json.Unmarshal([]byte(steps.String), &st); err != nil || len(st) == 0 {
-			return fmt.Errorf("flows: welcome steps: %v", err)
-		}
-		first = st[0].Delay
-	}
-	due := tx.Now.Add(time.Duration(first)).Unix()
-	_, err := tx.ExecContext(ctx, `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, created_at, updated_at)
-		VALUES (?, ?, '', ?, ?, ?) ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`,
-		Welcome, subscriberID, due, tx.Now.Unix(), tx.Now.Unix())
-	if err != nil {
-		return fmt.Errorf("flows: welcome %d: %w", subscriberID, err)
-	}
-	return nil
-}
 
 // TickResult says what one Tick did.
 type TickResult struct {
@@ -326,185 +263,23 @@ func (e *Engine) noteProblem(ctx context.Context, slug string, p *problem) {
 	}
 }
 
-// offersRule loads the offers segment's rule (nil: the whole lists). An
-// error is a *problem.
-func (e *Engine) offersRule(ctx context.Context, f *flowRow) (*segments.Rule, error) {
-	if f.SegmentID == nil || e.segs == nil {
-		return nil, nil
-	}
-	seg, err := e.segs.Get(ctx, *f.SegmentID)
-	if err != nil {
-		if errs.Is(err, errs.NotFound) {
-			err = fmt.Errorf("offers segment %d was deleted; choose another segment or none", *f.SegmentID)
-		} else {
-			err = fmt.Errorf("offers segment %d: %w", *f.SegmentID, err)
-		}
-		return nil, &problem{err}
-	}
-	return &seg.Rule, nil
-}
-
-// onLists is true when subscriber s is active on one of the lists in the
-// JSON array parameter (Config.Lists): the flow mails are for those lists.
-const onLists = `EXISTS (SELECT 1 FROM subscriptions AS sub WHERE sub.subscriber_id = s.id AND sub.status = 'active'
-	  AND sub.list_id IN (SELECT l.id FROM lists AS l WHERE l.slug IN (SELECT value FROM json_each(?))))`
-
-// enterCart starts a cart-abandonment run. Only subscribers with marketing
-// consent enter (active, on one of Config.Lists).
-const enterCart = `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
-	SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND s.status = 'active'
-	  AND ` + onLists + `
-	ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
-
-// enterCarts starts a cart-abandonment run for each open cart with items
-// whose wait (the first step's delay after its last update) ended since the
-// last tick. A cart that already has a run is left alone (one series per cart).
-func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res *TickResult) (int, error) {
-	wait := time.Duration(f.Steps[0].Delay)
-	to := now.Add(-wait)
-	from := f.enabledAt
-	if f.cursorAt.Valid && f.cursorAt.Int64 > from.Unix() {
-		from = time.Unix(f.cursorAt.Int64, 0).UTC()
-	}
-	if to.Before(from) {
-		return 0, nil
-	}
-	entered := 0
-	var afterAt time.Time
-	afterID := ""
-	for {
-		var batch []events.DueCart
-		err := e.db.Tx(ctx, func(tx *store.Tx) error {
-			var err error
-			batch, err = events.DueCarts(ctx, tx, from, to, afterAt, afterID, 500)
-			if err != nil {
-				return err
-			}
-			w := e.bind(tx)
-			for _, c := range batch {
-				// Ordered without naming the cart: nothing to remind of.
-				if c.Ordered {
-					continue
-				}
-				due := c.UpdatedAt.Add(wait)
-				status, dueAt, reason := "active", any(due.Unix()), ""
-				if now.Sub(due) > e.cfg.MaxLate {
-					status, dueAt, reason = "ended", nil, EndLate
-				}
-				r, err := w.exec(ctx, enterCart, CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID, e.listsJSON)
-				if err != nil {
-					return fmt.Errorf("flows: enter cart: %w", err)
-				}
-				if n, _ := r.RowsAffected(); n > 0 {
-					entered++
-					if reason == EndLate {
-						res.Skipped++
-					}
-				}
-			}
-			if len(batch) < 500 {
-				_, err = tx.ExecContext(ctx, `UPDATE flows SET cursor_at = ? WHERE slug = ?`, to.Unix(), CartAbandonment)
-			}
-			return err
-		})
-		if err != nil {
-			return entered, err
-		}
-		if len(batch) < 500 {
-			return entered, nil
-		}
-		afterAt, afterID = batch[len(batch)-1].UpdatedAt, batch[len(batch)-1].CartID
-	}
-}
-
-// startRound starts an offers round when the cron is due: the schedule's next
-// time after the last round (or after the flow was switched on) has come. The
-// audience is snapshotted into runs keyed by the round, in one transaction
-// that also moves last_round_at, guarded by its old value, so a double tick
-// starts one round.
-func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int, error) {
-	if f.Cron == "" {
-		return 0, nil
-	}
-	sched, err := cron.ParseStandard(f.Cron)
-	if err != nil {
-		return 0, &problem{fmt.Errorf("offers cron %q: %w", f.Cron, err)}
-	}
-	ref := f.enabledAt
-	if f.lastRoundAt.Valid {
-		ref = time.Unix(f.lastRoundAt.Int64, 0).UTC()
-	}
-	next := sched.Next(ref)
-	if next.After(now) {
-		return 0, nil
-	}
-	// Not started, last_round_at stays: the round is tried again next tick.
-	rule, err := e.offersRule(ctx, f)
-	if err != nil {
-		return 0, err
-	}
-	where, args, err := segments.AudienceWhere(rule, e.cfg.Lists, now)
-	if err != nil {
-		return 0, &problem{fmt.Errorf("offers audience: %w", err)}
-	}
-	late := now.Sub(next) > e.cfg.MaxLate
-	var n int64
-	err = e.db.Tx(ctx, func(tx *store.Tx) error {
-		var prev any
-		if f.lastRoundAt.Valid {
-			prev = f.lastRoundAt.Int64
-		}
-		r, err := tx.ExecContext(ctx, `UPDATE flows SET last_round_at = ?
-			WHERE slug = ? AND (last_round_at = ? OR (last_round_at IS NULL AND ? IS NULL))`,
-			now.Unix(), Offers, prev, prev)
-		if err != nil {
-			return err
-		}
-		if k, _ := r.RowsAffected(); k == 0 || late {
-			return nil // another tick started it, or the round is too old to send
-		}
-		key := "round:" + strconv.FormatInt(now.Unix(), 10)
-		q := `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, created_at, updated_at)
-			SELECT ?, s.id, ?, ?, ?, ? FROM subscribers AS s WHERE ` + where + `
-			ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
-		a := append([]any{Offers, key, now.Add(time.Duration(f.Steps[0].Delay)).Unix(), tx.Now.Unix(), tx.Now.Unix()}, args...)
-		r, err = tx.ExecContext(ctx, q, a...)
-		if err != nil {
-			return err
-		}
-		n, _ = r.RowsAffected()
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("flows: offers round: %w", err)
-	}
-	if late {
-		e.log.WarnContext(ctx, "offers round skipped: due too long ago", "due", next, "max_late", e.cfg.MaxLate)
-	} else if n > 0 {
-		e.log.InfoContext(ctx, "offers round started", "recipients", n)
-	}
-	return int(n), nil
-}
-
 type dueRun struct {
 	id, sub int64
 	flow    string
 	trigger string
 	step    int
 	due     int64
-	rc      recipient
+	rc      subscribers.Recipient
 }
 
-// selectDue loads a batch of due runs with their subscribers in one query.
+// selectDue loads a batch of due runs; their subscribers are loaded and
+// checked against the marketing rule in one batch (subscribers.Recipients).
 // The unary + keeps SQLite from reading the runs through the unique index
 // on (flow, subscriber_id, trigger_key), which would visit every run of the
 // flow ever started, done ones included, and sort them, once per batch; the
 // partial index flow_runs_due holds only the active runs, in due order.
-const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at,
-	coalesce(s.email, ''), coalesce(s.email_key, ''), coalesce(s.name, ''), coalesce(s.locale, ''),
-	coalesce(s.attributes, ''), coalesce(s.status, ''),
-	` + onLists + `
-	FROM flow_runs AS r LEFT JOIN subscribers AS s ON s.id = r.subscriber_id
+const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at
+	FROM flow_runs AS r
 	WHERE r.status = 'active' AND r.due_at <= ? AND +r.flow IN (`
 
 // advanceBatch advances up to Batch due runs in one transaction and returns
@@ -524,39 +299,38 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 	emptyPools := map[string]bool{}
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		rows, err := tx.QueryContext(ctx, selectDue+ph+`) ORDER BY r.due_at, r.id LIMIT ?`,
-			append(append([]any{e.listsJSON, now.Unix()}, slugs...), e.cfg.Batch)...)
+			append(append([]any{now.Unix()}, slugs...), e.cfg.Batch)...)
 		if err != nil {
 			return err
 		}
 		var runs []dueRun
-		var keys []string
+		var subs []int64
 		for rows.Next() {
 			var r dueRun
-			var status, key string
-			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due,
-				&r.rc.email, &key, &r.rc.name, &r.rc.locale, &r.rc.attrsJSON, &status, &r.rc.listed); err != nil {
+			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due); err != nil {
 				rows.Close()
 				return err
 			}
-			if r.rc.active = status == "active"; r.rc.active && r.rc.listed {
-				sum := sha256.Sum256([]byte(key))
-				r.rc.hash = hex.EncodeToString(sum[:])
-				keys = append(keys, r.rc.hash)
-			}
 			runs = append(runs, r)
+			subs = append(subs, r.sub)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		seen = len(runs)
-		suppressed, err := suppressedHashes(ctx, tx, keys)
+		rcpts, err := subscribers.Recipients(ctx, tx, subs, e.cfg.Lists)
 		if err != nil {
 			return err
 		}
 		var refs []events.CartRef
-		for _, r := range runs {
-			if f := enabled[r.flow]; f.Slug == CartAbandonment && r.step < len(f.Steps) && r.rc.hash != "" && !suppressed[r.rc.hash] {
+		for i := range runs {
+			r := &runs[i]
+			r.rc = rcpts[r.sub] // missing (erased): the zero Recipient, whose May is false
+			if !r.rc.May() {
+				continue
+			}
+			if f := enabled[r.flow]; f.Slug == CartAbandonment && r.step < len(f.Steps) {
 				refs = append(refs, events.CartRef{CartID: r.trigger, SubscriberID: r.sub})
 			}
 		}
@@ -564,10 +338,9 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 		if err != nil {
 			return err
 		}
-		w := e.bind(tx)
+		w := tx
 		for i := range runs {
 			r := &runs[i]
-			r.rc.ok = r.rc.hash != "" && !suppressed[r.rc.hash]
 			if err := e.advance(ctx, w, enabled[r.flow], r, carts, now, res, emptyPools); err != nil {
 				return fmt.Errorf("flows: run %d: %w", r.id, err)
 			}
@@ -580,47 +353,13 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 	return seen, err
 }
 
-// suppressedHashes returns which of the email hashes are suppressed.
-func suppressedHashes(ctx context.Context, tx *store.Tx, hashes []string) (map[string]bool, error) {
-	out := map[string]bool{}
-	if len(hashes) == 0 {
-		return out, nil
-	}
-	js, err := json.Marshal(hashes)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT email_hash FROM suppressions WHERE email_hash IN (SELECT value FROM json_each(?))`, string(js))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out[h] = true
-	}
-	return out, rows.Err()
-}
-
-// recipient is what a run needs of its subscriber.
-type recipient struct {
-	email, name, locale string
-	attrsJSON           string
-	active, listed      bool
-	hash                string // hex sha256 of email_key, set when active and listed
-	ok                  bool   // active, active on one of Config.Lists, not suppressed
-}
-
-// attrs decodes the subscriber's attributes.
-func (r *recipient) attrs() (map[string]any, error) {
-	if r.attrsJSON == "" || r.attrsJSON == "{}" {
+// decodeAttrs decodes a subscriber's attributes.
+func decodeAttrs(rc *subscribers.Recipient) (map[string]any, error) {
+	if rc.Attributes == "" || rc.Attributes == "{}" {
 		return nil, nil
 	}
 	var m map[string]any
-	if err := json.Unmarshal([]byte(r.attrsJSON), &m); err != nil {
+	if err := json.Unmarshal([]byte(rc.Attributes), &m); err != nil {
 		return nil, fmt.Errorf("attributes: %w", err)
 	}
 	return m, nil
@@ -628,12 +367,12 @@ func (r *recipient) attrs() (map[string]any, error) {
 
 // advance checks a due run's conditions and sends its step, ends it, or
 // reschedules it, all inside the batch's transaction.
-func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, carts map[events.CartRef]events.CartCheck, now time.Time, res *TickResult, emptyPools map[string]bool) error {
+func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, carts map[events.CartRef]events.CartCheck, now time.Time, res *TickResult, emptyPools map[string]bool) error {
 	if r.step >= len(f.Steps) { // the flow lost steps since
 		return e.finish(ctx, w, r, "done", "", nil, res)
 	}
 	rc := &r.rc
-	if !rc.ok {
+	if !rc.May() {
 		return e.end(ctx, w, r, EndNotSubscribed, res)
 	}
 	var cart *templates.Cart
@@ -668,21 +407,24 @@ func (e *Engine) advance(ctx context.Context, w *wtx, f *flowRow, r *dueRun, car
 		}
 		return err
 	}
-	tpl, err := e.template(f, r.step, rc.locale)
+	tpl, err := e.template(f, r.step, rc.Locale)
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow step does not compile", "flow", f.Slug, "step", r.step, "err", err)
 		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	attrs, err := rc.attrs()
+	attrs, err := decodeAttrs(rc)
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	data := &templates.Data{Email: rc.email, Name: rc.name, Locale: rc.locale, Attributes: attrs, Cart: cart}
+	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool == "" {
-		msg, err := e.compose(f, tpl, data, r.sub)
+		msg, err := e.compose(ctx, w, f, r, tpl, data)
 		if err != nil {
+			if errors.Is(err, errTracking) {
+				return err // the database's trouble, not the subscriber's: the batch rolls back
+			}
 			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 			return e.end(ctx, w, r, EndRenderFailed, res)
 		}
@@ -704,8 +446,8 @@ const (
 // mail built with it and the run moved inside a savepoint: a mail that cannot
 // be built, or a run another tick moved already, rolls the assignment back, so
 // a code goes only to a mail that is queued.
-func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueRun, pool string, tpl *templates.Template, data *templates.Data, res *TickResult, emptyPools map[string]bool) error {
-	if _, err := w.exec(ctx, savepoint); err != nil {
+func (e *Engine) sendWithCoupon(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, pool string, tpl *templates.Template, data *templates.Data, res *TickResult, emptyPools map[string]bool) error {
+	if _, err := w.ExecCached(ctx, savepoint); err != nil {
 		return err
 	}
 	// sent: the mail is queued and the code stays assigned. Otherwise the
@@ -715,9 +457,9 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueR
 		var code string
 		var err error
 		if a, ok := e.pools.(assigner); ok {
-			code, err = a.Assign(ctx, w.Tx, pool, r.sub) // *coupons.Service: prepared
+			code, err = a.Assign(ctx, w, pool, r.sub) // *coupons.Service: prepared
 		} else {
-			code, err = coupons.Assign(ctx, w.Tx, pool, r.sub)
+			code, err = coupons.Assign(ctx, w, pool, r.sub)
 		}
 		if errors.Is(err, coupons.ErrEmpty) || errs.Is(err, errs.NotFound) {
 			emptyPools[pool] = true
@@ -727,7 +469,10 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueR
 			return false, "", err
 		}
 		data.Coupon = code
-		msg, err := e.compose(f, tpl, data, r.sub)
+		msg, err := e.compose(ctx, w, f, r, tpl, data)
+		if errors.Is(err, errTracking) {
+			return false, "", err
+		}
 		if err != nil {
 			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 			return false, EndRenderFailed, nil
@@ -739,11 +484,11 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueR
 		return err // the batch's transaction rolls back as a whole
 	}
 	if !sent {
-		if _, err := w.exec(ctx, rollbackTo); err != nil {
+		if _, err := w.ExecCached(ctx, rollbackTo); err != nil {
 			return err
 		}
 	}
-	if _, err := w.exec(ctx, release); err != nil {
+	if _, err := w.ExecCached(ctx, release); err != nil {
 		return err
 	}
 	if reason == "" {
@@ -752,13 +497,28 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *wtx, f *flowRow, r *dueR
 	return e.end(ctx, w, r, reason, res)
 }
 
+// errTracking marks a failure to register a mail's links: a database error.
+var errTracking = errors.New("flows: tracking")
+
 // compose renders the step for one recipient and checks the result as the
 // queue will, so that one subscriber's values (a control character or 500
 // characters in the subject, say) end that run rather than failing the batch.
-func (e *Engine) compose(f *flowRow, tpl *templates.Template, data *templates.Data, sub int64) (*mailer.Message, error) {
+func (e *Engine) compose(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, tpl *templates.Template, data *templates.Data) (*mailer.Message, error) {
+	sub := r.sub
 	out, err := tpl.Render(data)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.Tracking != nil {
+		// Inside the batch's transaction: new links are registered with the
+		// mail that uses them, and vanish with it if the batch rolls back.
+		links := e.cfg.Tracking.Links(tracking.FlowMail(f.Slug, r.step))
+		out.HTML, out.Text, err = links.Rewrite(ctx, w, out.HTML, out.Text,
+			tracking.Recipient{SubscriberID: sub, Tracking: r.rc.Tracking, SentAt: w.Now})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errTracking, err)
+		}
+		data.UnsubscribeURL = links.UnsubscribeURL(data.UnsubscribeURL)
 	}
 	msg := &mailer.Message{
 		From: e.cfg.From, FromName: e.cfg.FromName, ReplyTo: e.cfg.ReplyTo,
@@ -769,6 +529,9 @@ func (e *Engine) compose(f *flowRow, tpl *templates.Template, data *templates.Da
 		Kind:         "flow",
 		SubscriberID: sub,
 	}
+	if e.cfg.FeedbackSender != "" {
+		msg.Headers["Feedback-ID"] = f.Slug + ":flow:" + e.cfg.FeedbackSender
+	}
 	if err := msg.Validate(); err != nil {
 		return nil, err
 	}
@@ -778,11 +541,11 @@ func (e *Engine) compose(f *flowRow, tpl *templates.Template, data *templates.Da
 // finishStep records the step (sent or skipped) and moves the run on. The
 // guarded UPDATE runs first: if another tick advanced this run already, it
 // touches no row, nothing is queued and it returns false.
-func (e *Engine) finishStep(ctx context.Context, w *wtx, f *flowRow, r *dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) (bool, error) {
+func (e *Engine) finishStep(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) (bool, error) {
 	next := r.step + 1
 	status, due := "done", any(nil)
 	if next < len(f.Steps) {
-		base := now(w.Tx)
+		base := now(w)
 		if outcome == "late" {
 			base = r.due // keep the series' rhythm when catching up
 		}
@@ -794,13 +557,13 @@ func (e *Engine) finishStep(ctx context.Context, w *wtx, f *flowRow, r *dueRun, 
 	}
 	var mailID any
 	if msg != nil {
-		id, err := e.q.Enqueue(ctx, w.Tx, msg)
+		id, err := e.q.Enqueue(ctx, w, msg)
 		if err != nil {
 			return false, err
 		}
 		mailID = id
 	}
-	if _, err = w.exec(ctx, insertSend, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, w.Now.Unix()); err != nil {
+	if _, err = w.ExecCached(ctx, insertSend, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, w.Now.Unix()); err != nil {
 		return false, err
 	}
 	if outcome == "sent" {
@@ -814,7 +577,7 @@ const insertSend = `INSERT INTO flow_sends (run_id, flow, step, subscriber_id, o
 
 func now(tx *store.Tx) int64 { return tx.Now.Unix() }
 
-func (e *Engine) end(ctx context.Context, w *wtx, r *dueRun, reason string, res *TickResult) error {
+func (e *Engine) end(ctx context.Context, w *store.Tx, r *dueRun, reason string, res *TickResult) error {
 	ok, err := e.move(ctx, w, r, r.step, "ended", nil, reason)
 	if ok {
 		res.Ended++
@@ -822,12 +585,12 @@ func (e *Engine) end(ctx context.Context, w *wtx, r *dueRun, reason string, res 
 	return err
 }
 
-func (e *Engine) finish(ctx context.Context, w *wtx, r *dueRun, status, reason string, due any, res *TickResult) error {
+func (e *Engine) finish(ctx context.Context, w *store.Tx, r *dueRun, status, reason string, due any, res *TickResult) error {
 	_, err := e.move(ctx, w, r, r.step, status, due, reason)
 	return err
 }
 
-func (e *Engine) reschedule(ctx context.Context, w *wtx, r *dueRun, due int64) error {
+func (e *Engine) reschedule(ctx context.Context, w *store.Tx, r *dueRun, due int64) error {
 	_, err := e.move(ctx, w, r, r.step, "active", due, "")
 	return err
 }
@@ -837,8 +600,8 @@ const moveRun = `UPDATE flow_runs SET step = ?, status = ?, due_at = ?, end_reas
 
 // move is the single-transaction claim: it changes the run only if it is
 // still active at the step it was read at.
-func (e *Engine) move(ctx context.Context, w *wtx, r *dueRun, step int, status string, due any, reason string) (bool, error) {
-	res, err := w.exec(ctx, moveRun, step, status, due, reason, w.Now.Unix(), r.id, r.step)
+func (e *Engine) move(ctx context.Context, w *store.Tx, r *dueRun, step int, status string, due any, reason string) (bool, error) {
+	res, err := w.ExecCached(ctx, moveRun, step, status, due, reason, w.Now.Unix(), r.id, r.step)
 	if err != nil {
 		return false, err
 	}

@@ -1,10 +1,14 @@
 // Package mailer turns a Message into RFC 5322 bytes and delivers it.
 //
 // It owns:
-//   - Build: the MIME message every mail becomes (go-mail's Msg), with the
-//     headers API.md requires of marketing mail (List-Id, one-click List-Unsubscribe).
-//   - SMTP: a pool of persistent go-mail connections with a rate limit, and
-//     Multi to spread over several servers.
+//   - Build: the MIME message every mail becomes (multipart text + HTML,
+//     RFC 2047 headers, the List-Id and one-click List-Unsubscribe API.md
+//     requires of marketing mail), written in one pass by mime.go; why not
+//     go-mail's Msg is measured in message.go, and TestBuildMatchesGoMail
+//     checks the result against go-mail's.
+//   - SMTP: go-mail dials (TLS, auth); the send engine then pipelines
+//     MAIL/RCPT/DATA on pooled connections (pipeline.go) with a rate limit,
+//     and Multi spreads over several servers.
 //   - Outbox: mail captured in the database instead of sent, when no SMTP is set.
 //   - Queue: the durable queue for single mails (confirmation, welcome,
 //     transactional, test, flow), enqueued inside the caller's transaction and
@@ -12,4 +16,6 @@
 //   - DKIM signing and key generation.
 //
 // Tables written: mail_queue and outbox (store/migrations/0002_mailer.sql).
+// The queue's INSERT runs from the caller's transaction through store's
+// statement cache.
 package mailer

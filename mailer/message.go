@@ -29,6 +29,10 @@ type Message struct {
 	UnsubscribeURL    string            `json:"unsubscribe_url,omitempty"`
 	UnsubscribeMailto string            `json:"unsubscribe_mailto,omitempty"`
 	Headers           map[string]string `json:"headers,omitempty"` // extra headers, e.g. X-Treu-Campaign
+	// ReturnPath is the envelope sender (SMTP MAIL FROM), where bounces go:
+	// the VERP address of package feedback. Empty: From. The receiving
+	// server records it as the Return-Path header; Build writes no such header.
+	ReturnPath string `json:"return_path,omitempty"`
 	// Bookkeeping for the durable queue (not headers):
 	Kind         string `json:"kind,omitempty"` // confirm, welcome, tx, test, flow
 	SubscriberID int64  `json:"subscriber_id,omitempty"`
@@ -49,6 +53,14 @@ var reserved = map[string]bool{
 	"return-path": true, "received": true, "user-agent": true, "x-mailer": true,
 }
 
+// EnvelopeFrom is the SMTP MAIL FROM address: ReturnPath, or From.
+func (m *Message) EnvelopeFrom() string {
+	if m.ReturnPath != "" {
+		return m.ReturnPath
+	}
+	return m.From
+}
+
 // Validate checks everything that ends up in a header, so that no caller can
 // inject a header line or send to a malformed address. Errors name the field.
 func (m *Message) Validate() error {
@@ -59,6 +71,9 @@ func (m *Message) Validate() error {
 		return err
 	}
 	if err := checkAddr("reply_to", m.ReplyTo, false); err != nil {
+		return err
+	}
+	if err := checkAddr("return_path", m.ReturnPath, false); err != nil {
 		return err
 	}
 	for _, f := range [...]struct{ name, v string }{

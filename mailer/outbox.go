@@ -87,6 +87,10 @@ func (o *Outbox) item(m *Message) (*outboxItem, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.ReturnPath != "" {
+		// What the receiving server would add: shows where bounces would go.
+		raw = append([]byte("Return-Path: <"+m.ReturnPath+">\r\n"), raw...)
+	}
 	return &outboxItem{kind: m.Kind, recipient: m.To, subject: m.Subject, raw: raw, done: make(chan error, 1)}, nil
 }
 

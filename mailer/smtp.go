@@ -332,7 +332,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		return err
 	}
 	defer s.release(cn)
-	return s.deliver(ctx, cn, m.From, m.To, sig, buf.Bytes())
+	return s.deliver(ctx, cn, m.EnvelopeFrom(), m.To, sig, buf.Bytes())
 }
 
 // Check dials one connection, to report a bad configuration at start-up.

@@ -104,7 +104,7 @@ func open1M(b *testing.B, n int) *store.DB {
 			SELECT s.id, l.id, 'active', 0, 0 FROM subscribers AS s, lists AS l
 			WHERE l.slug = 'newsletter' OR (l.slug = 'vip' AND s.id % 10 = 3)`,
 			`INSERT INTO suppressions (email_hash, reason, created_at)
-			SELECT ` + hashFunc + `(email_key), 'bounce', 0 FROM subscribers WHERE id % 1000 = 1`,
+			SELECT ` + store.SHA256HexFunc + `(email_key), 'bounce', 0 FROM subscribers WHERE id % 1000 = 1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, n); err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/retention"
 )
 
 // zeroTime compiles a rule only to validate it; no SQL built with it is run.
@@ -27,6 +28,7 @@ const (
 	kindDate               // created_at, orders.last_at (Unix seconds)
 	kindList               // list membership by slug
 	kindAttr               // attributes.KEY: whatever JSON the shop sent
+	kindStage              // the ladder stage, kept by package retention
 )
 
 var kindOps = map[kind][]string{
@@ -35,6 +37,7 @@ var kindOps = map[kind][]string{
 	kindNumber: {"eq", "ne", "lt", "lte", "gt", "gte", "in"},
 	kindDate:   {"before", "after", "within_days"}, // + exists where the column may be NULL
 	kindList:   {"eq", "ne", "in"},
+	kindStage:  {"eq", "ne", "in"},
 	kindAttr:   {"eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "starts_with", "exists", "before", "after", "within_days"},
 }
 
@@ -58,6 +61,7 @@ var fields = map[string]fieldSpec{
 	"orders.count":   {kind: kindNumber, column: "s.order_count"},
 	"orders.total":   {kind: kindNumber, column: "s.order_total"},
 	"orders.last_at": {kind: kindDate, column: "s.last_order_at", nullable: true},
+	"stage":          {kind: kindStage, enum: retention.Stages},
 }
 
 const attrPrefix = "attributes."
@@ -240,6 +244,41 @@ func (c *compiler) column(f fieldSpec, field, op string, v any, vpath string) er
 		}
 		c.b.WriteString(member + "= ?))")
 		c.args = append(c.args, slug)
+		return nil
+
+	case kindStage:
+		// The stage table is retention's: it hands out the SQL.
+		check := func(s string) error {
+			if !retention.ValidStage(s) {
+				return errs.Invalidf(vpath, "stage must be one of %s, not %q", strings.Join(retention.Stages, ", "), s)
+			}
+			return nil
+		}
+		var stages []string
+		if op == "in" {
+			vals, err := c.strings(v, vpath, check)
+			if err != nil {
+				return err
+			}
+			for _, s := range vals {
+				stages = append(stages, s.(string))
+			}
+		} else {
+			s, ok := v.(string)
+			if !ok {
+				return errs.Invalidf(vpath, "stage %s wants a string", op)
+			}
+			if err := check(s); err != nil {
+				return err
+			}
+			stages = []string{s}
+		}
+		where, args := retention.StageWhere(stages)
+		if op == "ne" {
+			c.b.WriteString("NOT ")
+		}
+		c.b.WriteString("(" + where + ")")
+		c.args = append(c.args, args...)
 		return nil
 
 	case kindText, kindEnum:

@@ -26,6 +26,7 @@
 //	created_at                date     before after within_days
 //	orders.last_at            date     before after within_days exists (never ordered: exists false)
 //	list                      slug     eq ne in                       (an active subscription to that list)
+//	stage                     enum     eq ne in                       (the ladder stage: retention.Stages; SQL from retention.StageWhere)
 //	attributes.KEY            JSON     all ops
 //
 // eq/ne/in compare exactly; contains and starts_with use LIKE with % _ \
@@ -55,9 +56,9 @@
 //
 // # Audience and suppression
 //
-// A subscriber is in the audience iff active, actively subscribed to one of
-// the lists, matching the rule, and without a suppressions row for
-// hex(sha256(email_key)). SQLite has no sha256, so the check calls the
-// SQL function treu_sha256_hex (registered by store); it runs only for rows
-// that passed every other test, and not at all while suppressions is empty.
+// A subscriber is in the audience iff the marketing rule of package
+// subscribers holds for the lists (subscribers.MarketingWhere: active,
+// actively subscribed to one of the lists, not suppressed) and the rule
+// matches; the rule's SQL is placed inside that expression before the
+// suppression test, so the hash runs only for rows that passed everything else.
 package segments

@@ -18,6 +18,7 @@ var fuzzSeeds = []string{
 	`{"field":"orders.total","op":"lt","value":1e308}`,
 	`{"not":{"not":{"all":[]}}}`,
 	`{"all":[{"all":[{"all":[{"all":[{"all":[{"all":[{"all":[{"all":[{"all":[{"all":[]}]}]}]}]}]}]}]}]}]}`,
+	`{"any":[{"field":"stage","op":"in","value":["prospect","lost"]},{"field":"stage","op":"ne","value":"regular"}]}`,
 	`{"field":"x"}`, `[]`, `null`, `{"all":{}}`, `"`,
 }
 

@@ -4,4 +4,7 @@
 // instead of failing with SQLITE_BUSY; reads use a separate read-only pool that
 // WAL lets run beside the writer. The schema lives only in migrations/, applied
 // in order at Open and recorded by name. Domain packages own their queries.
+//
+// The database and its -wal and -shm files are created (or tightened at Open)
+// with mode 0600 whatever the folder's mode or umask: they hold personal data.
 package store

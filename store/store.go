@@ -24,6 +24,7 @@ type DB struct {
 	*sql.DB         // read-only pool
 	w       *sql.DB // the one writer
 	path    string
+	stmts   stmtCache // statements prepared on w (stmts.go)
 	// Now is the clock every package reads through the store, so a test can fix time.
 	Now func() time.Time
 }
@@ -33,9 +34,13 @@ type Tx struct {
 	*sql.Tx
 	// Now is fixed for the whole transaction: one transaction writes one time.
 	Now time.Time
+
+	db    *DB
+	bound map[string]*sql.Stmt // prepared statements bound to this transaction
 }
 
 // Open opens (creating if needed) the database at path and applies migrations.
+// The database and its -wal and -shm files are readable by their owner only.
 func Open(ctx context.Context, path string) (*DB, error) {
 	// foreign_keys: SQLite does not check foreign keys unless asked, per connection.
 	// journal_mode WAL: readers do not block the writer and the writer does not block readers.
@@ -45,8 +50,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// temp_store MEMORY: statement journals and sorts stay off the disk.
 	// _txlock=immediate: a transaction takes the write lock at BEGIN, so a read that
 	// turns into a write can never fail with SQLITE_BUSY halfway.
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	common := "_pragma=foreign_keys(1)&_pragma=temp_store(2)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
-	w, err := sql.Open("sqlite", "file:"+pathEscape(path)+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// secure_delete (writer only; only it deletes): deleted rows and freed pages
+	// are overwritten with zeros, so an erased person's address does not stay
+	// in the file's free space (GDPR Art. 17; see Checkpoint for the WAL).
+	w, err := sql.Open("sqlite", "file:"+pathEscape(path)+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=secure_delete(1)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -86,6 +97,7 @@ func pathEscape(p string) string {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.closeStmts()
 	return errors.Join(db.DB.Close(), db.w.Close())
 }
 
@@ -99,7 +111,7 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Now: db.Now().UTC()}
+	tx := &Tx{Tx: sqlTx, Now: db.Now().UTC(), db: db}
 	defer sqlTx.Rollback()
 	if err := fn(tx); err != nil {
 		return err
@@ -110,8 +122,8 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-// Writer is the write pool, for the rare caller that needs a raw connection
-// (backup). Everything else uses Tx.
+// Writer is the one writer connection's pool, for what cannot go through Tx:
+// a backup, or a statement to prepare (see Prepare). Every write uses Tx.
 func (db *DB) Writer() *sql.DB { return db.w }
 
 // Backup writes a consistent copy of the database to path while it is in use.

@@ -4,14 +4,19 @@
 //
 // Tables written: subscribers, lists, subscriptions, consents (append-only;
 // only erasure and the purge of never-confirmed sign-ups delete from it, with
-// the person), suppressions (the hash of an erased address). Mails are queued
+// the person), suppressions (the hash of an erased, bounced or complaining
+// address; package feedback suppresses through suppress.go). Mails are queued
 // through Queue inside the same transaction as the change that causes them, so
 // a confirmation mail is durable when Enroll returns.
 //
 // Consent is data (DESIGN.md): the log records, per subscriber, the sign-up
 // (time, IP, user agent, source, the consent text shown and its sha256
 // version), each confirmation mail sent, the confirming click (time, IP), every
-// preference change and every withdrawal with its channel.
+// preference change and every withdrawal with its channel. Tracking consent
+// (per-person opens and clicks, TDDDG § 25) is separate: the flag
+// subscribers.tracking, set at enrollment ("tracking" with its own text) or on
+// the preferences page, each change logged as tracking_on / tracking_off
+// (tracking.go); TrackingAllowed is what package tracking asks.
 //
 // Customer links carry a token: version, purpose (confirm or manage),
 // subscriber id and issue time, signed with HMAC-SHA256 (128-bit tag) under a
@@ -31,5 +36,8 @@
 // Status model: a subscriber is pending, active or unsubscribed; each list
 // membership is pending (asked for, not confirmed), active or unsubscribed.
 // Marketing mail goes only to active subscribers on active memberships whose
-// address is not suppressed (CONTRACTS.md).
+// address is not suppressed. That rule is written once, in marketing.go
+// (MarketingWhere for SQL, Recipients and Lookup for batches and typed
+// addresses), and segments, campaigns, flows and txmail all call it; a
+// table test in cmd/treu feeds the same fixtures through every path.
 package subscribers

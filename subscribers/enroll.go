@@ -21,6 +21,10 @@ type EnrollInput struct {
 	Lists       []string        `json:"lists"`
 	Consent     *ConsentInput   `json:"consent"`
 	DoubleOptIn *bool           `json:"double_optin"` // nil means true
+	// Tracking: the person also agreed to per-person opens and clicks
+	// (tracking.go); TrackingText is the consent text they saw.
+	Tracking     bool   `json:"tracking"`
+	TrackingText string `json:"tracking_text"`
 }
 
 // enrollment is an EnrollInput that passed validation.
@@ -30,6 +34,8 @@ type enrollment struct {
 	consent                         ConsentInput
 	doi                             bool
 	meta                            Meta
+	tracking                        bool
+	trackingText                    string
 }
 
 func (s *Service) validateEnroll(ctx context.Context, in EnrollInput, meta Meta) (enrollment, error) {
@@ -64,6 +70,10 @@ func (s *Service) validateEnroll(ctx context.Context, in EnrollInput, meta Meta)
 	if !e.doi && (in.Consent == nil || e.consent.Text == "") {
 		return e, errs.Invalidf("consent", "double_optin false needs the consent proof (consent.text at least)")
 	}
+	if e.trackingText, err = validateTracking(in); err != nil {
+		return e, err
+	}
+	e.tracking = in.Tracking
 	e.meta = metaClean(meta)
 	if e.consent.IP == "" {
 		e.consent.IP = e.meta.IP
@@ -132,7 +142,10 @@ type enrollJob struct {
 
 func (s *Service) enrollJob(ctx context.Context, tx *store.Tx, j *enrollJob) (err error) {
 	j.sub, j.created, err = s.enrollTx(ctx, tx, j.e)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.enrollTracking(ctx, tx, j)
 }
 
 // enrollTx is one enrollment inside tx.
@@ -140,7 +153,7 @@ func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (su
 	now := tx.Now.Unix()
 	if !e.doi {
 		var one int
-		err := s.queryRow(ctx, tx, selectSuppressed, emailHash(e.key)).Scan(&one)
+		err := tx.QueryRowCached(ctx, selectSuppressed, emailHash(e.key)).Scan(&one)
 		if err == nil {
 			return sub, false, errs.Conflictf("this address was erased or suppressed; enroll it with double opt-in")
 		}
@@ -157,7 +170,7 @@ func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (su
 	// so nobody can insert in between, and a plain INSERT (unlike an upsert)
 	// needs no statement journal.
 	var id int64
-	err = s.queryRow(ctx, tx, selectIDByKey, e.key).Scan(&id)
+	err = tx.QueryRowCached(ctx, selectIDByKey, e.key).Scan(&id)
 	if err == nil {
 		sub, err = s.reenroll(ctx, tx, e)
 		return sub, false, err
@@ -165,7 +178,7 @@ func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (su
 	if !errors.Is(err, sql.ErrNoRows) {
 		return sub, false, fmt.Errorf("subscribers: look up: %w", err)
 	}
-	res, err := s.exec(ctx, tx, insertSubscriber, e.email, e.key, e.name, e.locale, e.attrs,
+	res, err := tx.ExecCached(ctx, insertSubscriber, e.email, e.key, e.name, e.locale, e.attrs,
 		status, now, now, confirmedAt, sentAt)
 	if err == nil {
 		id, err = res.LastInsertId()

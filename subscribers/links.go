@@ -64,8 +64,14 @@ func (s *Service) unsubscribeAll(ctx context.Context, tx *store.Tx, rw row, meta
 			}
 		}
 	}
-	return s.addConsents(ctx, tx, rw.id, consentRow{action: ActionUnsubscribed, channel: meta.Channel,
-		ip: meta.IP, ua: meta.UserAgent, detail: "all lists"})
+	if err := s.addConsents(ctx, tx, rw.id, consentRow{action: ActionUnsubscribed, channel: meta.Channel,
+		ip: meta.IP, ua: meta.UserAgent, detail: "all lists"}); err != nil {
+		return err
+	}
+	if s.OnUnsubscribed != nil {
+		return s.OnUnsubscribed(ctx, tx, rw.id, meta.Channel)
+	}
+	return nil
 }
 
 // Prefs is what the preferences page shows.
@@ -126,6 +132,8 @@ type PrefsInput struct {
 	Locale         string
 	Lists          []string // the checked lists
 	UnsubscribeAll bool
+	// Tracking, when set, turns tracking consent on or off (tracking.go).
+	Tracking *bool
 }
 
 // SavePreferences applies the preferences form. The link proves the mailbox
@@ -165,6 +173,12 @@ func (s *Service) SavePreferences(ctx context.Context, token string, in PrefsInp
 		}
 		now := tx.Now.Unix()
 		var changes []string
+		if in.Tracking != nil {
+			if _, err := s.setTracking(ctx, tx, id, *in.Tracking, consentRow{channel: meta.Channel, ip: meta.IP,
+				ua: meta.UserAgent, text: TrackingText(locale)}); err != nil {
+				return err
+			}
+		}
 		if name != rw.name || locale != rw.locale {
 			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET name = ?, locale = ?, updated_at = ? WHERE id = ?`,
 				name, locale, now, id); err != nil {

@@ -14,7 +14,8 @@ import (
 )
 
 // Get returns a subscriber with lists, attributes and the consent log.
-// ref is the id or the address.
+// ref is the id or the address. Status is "bounced" or "complained" while
+// the address is suppressed for that reason (suppress.go).
 func (s *Service) Get(ctx context.Context, refText string) (Subscriber, error) {
 	r, err := parseRef(refText)
 	if err != nil {
@@ -25,6 +26,9 @@ func (s *Service) Get(ctx context.Context, refText string) (Subscriber, error) {
 		return Subscriber{}, err
 	}
 	if sub.Consents, err = loadConsents(ctx, s.db, sub.ID); err != nil {
+		return Subscriber{}, err
+	}
+	if sub.Status, err = feedbackStatus(ctx, s.db, emailKey(sub.Email), sub.Status); err != nil {
 		return Subscriber{}, err
 	}
 	return sub, nil
@@ -178,13 +182,18 @@ func (s *Service) Erase(ctx context.Context, refText string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		rw, err := s.loadRowTx(ctx, tx, r)
 		if err != nil {
 			return err
 		}
 		for _, e := range s.cfg.Erasers {
-			if err := e.DeleteForSubscriber(ctx, tx, rw.id); err != nil {
+			if ae, ok := e.(AddressEraser); ok {
+				err = ae.EraseAddress(ctx, tx, rw.id, rw.key)
+			} else {
+				err = e.DeleteForSubscriber(ctx, tx, rw.id)
+			}
+			if err != nil {
 				return fmt.Errorf("subscribers: erase %d: %w", rw.id, err)
 			}
 		}
@@ -199,6 +208,15 @@ func (s *Service) Erase(ctx context.Context, refText string) error {
 		s.log.Info("subscriber erased", slog.Int64("subscriber_id", rw.id))
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// The rows are gone (and zeroed: secure_delete); fold the write-ahead log,
+	// which still holds the old pages, into the file so no copy stays on disk.
+	if err := s.db.Checkpoint(ctx); err != nil {
+		s.log.Warn("erased, but the write-ahead log still holds old pages until the next checkpoint", "err", err)
+	}
+	return nil
 }
 
 // Export is everything stored about one person (GDPR Art. 15 and 20).

@@ -13,7 +13,11 @@ import (
 )
 
 // querier is what reads need: the read pool (*store.DB) or a write transaction (*store.Tx).
-type querier interface {
+type querier = Querier
+
+// Querier is what the exported reads take: the read pool (*store.DB) or a
+// write transaction (*store.Tx).
+type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -25,15 +29,16 @@ type row struct {
 	attrs                                  string
 	created, updated                       int64
 	confirmed, confirmSent, unsubscribedAt sql.NullInt64
+	tracking                               bool
 }
 
 const rowColumns = `id, email, email_key, name, locale, status, attributes, created_at, updated_at,
-	confirmed_at, confirm_sent_at, unsubscribed_at`
+	confirmed_at, confirm_sent_at, unsubscribed_at, tracking`
 
 func scanRow(sc interface{ Scan(...any) error }) (row, error) {
 	var r row
 	err := sc.Scan(&r.id, &r.email, &r.key, &r.name, &r.locale, &r.status, &r.attrs, &r.created, &r.updated,
-		&r.confirmed, &r.confirmSent, &r.unsubscribedAt)
+		&r.confirmed, &r.confirmSent, &r.unsubscribedAt, &r.tracking)
 	return r, err
 }
 
@@ -65,7 +70,7 @@ func loadRow(ctx context.Context, q querier, r ref) (row, error) {
 
 // loadRowTx is loadRow on the writer with the prepared statements.
 func (s *Service) loadRowTx(ctx context.Context, tx *store.Tx, r ref) (row, error) {
-	rw, err := scanRow(s.queryRow(ctx, tx, `SELECT `+rowColumns+` FROM subscribers WHERE `+r.where, r.arg))
+	rw, err := scanRow(tx.QueryRowCached(ctx, `SELECT `+rowColumns+` FROM subscribers WHERE `+r.where, r.arg))
 	return rowResult(rw, err, r)
 }
 
@@ -137,6 +142,7 @@ func loadConsents(ctx context.Context, q querier, id int64) ([]Consent, error) {
 func (r row) subscriber(ms []membership) Subscriber {
 	s := Subscriber{
 		ID: r.id, Email: r.email, Name: r.name, Locale: r.locale, Status: r.status,
+		Tracking:    r.tracking,
 		Attributes:  []byte(r.attrs),
 		Lists:       make([]Membership, 0, len(ms)),
 		CreatedAt:   unixTime(r.created),
@@ -176,7 +182,7 @@ const insertConsent = `INSERT INTO consents
 func (s *Service) addConsents(ctx context.Context, tx *store.Tx, id int64, rows ...consentRow) error {
 	now := tx.Now.Unix()
 	for _, c := range rows {
-		if _, err := s.exec(ctx, tx, insertConsent, id, c.action, c.channel, c.source, c.text, textVersion(c.text),
+		if _, err := tx.ExecCached(ctx, insertConsent, id, c.action, c.channel, c.source, c.text, textVersion(c.text),
 			c.ip, c.ua, c.detail, now); err != nil {
 			return fmt.Errorf("subscribers: consent log of %d: %w", id, err)
 		}
@@ -190,7 +196,7 @@ const insertMembership = `INSERT INTO subscriptions (subscriber_id, list_id, sta
 func (s *Service) addMemberships(ctx context.Context, tx *store.Tx, id int64, lists []listRef, status string) error {
 	now := tx.Now.Unix()
 	for _, l := range lists {
-		if _, err := s.exec(ctx, tx, insertMembership, id, l.ID, status, now, now); err != nil {
+		if _, err := tx.ExecCached(ctx, insertMembership, id, l.ID, status, now, now); err != nil {
 			return fmt.Errorf("subscribers: subscriptions of %d: %w", id, err)
 		}
 	}
@@ -215,50 +221,22 @@ func (s *Service) setMemberships(ctx context.Context, tx *store.Tx, id int64, li
 	for _, l := range lists {
 		args = append(args, id, l.ID, status, now, now)
 	}
-	if _, err := s.exec(ctx, tx, membershipsQuery(len(lists)), args...); err != nil {
+	if _, err := tx.ExecCached(ctx, membershipsQuery(len(lists)), args...); err != nil {
 		return fmt.Errorf("subscribers: subscriptions of %d: %w", id, err)
 	}
 	return nil
 }
 
-// Statements of the hot paths are prepared once on the writer connection:
-// with the pure-Go SQLite, parsing costs as much as running them.
+// Statements of the hot paths are prepared once on the writer connection
+// (store's statement cache): with the pure-Go SQLite, parsing costs as much
+// as running them.
 func (s *Service) prepare(ctx context.Context) error {
-	qs := []string{insertSubscriber, selectIDByKey, selectSuppressed, selectByKey, selectByID, insertConsent, insertMembership, membershipsQuery(1)}
-	s.stmts = make(map[string]*sql.Stmt, len(qs))
-	for _, q := range qs {
-		st, err := s.db.Writer().PrepareContext(ctx, q)
-		if err != nil {
-			s.Close()
-			return fmt.Errorf("subscribers: prepare: %w", err)
-		}
-		s.stmts[q] = st
-	}
-	return nil
+	return s.db.Prepare(ctx, insertSubscriber, selectIDByKey, selectSuppressed, selectByKey, selectByID,
+		insertConsent, insertMembership, membershipsQuery(1))
 }
 
-// Close releases the prepared statements; call it before closing the database.
-func (s *Service) Close() error {
-	var errs []error
-	for _, st := range s.stmts {
-		errs = append(errs, st.Close())
-	}
-	return errors.Join(errs...)
-}
-
-func (s *Service) exec(ctx context.Context, tx *store.Tx, q string, args ...any) (sql.Result, error) {
-	if st := s.stmts[q]; st != nil {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, q, args...)
-}
-
-func (s *Service) queryRow(ctx context.Context, tx *store.Tx, q string, args ...any) *sql.Row {
-	if st := s.stmts[q]; st != nil {
-		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return tx.QueryRowContext(ctx, q, args...)
-}
+// Close is kept for callers; the store owns the prepared statements.
+func (s *Service) Close() error { return nil }
 
 const (
 	selectSuppressed = `SELECT 1 FROM suppressions WHERE email_hash = ?`

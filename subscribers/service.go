@@ -65,6 +65,14 @@ type Eraser interface {
 	DeleteForSubscriber(ctx context.Context, tx *store.Tx, subscriberID int64) error
 }
 
+// AddressEraser is an Eraser whose rows can carry the address without the
+// subscriber's id (mail to it before it subscribed, shop events before it was
+// linked, an SMTP reply quoting it). Erase calls EraseAddress instead of
+// DeleteForSubscriber; emailKey is the lower-cased address.
+type AddressEraser interface {
+	EraseAddress(ctx context.Context, tx *store.Tx, subscriberID int64, emailKey string) error
+}
+
 // MarketingDropper is an Eraser that can also withdraw a subscriber's queued
 // marketing mail when they unsubscribe. *mailer.Queue is one.
 type MarketingDropper interface {
@@ -103,6 +111,10 @@ type Config struct {
 	SystemMail SystemMailFunc
 }
 
+// AddErasers adds erasers after New, for packages built after the service
+// (campaigns needs the service for its links). Call it before serving.
+func (s *Service) AddErasers(e ...Eraser) { s.cfg.Erasers = append(s.cfg.Erasers, e...) }
+
 // Service owns subscribers, lists, subscriptions, consents and suppressions.
 type Service struct {
 	db    *store.DB
@@ -115,12 +127,14 @@ type Service struct {
 	// confirming (not by import). The default queues the welcome mail; the flows
 	// package replaces it to start the welcome flow. Set it before serving.
 	OnActivated func(ctx context.Context, tx *store.Tx, s Subscriber) error
+	// OnUnsubscribed, if set, runs inside the transaction that takes a
+	// subscriber off every list (a link, the preferences page, a complaint):
+	// the shop's webhooks hear of it.
+	OnUnsubscribed func(ctx context.Context, tx *store.Tx, id int64, channel string) error
 
 	// confirmMail holds the confirmation mail per locale, rendered once with a
 	// placeholder for the link: enrollment only substitutes the link.
 	confirmMail map[string]Rendered
-
-	stmts map[string]*sql.Stmt // prepared on the writer; read-only after New
 
 	group *store.GroupCommit[*enrollJob] // enrollments in shared transactions
 
@@ -210,7 +224,9 @@ type Subscriber struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
 	ConfirmedAt *time.Time      `json:"confirmed_at,omitempty"`
-	Consents    []Consent       `json:"consents,omitempty"`
+	// Tracking: consented to per-person opens and clicks (tracking.go).
+	Tracking bool      `json:"tracking"`
+	Consents []Consent `json:"consents,omitempty"`
 }
 
 // Membership is one list of a subscriber. Status pending: asked for under
@@ -238,12 +254,6 @@ type Meta struct {
 	IP        string
 	UserAgent string
 	Channel   string
-}
-
-// emailHash is the suppression key: hex sha256 of the lower-cased address.
-func emailHash(key string) string {
-	h := sha256.Sum256([]byte(key))
-	return fmt.Sprintf("%x", h[:])
 }
 
 // textVersion names a consent text's wording: the first 16 hex digits of its sha256.

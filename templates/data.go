@@ -16,7 +16,15 @@ type Data struct {
 
 	// ConfirmURL is set only for the double opt-in mail (see SystemMail).
 	ConfirmURL string
+
+	// Data is what a transactional mail's request carried, so a template
+	// reads {{ .Data.order_id }}; nil elsewhere.
+	Data map[string]any
 }
+
+// recipientData is Data under another name, so that the view can embed it
+// without its field name "Data" hiding Data.Data.
+type recipientData = Data
 
 // Cart is a shop cart as reported by the cart.updated event.
 type Cart struct {
@@ -58,7 +66,7 @@ func (d *Data) Attr(key string) any {
 // {{ range .Cart.Items }} renders nothing instead of failing for a recipient
 // without a cart.
 type view struct {
-	*Data
+	*recipientData
 	Cart      *Cart
 	Subject   string   // the recipient's rendered subject, for the layout's <title>
 	Preheader string   // the recipient's rendered preheader
@@ -135,6 +143,7 @@ func samples() []*Data {
 			Name:           "Kim Muster",
 			Locale:         "de",
 			Attributes:     map[string]any{"city": "Berlin", "vip": true, "points": 120},
+			Data:           map[string]any{"order_id": "1001", "items": []any{map[string]any{"name": "Tee"}}},
 			UnsubscribeURL: "https://shop.example/unsubscribe/t",
 			PreferencesURL: "https://shop.example/preferences/t",
 			ConfirmURL:     "https://shop.example/confirm/t",

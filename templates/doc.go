@@ -30,7 +30,11 @@
 // with one Buffers per send worker avoids even that.
 //
 // Layouts are HTML templates with exactly one {{ content }}; the campaigns
-// package stores them, this package validates and compiles them. Besides the
+// package stores them, this package validates and compiles them. The footer
+// (Impressum, preference and unsubscribe links) is always in the mail: where
+// a layout places {{ footer }}, or else before its </body>, or at its end; a
+// {{ footer }} inside a condition, or one the rendered HTML does not show, is
+// refused (footer.go). Besides the
 // recipient's Data a layout sees .Subject, .Preheader, .Shop (Name, LogoURL,
 // Impressum lines) and .L (the footer strings in the recipient's language).
 //

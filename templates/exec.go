@@ -359,7 +359,7 @@ func newChain(root bool, base *value, idents []string, dotIsRoot bool) *chainOp 
 		case a.view != nil:
 			c.first = a.view
 		case a.data != nil:
-			c.first = func(v *view) value { return a.data(v.Data) }
+			c.first = func(v *view) value { return a.data(v.recipientData) }
 		}
 	}
 	return c
@@ -452,7 +452,7 @@ var fields = map[string]*accessors{
 	"Preheader":   {view: func(v *view) value { return strV(v.Preheader) }},
 	"Shop":        {view: func(v *view) value { return value{k: kAny, a: v.Shop} }},
 	"L":           {view: func(v *view) value { return value{k: kAny, a: v.L} }},
-	"Data":        {view: func(v *view) value { return value{k: kAny, a: v.Data} }},
+	"Data":        {data: func(d *Data) value { return value{k: kAny, a: d.Data} }},
 	"ID":          {cart: func(c *Cart) value { return strV(c.ID) }},
 	"URL":         {cart: func(c *Cart) value { return strV(c.URL) }, item: func(i *Item) value { return strV(i.URL) }},
 	"Currency":    {cart: func(c *Cart) value { return strV(c.Currency) }},
@@ -497,7 +497,7 @@ func (a *accessors) get(v value, name string) (value, error) {
 			return a.view(x), nil
 		}
 		if a.data != nil {
-			return a.data(x.Data), nil
+			return a.data(x.recipientData), nil
 		}
 	case *Data:
 		if a.data != nil && x != nil {
@@ -540,7 +540,7 @@ func method(v value, name string, args []value) (value, error) {
 			}
 			return x.money(args[0])
 		}
-		d = x.Data
+		d = x.recipientData
 	case *Data:
 		d = x
 	}
@@ -1251,7 +1251,7 @@ type fastParts struct {
 func (t *Template) compileFast() *[2]fastParts {
 	var out [2]fastParts
 	for i, l := range []string{"de", "en"} {
-		c := &compiler{cv: &view{Data: &Data{}, Cart: &emptyCart, Shop: t.shop, L: t.strings[l]}}
+		c := &compiler{cv: &view{recipientData: &Data{}, Cart: &emptyCart, Shop: t.shop, L: t.strings[l]}}
 		f := &out[i]
 		var err error
 		if f.subject, err = c.compile(t.subject.Tree); err != nil {
@@ -1303,7 +1303,7 @@ func (t *Template) renderFast(b *Buffers, d *Data) error {
 		d = &noData
 	}
 	v := &b.view
-	*v = view{Data: d, Cart: d.Cart, Shop: t.shop}
+	*v = view{recipientData: d, Cart: d.Cart, Shop: t.shop}
 	if v.Cart == nil {
 		v.Cart = &emptyCart
 	}

@@ -66,6 +66,7 @@ func diffRecipients() []*Data {
 			"strs": []string{"p", "q"}, "empty": "", "space": " ", "bad": "\x00\xff\ufdd0 x",
 		}},
 		&Data{Cart: &Cart{URL: "https://shop.example/c?x=1", Items: []Item{{Name: "<Tee>", URL: "https://s.example/a b", Price: 1e21, Quantity: 3}, {}}}},
+		&Data{Data: map[string]any{"order_id": "A-17 <x>", "items": []any{map[string]any{"name": "Tee"}, "y"}}},
 	)
 }
 
@@ -81,7 +82,7 @@ var diffSources = []Source{
 	{Subject: "s", Markdown: "{{ printf \"%s & %d\" .Name 3 }} {{ print .Name 1 2 }} {{ println .Email }} {{ index .Attributes \"city\" }} {{ upper .Name }} {{ .Name | lower }} {{ .Email | urlquery }} {{ js .Name }}"},
 	{Subject: "s", Markdown: "{{ html .Name }} {{ .Name | html }}"},
 	{Subject: "s", Markdown: "{{ .Attributes.city | default \"Berlin\" }} {{ .Attributes.empty | default \"e\" }} {{ .Attributes.space | default \"sp\" }} {{ .Attributes.vip | default \"v\" }} {{ .Attributes.points | default 9 }} {{ default \"x\" .Coupon }}"},
-	{Subject: "s", Markdown: "Total {{ .Money .Cart.Total }} {{ $.Money 3 }} {{ .Money \"12.5\" }} {{ .Money .Attributes.f }} {{ .Money nil }} {{ .Cart.Total }} {{ .Data.Name }} {{ .Subject }} {{ .L.Lang }}"},
+	{Subject: "s", Markdown: "Total {{ .Money .Cart.Total }} {{ $.Money 3 }} {{ .Money \"12.5\" }} {{ .Money .Attributes.f }} {{ .Money nil }} {{ .Cart.Total }} {{ .Data.order_id }} {{ .Data.missing }} {{ range .Data.items }}{{ .name }}{{ end }} {{ .Subject }} {{ .L.Lang }}"},
 	{Subject: "{{ .Name }}\t{{ .Email }}", Preheader: "{{ .Coupon }} {{ .L.Reason }}", Markdown: "# {{ .FirstName }}\n\n## {{ .Name }}\n\n| a | {{ .Name }} |\n|---|---|\n| {{ .Email }} | x |\n"},
 	{Subject: "s", Markdown: "<div style=\"text-align:center\">{{ .Name }}</div>\n\n![{{ .Name }}]({{ .Attr \"url\" }} \"{{ .Email }}\")\n\n```\n{{ .Name }}\n```\n"},
 	{Subject: "s", Markdown: "x", Layout: `<html><head><title>{{ .Subject }}</title><style>.c p { color: #123456; }</style></head><body class="{{ .L.Lang }}"><div class="c" data-x={{ .Name }}>{{ content }}</div><img src="{{ .Shop.LogoURL }}" alt={{ .Shop.Name }}><p>{{ .Shop.Name }} · <a href="{{ .UnsubscribeURL }}?r={{ .Email }}">{{ .L.Unsubscribe }}</a>{{ range $i, $l := .Shop.Impressum }}{{ $l }}{{ end }}</p></body></html>`},

@@ -19,6 +19,9 @@ func funcs() map[string]any {
 		// the body in before parsing, so this only runs if a layout is
 		// validated on its own.
 		"content": func() string { return "" },
+		// footer marks where a layout places the Impressum and the
+		// unsubscribe links; Compile splices them in (footer.go).
+		"footer": func() string { return "" },
 		// nonil is appended to every output action of a text template: Go
 		// prints a missing map value as "<no value>", a mail must print "".
 		nonilFunc: str,

@@ -51,6 +51,8 @@ type Template struct {
 	strings   map[string]*Strings
 	lang      string        // fallback language
 	fast      *[2]fastParts // de, en; nil: use the templates above (exec.go)
+
+	usesCoupon bool // see UsesCoupon
 }
 
 //go:embed layout.html
@@ -114,11 +116,14 @@ func Compile(src Source) (*Template, error) {
 	if _, err = t.parseText("markdown", src.Markdown); err != nil {
 		return nil, err
 	}
+	if layout, err = placeFooter(layout); err != nil {
+		return nil, err
+	}
 	if err := ValidateLayout(layout); err != nil {
 		return nil, err
 	}
 
-	acts := newActions(src.Markdown, layout)
+	acts := newActions(src.Markdown, layout, footerHTML)
 	md, err := acts.protect(src.Markdown, "markdown")
 	if err != nil {
 		return nil, err
@@ -130,6 +135,9 @@ func Compile(src Source) (*Template, error) {
 
 	lay, err := acts.protect(layout, "layout")
 	if err != nil {
+		return nil, err
+	}
+	if lay, err = spliceFooter(lay, acts); err != nil {
 		return nil, err
 	}
 	doc, err := splice(lay, body, acts)
@@ -165,6 +173,10 @@ func Compile(src Source) (*Template, error) {
 			return nil, lateError(acts, doc, err)
 		}
 	}
+	if err := t.checkFooter(); err != nil {
+		return nil, err
+	}
+	t.usesCoupon = usesField("Coupon", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree)
 	t.fast = t.compileFast()
 	if t.fast != nil && !t.fastAgrees() {
 		t.fast = nil
@@ -241,8 +253,16 @@ func nonil(n parse.Node) {
 var contentRE = regexp.MustCompile(`^\{\{-?\s*content\s*-?\}\}$`)
 
 // ValidateLayout checks a layout before it is stored: it must parse as an
-// html/template with exactly one {{ content }} and use only known fields.
+// html/template with exactly one {{ content }}, at most one {{ footer }}
+// outside conditions, use only known fields, and hold nothing a mail must
+// not (scripts, event handlers, javascript: URLs; layoutcheck.go).
 func ValidateLayout(layout string) error {
+	if err := checkLayoutHTML(layout); err != nil {
+		return err
+	}
+	if _, err := placeFooter(layout); err != nil {
+		return err
+	}
 	n := 0
 	for _, sp := range scanActions(layout) {
 		if contentRE.MatchString(layout[sp[0]:sp[1]]) {
@@ -313,7 +333,7 @@ func (t *Template) view(d *Data) *view {
 	if d == nil {
 		d = &Data{}
 	}
-	v := &view{Data: d, Cart: d.Cart, Shop: t.shop, L: t.strings[t.lang]}
+	v := &view{recipientData: d, Cart: d.Cart, Shop: t.shop, L: t.strings[t.lang]}
 	if v.Cart == nil {
 		v.Cart = &Cart{}
 	}

@@ -13,8 +13,9 @@
 // the subscriber's locale, en, de that the template has.
 //
 // The request's data object (at most 16 KiB) is what the Markdown sees as
-// attributes: {{ .Attr "order_id" }}, {{ with .Attr "order" }}{{ .id }}{{ end }},
-// {{ with .Attr "items" }}{{ range . }}…{{ end }}{{ end }}. When the address
+// .Data: {{ .Data.order_id }}, {{ .Data.order.id }},
+// {{ range .Data.items }}{{ .name }}{{ end }}. It also reads as attributes,
+// as templates written before .Data did: {{ .Attr "order_id" }}. When the address
 // belongs to a subscriber, their name, locale and stored attributes fill in
 // the rest; the data's keys win, and a string "name" in the data is the
 // recipient's name. Whole numbers stay whole ("order_id": 12345678 prints
@@ -27,9 +28,11 @@
 // Erased addresses (a suppressions row, no subscriber): the mail is sent.
 // Erasure withdraws marketing consent and deletes what Treu held; it does
 // not end the shop's contract with the person, and a message about their
-// order is part of performing that contract (GDPR Art. 6(1)(b)). Send does
-// not look at suppressions, links the mail to no subscriber, creates no
-// subscriber and keeps nothing beyond the queue row. A tx mail to a
+// order is part of performing that contract (GDPR Art. 6(1)(b)). Send links
+// the mail to no subscriber, creates no subscriber and keeps nothing beyond
+// the queue row. The one address refused is one that bounced permanently
+// (a 422 naming "email", subscribers.Recipient.Undeliverable): mailing it
+// again only hurts the shop's sender reputation. A tx mail to a
 // subscriber carries their id, so erasing them later deletes it while it is
 // still queued (mailer.Queue.DeleteForSubscriber).
 //

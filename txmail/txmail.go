@@ -208,6 +208,40 @@ func (s *Service) compiled(locale string, t Text) (*templates.Template, error) {
 	return c, nil
 }
 
+// previewData is what the editor's preview fills a template with.
+var previewData = map[string]any{
+	"order_id": "100123", "reason": "Streik beim Spediteur",
+	"items": []any{map[string]any{"name": "Tee", "quantity": 2}},
+}
+
+// Preview renders one locale's text for a sample recipient and sample data,
+// as the UI's editor shows it while the marketer types. A fault is the
+// errs.Invalid that saving would give, naming "locales.LOCALE.markdown" and
+// its line. The compiled text is not cached: drafts would evict real ones.
+func (s *Service) Preview(ctx context.Context, locale string, t Text) (templates.Rendered, error) {
+	if locale != "de" && locale != "en" {
+		return templates.Rendered{}, errs.Invalidf("locale", "locale %q: use de or en", locale)
+	}
+	field := "locales." + locale
+	if strings.TrimSpace(t.Markdown) == "" {
+		return templates.Rendered{}, errs.Invalidf(field+".markdown", "%s.markdown is required", field)
+	}
+	if len(t.Markdown) > maxMarkdown || utf8.RuneCountInString(t.Subject) > maxSubject {
+		return templates.Rendered{}, errs.Invalidf(field+".markdown", "%s is too long", field)
+	}
+	c, err := templates.Compile(templates.Source{
+		Subject: t.Subject, Markdown: t.Markdown, Layout: s.cfg.Layout, Footer: s.cfg.Footer, Locale: locale,
+	})
+	if err != nil {
+		if ee, ok := errs.As(err); ok && ee.Field != "" {
+			return templates.Rendered{}, errs.Invalidf(field+"."+ee.Field, "%s.%s: %s", field, ee.Field, ee.Msg)
+		}
+		return templates.Rendered{}, err
+	}
+	return c.Render(&templates.Data{Email: "kundin@example.com", Name: "Alex Beispiel", Locale: locale,
+		Data: previewData, Attributes: previewData})
+}
+
 const selectTemplate = `SELECT slug, name, locales, created_at, updated_at FROM tx_templates`
 
 // Get returns the template slug, or a NotFound.
@@ -313,7 +347,7 @@ func (s *Service) Send(ctx context.Context, in SendInput) (int64, error) {
 		return 0, err
 	}
 
-	rc, err := s.recipient(ctx, strings.ToLower(email))
+	rc, err := s.recipient(ctx, email)
 	if err != nil {
 		return 0, err
 	}
@@ -325,6 +359,9 @@ func (s *Service) Send(ctx context.Context, in SendInput) (int64, error) {
 		normalize(d.Attributes)
 	}
 	if len(data) > 0 {
+		d.Data = data
+		// The data also reads as attributes ({{ .Attr "order_id" }}), as
+		// templates written before {{ .Data.order_id }} expect.
 		if d.Attributes == nil {
 			d.Attributes = make(map[string]any, len(data))
 		}
@@ -404,18 +441,21 @@ func (s *Service) Send(ctx context.Context, in SendInput) (int64, error) {
 	return id, nil
 }
 
-// recipient reads the subscriber with this address, if there is one.
-func (s *Service) recipient(ctx context.Context, key string) (recipient, error) {
-	var rc recipient
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, locale, attributes FROM subscribers WHERE email_key = ?`, key).
-		Scan(&rc.id, &rc.name, &rc.locale, &rc.attr)
-	if errors.Is(err, sql.ErrNoRows) {
+// recipient reads the subscriber with this address, if there is one. An
+// address that bounced permanently is refused (subscribers.Recipient's
+// Undeliverable): the shop learns it now instead of hurting its reputation.
+func (s *Service) recipient(ctx context.Context, email string) (recipient, error) {
+	sub, found, err := subscribers.Lookup(ctx, s.db, "email", email, nil)
+	if err != nil {
+		return recipient{}, err
+	}
+	if sub.Undeliverable() {
+		return recipient{}, errs.Invalidf("email", "%s bounced permanently; no mail is sent to it", email)
+	}
+	if !found {
 		return recipient{}, nil
 	}
-	if err != nil {
-		return recipient{}, fmt.Errorf("txmail: load recipient: %w", err)
-	}
-	return rc, nil
+	return recipient{id: sub.ID, name: sub.Name, locale: sub.Locale, attr: sub.Attributes}, nil
 }
 
 // pickLocale is the first of the request's locale, the subscriber's, en, de

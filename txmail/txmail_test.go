@@ -63,9 +63,13 @@ Ihre Bestellung **{{ .Attr "order_id" }}** kommt später: {{ .Attr "reason" }}.
 
 {{ with .Attr "carrier" }}Versand mit {{ .name }}.{{ end }}
 `},
-		"en": {Subject: "Your order {{ .Attr \"order_id\" }} is delayed", Markdown: `Hello {{ .FirstName | default "there" }},
+		// English reads the request's data the natural way; German the old.
+		"en": {Subject: "Your order {{ .Data.order_id }} is delayed", Markdown: `Hello {{ .FirstName | default "there" }},
 
-your order **{{ .Attr "order_id" }}** will arrive later: {{ .Attr "reason" }}.
+your order **{{ .Data.order_id }}** will arrive later: {{ .Data.reason }}.
+{{ range .Data.items }}
+- {{ .name }} × {{ .quantity }}
+{{ end }}
 `},
 	},
 }
@@ -414,5 +418,28 @@ func BenchmarkSend(b *testing.B) {
 		if _, err := svc.Send(context.Background(), in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDataSyntax: {{ .Data.key }} reads the request's data; a subscriber
+// attribute of the same name does not leak into it; {{ .Attr "key" }} still works.
+func TestDataSyntax(t *testing.T) {
+	e := newEnv(t)
+	e.put("delayed", delayed)
+	e.subscriber("jo@example.com", "Jo", "en", `{"reason":"attribute"}`)
+	id := e.send(SendInput{Template: "delayed", Email: "jo@example.com", Data: json.RawMessage(`{
+		"order_id": "A-42", "items": [{"name": "Tee", "quantity": 2}]}`)})
+	m := e.queued(id).m
+	if m.Subject != "Your order A-42 is delayed" {
+		t.Fatalf("subject %q", m.Subject)
+	}
+	for _, want := range []string{"your order A-42 will arrive later: .", "- Tee × 2"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("text lacks %q:\n%s", want, m.Text)
+		}
+	}
+	id = e.send(SendInput{Template: "delayed", Email: "jo@example.com", Locale: "de", Data: json.RawMessage(`{"order_id": "A-43"}`)})
+	if m := e.queued(id).m; !strings.Contains(m.Subject, "A-43") || !strings.Contains(m.Text, "kommt später: attribute") {
+		t.Errorf("old syntax: %q\n%s", m.Subject, m.Text)
 	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,12 +31,32 @@ func (s *Server) enroll(c echo.Context) error {
 	return c.JSON(http.StatusOK, sub)
 }
 
+// subscriberWithStage is a subscriber as GET /api/subscribers/{ref} shows it:
+// with its place on the ladder (package retention).
+type subscriberWithStage struct {
+	subscribers.Subscriber
+	Stage      string     `json:"stage,omitempty"`
+	StageSince *time.Time `json:"stage_since,omitempty"`
+}
+
 func (s *Server) getSubscriber(c echo.Context) error {
-	sub, err := s.subs.Get(c.Request().Context(), c.Param("ref"))
+	ctx := c.Request().Context()
+	sub, err := s.subs.Get(ctx, c.Param("ref"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, sub)
+	out := subscriberWithStage{Subscriber: sub}
+	if s.retention != nil {
+		st, err := s.retention.Current(ctx, sub.ID)
+		if err != nil {
+			return err
+		}
+		out.Stage = st.Stage
+		if !st.Since.IsZero() {
+			out.StageSince = &st.Since
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) updateSubscriber(c echo.Context) error {

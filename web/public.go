@@ -17,6 +17,7 @@ import (
 
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/subscribers"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // The customer pages: what a subscriber reaches through the links in a mail
@@ -31,10 +32,11 @@ var publicViews embed.FS
 
 // publicPages serves the customer pages.
 type publicPages struct {
-	subs    *subscribers.Service
-	log     *slog.Logger
-	pages   map[string]*template.Template
-	limiter *ipLimiter
+	subs     *subscribers.Service
+	tracking *tracking.Service // may be nil
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	limiter  *ipLimiter
 }
 
 // newPublicPages parses the page templates (embedded: cannot fail at run time
@@ -48,7 +50,7 @@ func newPublicPages(subs *subscribers.Service, log *slog.Logger) *publicPages {
 		// family behind one router, too slow to mail-bomb someone.
 		limiter: newIPLimiter(rate.Every(time.Minute), 5, 10000),
 	}
-	for _, name := range []string{"message", "unsubscribe", "preferences", "subscribe"} {
+	for _, name := range []string{"message", "confirm", "unsubscribe", "preferences", "subscribe"} {
 		p.pages[name] = template.Must(template.New("layout.html").ParseFS(publicViews,
 			"views/public/layout.html", "views/public/"+name+".html"))
 	}
@@ -58,8 +60,10 @@ func newPublicPages(subs *subscribers.Service, log *slog.Logger) *publicPages {
 // publicRoutes mounts the customer pages on s.
 func (s *Server) publicRoutes(subs *subscribers.Service) *publicPages {
 	p := newPublicPages(subs, s.log)
+	p.tracking = s.tracking
 	e := s.echo
-	e.GET("/confirm/:token", p.confirmPage)
+	e.GET("/confirm/:token", p.confirmPage)          // shows a button only: link scanners confirm nobody
+	e.POST("/confirm/:token", p.confirmPost)         // the button
 	e.GET("/unsubscribe/:token", p.unsubscribePage)  // shows a button only: link scanners unsubscribe nobody
 	e.POST("/unsubscribe/:token", p.unsubscribePost) // RFC 8058 one-click, and the page's button
 	e.GET("/preferences/:token", p.preferencesPage)  //
@@ -78,6 +82,8 @@ type pubData struct {
 	Msg   string
 	Err   string
 	Token string
+	// Mail: the "m" of an unsubscribe link, which mail it came from (package tracking)
+	Mail string
 	// preferences
 	Prefs *subscribers.Prefs
 	Saved bool
@@ -107,7 +113,7 @@ func (p *publicPages) data(lang, title string) pubData {
 // render writes a page. Nothing here may be cached or indexed: the URLs carry
 // personal tokens. Referrer-Policy no-referrer (set for every response) keeps
 // the token from leaking to other sites.
-func (p *publicPages) render(c echo.Context, status int, page string, d pubData) error {
+func (p *publicPages) render(c echo.Context, status int, page string, d any) error {
 	var buf bytes.Buffer
 	if err := p.pages[page].Execute(&buf, d); err != nil {
 		return err // a 500, logged once by the error handler
@@ -158,9 +164,38 @@ func pageLang(c echo.Context, subscriberLocale string) string {
 	return acceptLang(c.Request())
 }
 
-// confirmPage: GET /confirm/:token confirms and thanks. Confirming twice
-// shows the same page.
+// confirmPage: GET /confirm/:token only shows the confirm button: security
+// scanners of mail providers open every link in a mail, and a confirmation
+// must be the person's own act. Once confirmed it says so.
 func (p *publicPages) confirmPage(c echo.Context) error {
+	tok := c.Param("token")
+	sub, err := p.subs.CheckConfirm(c.Request().Context(), tok)
+	if err != nil {
+		return p.linkError(c, err)
+	}
+	lang := pageLang(c, sub.Locale)
+	if sub.Status == subscribers.StatusActive && !hasPending(sub) {
+		return p.message(c, http.StatusOK, lang, "confirmed_title", "confirmed_msg")
+	}
+	d := p.data(lang, "confirm_title")
+	d.Token = tok
+	return p.render(c, http.StatusOK, "confirm", d)
+}
+
+// hasPending says whether a subscriber still has a list to confirm.
+func hasPending(sub subscribers.Subscriber) bool {
+	for _, l := range sub.Lists {
+		if l.Status == "pending" {
+			return true
+		}
+	}
+	return false
+}
+
+// confirmPost: POST /confirm/:token confirms and thanks. Confirming twice
+// shows the same page.
+func (p *publicPages) confirmPost(c echo.Context) error {
+	limitForm(c)
 	sub, err := p.subs.Confirm(c.Request().Context(), c.Param("token"), meta(c, subscribers.ChannelLink))
 	if err != nil {
 		return p.linkError(c, err)
@@ -176,7 +211,7 @@ func (p *publicPages) unsubscribePage(c echo.Context) error {
 		return p.linkError(c, err)
 	}
 	d := p.data(pageLang(c, prefs.Subscriber.Locale), "unsubscribe_title")
-	d.Token = tok
+	d.Token, d.Mail = tok, c.QueryParam("m")
 	if prefs.Subscriber.Status == subscribers.StatusUnsubscribed {
 		d.Msg = d.T["unsubscribed_msg"]
 	}
@@ -196,6 +231,13 @@ func (p *publicPages) unsubscribePost(c echo.Context) error {
 	sub, err := p.subs.Unsubscribe(c.Request().Context(), c.Param("token"), meta(c, channel))
 	if err != nil {
 		return p.linkError(c, err)
+	}
+	if m := c.FormValue("m"); m != "" && p.tracking != nil {
+		// Which mail it came from, for that mail's figures. The unsubscribe
+		// has happened; a failure here only loses the count.
+		if err := p.tracking.Unsubscribed(c.Request().Context(), m, sub.ID); err != nil {
+			p.log.Warn("unsubscribe not counted for its mail", "subscriber_id", sub.ID, "err", err)
+		}
 	}
 	return p.message(c, http.StatusOK, pageLang(c, sub.Locale), "unsubscribed_title", "unsubscribed_msg")
 }
@@ -230,6 +272,11 @@ func (p *publicPages) preferencesPost(c echo.Context) error {
 		Locale:         f.Get("locale"),
 		Lists:          f["lists"],
 		UnsubscribeAll: f.Get("action") == "unsubscribe_all",
+	}
+	if f.Get("tracking_shown") != "" {
+		// The box was on the form: unticked means off.
+		on := f.Get("tracking") != ""
+		in.Tracking = &on
 	}
 	prefs, err := p.subs.SavePreferences(c.Request().Context(), tok, in, meta(c, subscribers.ChannelPreferences))
 	if err != nil {
@@ -425,83 +472,93 @@ func (l *ipLimiter) sweep(now time.Time) {
 // pubStrings are the customer pages' texts.
 var pubStrings = map[string]map[string]string{
 	"de": {
-		"confirmed_title":    "Anmeldung bestätigt",
-		"confirmed_msg":      "Vielen Dank! Ihre Anmeldung ist bestätigt. Sie können dieses Fenster jetzt schließen.",
-		"unsubscribe_title":  "Newsletter abbestellen",
-		"unsubscribe_lead":   "Möchten Sie keine E-Mails mehr von uns erhalten? Ein Klick genügt.",
-		"unsubscribe_button": "Jetzt abmelden",
-		"prefs_link":         "Lieber nur einzelne Listen abbestellen oder Angaben ändern",
-		"unsubscribed_title": "Abgemeldet",
-		"unsubscribed_msg":   "Sie sind abgemeldet und erhalten keine Newsletter mehr von uns.",
-		"prefs_title":        "Ihre Einstellungen",
-		"prefs_lists":        "Welche E-Mails möchten Sie erhalten?",
-		"prefs_name":         "Name",
-		"prefs_locale":       "Sprache",
-		"prefs_save":         "Speichern",
-		"prefs_saved":        "Ihre Einstellungen sind gespeichert.",
-		"prefs_unsub_all":    "Von allem abmelden",
-		"prefs_email":        "E-Mail-Adresse",
-		"subscribe_title":    "Newsletter abonnieren",
-		"subscribe_email":    "E-Mail-Adresse",
-		"subscribe_name":     "Name (freiwillig)",
-		"subscribe_locale":   "Sprache",
-		"subscribe_lists":    "Listen",
-		"subscribe_button":   "Anmelden",
-		"honeypot":           "Dieses Feld bitte leer lassen",
-		"checkmail_title":    "Fast geschafft",
-		"checkmail_msg":      "Bitte sehen Sie in Ihr Postfach: Wir haben Ihnen eine E-Mail mit einem Bestätigungslink geschickt. Erst nach Ihrem Klick sind Sie angemeldet.",
-		"ratelimit_title":    "Zu viele Anfragen",
-		"ratelimit_msg":      "Von Ihrer Verbindung kamen gerade sehr viele Anmeldungen. Bitte versuchen Sie es in einer Minute noch einmal.",
-		"expired_title":      "Link abgelaufen",
-		"expired_msg":        "Dieser Link ist abgelaufen. Bitte melden Sie sich erneut an; Sie erhalten dann einen neuen Bestätigungslink.",
-		"invalid_title":      "Link ungültig",
-		"invalid_msg":        "Dieser Link ist ungültig. Bitte verwenden Sie den vollständigen Link aus der E-Mail.",
-		"err_email":          "Bitte geben Sie eine gültige E-Mail-Adresse an.",
-		"err_name":           "Bitte geben Sie einen Namen ohne Sonderzeichen und mit höchstens 200 Zeichen an.",
-		"err_locale":         "Bitte wählen Sie Deutsch oder Englisch.",
-		"err_lists":          "Bitte wählen Sie mindestens eine der angebotenen Listen.",
-		"err_other":          "Diese Anmeldung ist leider nicht möglich.",
-		"lang_de":            "Deutsch",
-		"lang_en":            "Englisch",
+		"confirm_title":       "Anmeldung bestätigen",
+		"confirm_lead":        "Bitte bestätigen Sie mit einem Klick, dass Sie unseren Newsletter erhalten möchten.",
+		"confirm_button":      "Anmeldung bestätigen",
+		"confirmed_title":     "Anmeldung bestätigt",
+		"confirmed_msg":       "Vielen Dank! Ihre Anmeldung ist bestätigt. Sie können dieses Fenster jetzt schließen.",
+		"unsubscribe_title":   "Newsletter abbestellen",
+		"unsubscribe_lead":    "Möchten Sie keine E-Mails mehr von uns erhalten? Ein Klick genügt.",
+		"unsubscribe_button":  "Jetzt abmelden",
+		"prefs_link":          "Lieber nur einzelne Listen abbestellen oder Angaben ändern",
+		"unsubscribed_title":  "Abgemeldet",
+		"unsubscribed_msg":    "Sie sind abgemeldet und erhalten keine Newsletter mehr von uns.",
+		"prefs_title":         "Ihre Einstellungen",
+		"prefs_lists":         "Welche E-Mails möchten Sie erhalten?",
+		"prefs_name":          "Name",
+		"prefs_locale":        "Sprache",
+		"prefs_save":          "Speichern",
+		"prefs_saved":         "Ihre Einstellungen sind gespeichert.",
+		"prefs_unsub_all":     "Von allem abmelden",
+		"prefs_tracking":      "Auswertung",
+		"prefs_tracking_text": subscribers.TrackingText("de"),
+		"prefs_email":         "E-Mail-Adresse",
+		"subscribe_title":     "Newsletter abonnieren",
+		"subscribe_email":     "E-Mail-Adresse",
+		"subscribe_name":      "Name (freiwillig)",
+		"subscribe_locale":    "Sprache",
+		"subscribe_lists":     "Listen",
+		"subscribe_button":    "Anmelden",
+		"honeypot":            "Dieses Feld bitte leer lassen",
+		"checkmail_title":     "Fast geschafft",
+		"checkmail_msg":       "Bitte sehen Sie in Ihr Postfach: Wir haben Ihnen eine E-Mail mit einem Bestätigungslink geschickt. Erst nach Ihrem Klick sind Sie angemeldet.",
+		"ratelimit_title":     "Zu viele Anfragen",
+		"ratelimit_msg":       "Von Ihrer Verbindung kamen gerade sehr viele Anmeldungen. Bitte versuchen Sie es in einer Minute noch einmal.",
+		"expired_title":       "Link abgelaufen",
+		"expired_msg":         "Dieser Link ist abgelaufen. Bitte melden Sie sich erneut an; Sie erhalten dann einen neuen Bestätigungslink.",
+		"invalid_title":       "Link ungültig",
+		"invalid_msg":         "Dieser Link ist ungültig. Bitte verwenden Sie den vollständigen Link aus der E-Mail.",
+		"err_email":           "Bitte geben Sie eine gültige E-Mail-Adresse an.",
+		"err_name":            "Bitte geben Sie einen Namen ohne Sonderzeichen und mit höchstens 200 Zeichen an.",
+		"err_locale":          "Bitte wählen Sie Deutsch oder Englisch.",
+		"err_lists":           "Bitte wählen Sie mindestens eine der angebotenen Listen.",
+		"err_other":           "Diese Anmeldung ist leider nicht möglich.",
+		"lang_de":             "Deutsch",
+		"lang_en":             "Englisch",
 	},
 	"en": {
-		"confirmed_title":    "Subscription confirmed",
-		"confirmed_msg":      "Thank you! Your subscription is confirmed. You can close this window now.",
-		"unsubscribe_title":  "Unsubscribe",
-		"unsubscribe_lead":   "Don't want our emails any more? One click is enough.",
-		"unsubscribe_button": "Unsubscribe now",
-		"prefs_link":         "Rather leave single lists or change your details",
-		"unsubscribed_title": "Unsubscribed",
-		"unsubscribed_msg":   "You are unsubscribed and will get no more newsletters from us.",
-		"prefs_title":        "Your preferences",
-		"prefs_lists":        "Which emails would you like to get?",
-		"prefs_name":         "Name",
-		"prefs_locale":       "Language",
-		"prefs_save":         "Save",
-		"prefs_saved":        "Your preferences are saved.",
-		"prefs_unsub_all":    "Unsubscribe from everything",
-		"prefs_email":        "Email address",
-		"subscribe_title":    "Subscribe to our newsletter",
-		"subscribe_email":    "Email address",
-		"subscribe_name":     "Name (optional)",
-		"subscribe_locale":   "Language",
-		"subscribe_lists":    "Lists",
-		"subscribe_button":   "Subscribe",
-		"honeypot":           "Please leave this field empty",
-		"checkmail_title":    "Almost done",
-		"checkmail_msg":      "Please check your inbox: we have sent you an email with a confirmation link. You are subscribed once you have clicked it.",
-		"ratelimit_title":    "Too many requests",
-		"ratelimit_msg":      "Very many sign-ups came from your connection just now. Please try again in a minute.",
-		"expired_title":      "Link expired",
-		"expired_msg":        "This link has expired. Please sign up again and you will get a new confirmation link.",
-		"invalid_title":      "Invalid link",
-		"invalid_msg":        "This link is not valid. Please use the complete link from the email.",
-		"err_email":          "Please enter a valid email address.",
-		"err_name":           "Please enter a name of at most 200 characters without control characters.",
-		"err_locale":         "Please choose German or English.",
-		"err_lists":          "Please choose at least one of the lists offered.",
-		"err_other":          "This sign-up is not possible, sorry.",
-		"lang_de":            "German",
-		"lang_en":            "English",
+		"confirm_title":       "Confirm your subscription",
+		"confirm_lead":        "Please confirm with one click that you want to receive our newsletter.",
+		"confirm_button":      "Confirm subscription",
+		"confirmed_title":     "Subscription confirmed",
+		"confirmed_msg":       "Thank you! Your subscription is confirmed. You can close this window now.",
+		"unsubscribe_title":   "Unsubscribe",
+		"unsubscribe_lead":    "Don't want our emails any more? One click is enough.",
+		"unsubscribe_button":  "Unsubscribe now",
+		"prefs_link":          "Rather leave single lists or change your details",
+		"unsubscribed_title":  "Unsubscribed",
+		"unsubscribed_msg":    "You are unsubscribed and will get no more newsletters from us.",
+		"prefs_title":         "Your preferences",
+		"prefs_lists":         "Which emails would you like to get?",
+		"prefs_name":          "Name",
+		"prefs_locale":        "Language",
+		"prefs_save":          "Save",
+		"prefs_saved":         "Your preferences are saved.",
+		"prefs_unsub_all":     "Unsubscribe from everything",
+		"prefs_tracking":      "Analytics",
+		"prefs_tracking_text": subscribers.TrackingText("en"),
+		"prefs_email":         "Email address",
+		"subscribe_title":     "Subscribe to our newsletter",
+		"subscribe_email":     "Email address",
+		"subscribe_name":      "Name (optional)",
+		"subscribe_locale":    "Language",
+		"subscribe_lists":     "Lists",
+		"subscribe_button":    "Subscribe",
+		"honeypot":            "Please leave this field empty",
+		"checkmail_title":     "Almost done",
+		"checkmail_msg":       "Please check your inbox: we have sent you an email with a confirmation link. You are subscribed once you have clicked it.",
+		"ratelimit_title":     "Too many requests",
+		"ratelimit_msg":       "Very many sign-ups came from your connection just now. Please try again in a minute.",
+		"expired_title":       "Link expired",
+		"expired_msg":         "This link has expired. Please sign up again and you will get a new confirmation link.",
+		"invalid_title":       "Invalid link",
+		"invalid_msg":         "This link is not valid. Please use the complete link from the email.",
+		"err_email":           "Please enter a valid email address.",
+		"err_name":            "Please enter a name of at most 200 characters without control characters.",
+		"err_locale":          "Please choose German or English.",
+		"err_lists":           "Please choose at least one of the lists offered.",
+		"err_other":           "This sign-up is not possible, sorry.",
+		"lang_de":             "German",
+		"lang_en":             "English",
 	},
 }

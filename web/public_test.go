@@ -22,13 +22,13 @@ import (
 )
 
 type pubEnv struct {
-	t    *testing.T
+	t    testing.TB
 	db   *store.DB
 	subs *subscribers.Service
 	s    *Server
 }
 
-func newPubEnv(t *testing.T) *pubEnv {
+func newPubEnv(t testing.TB) *pubEnv {
 	t.Helper()
 	db := storetest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -147,9 +147,20 @@ func TestConfirmUnsubscribePreferencesPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := e.confirmToken(s.ID)
-	wantPage(t, e.do("GET", "/confirm/"+tok, nil), 200, "de", "bestätigt")
-	wantPage(t, e.do("GET", "/confirm/"+tok, nil), 200, "de", "bestätigt") // twice is fine
+	// GET only shows the button (link scanners open every link); POST confirms.
+	wantPage(t, e.do("GET", "/confirm/"+tok, nil), 200, "de", `method="post" action="/confirm/`+tok+`"`, "Anmeldung bestätigen")
+	wantPage(t, e.do("GET", "/confirm/"+tok, nil), 200, "de", "Anmeldung bestätigen")
+	if got, _ := e.subs.Get(ctx, "lea@example.com"); got.Status != subscribers.StatusPending {
+		t.Fatalf("GET confirmed: status %s", got.Status)
+	}
+	wantPage(t, e.do("POST", "/confirm/"+tok, url.Values{}), 200, "de", "bestätigt")
+	if got, _ := e.subs.Get(ctx, "lea@example.com"); got.Status != subscribers.StatusActive {
+		t.Fatalf("POST did not confirm: status %s", got.Status)
+	}
+	wantPage(t, e.do("POST", "/confirm/"+tok, url.Values{}), 200, "de", "bestätigt") // twice is fine
+	wantPage(t, e.do("GET", "/confirm/"+tok, nil), 200, "de", "Ihre Anmeldung ist bestätigt")
 	wantPage(t, e.do("GET", "/confirm/AAAA"+tok[4:], nil, "Accept-Language", "en"), 404, "en", "not valid")
+	wantPage(t, e.do("POST", "/confirm/AAAA"+tok[4:], url.Values{}, "Accept-Language", "en"), 404, "en", "not valid")
 	wantPage(t, e.do("GET", "/confirm/x", nil, "Accept-Language", "de"), 404, "de", "ungültig")
 
 	manage := e.subs.ManageToken(s.ID)

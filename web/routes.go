@@ -10,8 +10,14 @@ func (s *Server) routes(ui UIDeps) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metricsPage)
 
+	// Relays' event webhooks (SES, SendGrid, Postmark, Mailgun, Brevo):
+	// each request proves itself by the provider's signature, not a token.
+	e.POST("/webhooks/:provider", s.providerWebhook)
+
 	// Customers: signed links and the public form (web/public.go).
-	s.publicRoutes(s.subs)
+	pub := s.publicRoutes(s.subs)
+	s.npsRoutes(pub)   // web/public_nps.go
+	s.trackingRoutes() // /l/ and /o/: tracked links and the open pixel
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)
@@ -27,6 +33,7 @@ func (s *Server) routes(ui UIDeps) {
 	api.GET("/subscribers/:ref/export", s.exportSubscriber)
 
 	api.POST("/events", s.ingestEvent)
+	api.POST("/bounces", s.reportBounce)
 
 	api.POST("/tx", s.tx.send)
 	api.GET("/tx-templates", s.tx.listTemplates)
@@ -51,6 +58,7 @@ func (s *Server) routes(ui UIDeps) {
 	api.PATCH("/campaigns/:id", s.updateCampaign)
 	api.DELETE("/campaigns/:id", s.deleteCampaign)
 	api.GET("/campaigns/:id/preview", s.previewCampaign)
+	api.GET("/campaigns/:id/links", s.campaignLinks)
 	api.POST("/campaigns/:id/test", s.testCampaign)
 	api.POST("/campaigns/:id/start", s.campaignAction((*campaigns.Engine).Start))
 	api.POST("/campaigns/:id/pause", s.campaignAction((*campaigns.Engine).Pause))
@@ -72,6 +80,12 @@ func (s *Server) routes(ui UIDeps) {
 	api.POST("/coupon-pools", s.createPool)
 	api.GET("/coupon-pools/:slug", s.getPool)
 	api.POST("/coupon-pools/:slug/codes", s.addCodes)
+
+	api.GET("/retention", s.retentionReport)
+	api.GET("/webhooks", s.listWebhooks)
+	api.POST("/webhooks", s.createWebhook)
+	api.DELETE("/webhooks/:id", s.deleteWebhook)
+	api.GET("/webhooks/:id/deliveries", s.webhookDeliveries)
 
 	api.GET("/outbox", s.outboxList)
 	api.GET("/outbox/:id", s.outboxGet)

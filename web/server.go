@@ -17,14 +17,18 @@ import (
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
+	"github.com/treu-mail/treu/tracking"
 	"github.com/treu-mail/treu/txmail"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // Server holds what the handlers need. Fields are set once by New and then
@@ -40,8 +44,13 @@ type Server struct {
 	flows     *flows.Engine
 	coupons   *coupons.Service
 	imports   *imports.Service
+	retention *retention.Service // nil: no stages shown
 	outbox    *mailer.Outbox
+	feedback  *feedback.Service // nil: POST /api/bounces answers 404
+	providers *feedback.Providers
+	webhooks  *webhooks.Service // nil: /api/webhooks answers 404
 	tx        txAPI
+	tracking  *tracking.Service // nil: no /l/ and /o/ routes
 	metrics   *Metrics
 	log       *slog.Logger
 	now       func() time.Time
@@ -63,6 +72,10 @@ type Config struct {
 	// proxy on loopback or a private network. Off, only the TCP peer counts,
 	// so nobody can fake the IP in the consent log or dodge rate limits.
 	TrustProxy bool
+	// Location is the shop's time zone: the UI shows every time in it and
+	// reads the composer's send time in it (default UTC). The API is not
+	// affected: it speaks RFC 3339 with offsets.
+	Location *time.Location
 }
 
 // Deps are the domain services the handlers call.
@@ -78,6 +91,11 @@ type Deps struct {
 	Imports     *imports.Service // CSV imports of subscribers
 	Outbox      *mailer.Outbox   // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
+	Retention   *retention.Service
+	Tracking    *tracking.Service // clicks, opens, campaign results; may be nil
+	Feedback    *feedback.Service
+	Providers   *feedback.Providers // relays' event webhooks; nil: none
+	Webhooks    *webhooks.Service
 	UI          UIDeps
 	Metrics     *Metrics
 	Log         *slog.Logger
@@ -85,6 +103,9 @@ type Deps struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -99,8 +120,13 @@ func New(cfg Config, d Deps) *Server {
 		flows:     d.Flows,
 		coupons:   d.Coupons,
 		imports:   d.Imports,
+		retention: d.Retention,
 		outbox:    d.Outbox,
+		feedback:  d.Feedback,
+		providers: d.Providers,
+		webhooks:  d.Webhooks,
 		tx:        txAPI{svc: d.TxMail},
+		tracking:  d.Tracking,
 		metrics:   d.Metrics,
 		log:       d.Log,
 		now:       d.DB.Now,

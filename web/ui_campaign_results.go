@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -31,21 +30,18 @@ type campaignProgress struct {
 	// Poll is how often the fragment reloads itself ("2s"); empty: it does not.
 	Poll    string
 	Results *campaignResults
+	// Engagement: opens, clicks, unsubscribes and revenue (with tracking).
+	Engagement *engagement
 }
 
 // campaignResults are a send's figures after it ended.
 type campaignResults struct {
 	StartedAt, FinishedAt *time.Time
 	Duration              string
-	Failures              []deliveryFailure
+	Failures              []campaigns.Failure
 }
 
 // deliveryFailure is one failed delivery and what the SMTP server said.
-type deliveryFailure struct {
-	SubscriberID int64
-	Email        string // empty when the subscriber was erased since
-	Reply        string
-}
 
 // maxFailuresShown bounds the failed deliveries listed on a campaign's page:
 // enough to see the pattern (a full mailbox, a blocklist), not a bounce report.
@@ -83,39 +79,17 @@ func (u *ui) progressOf(c echo.Context, cp campaigns.Campaign) (campaignProgress
 		r.Duration = formatDuration(u.lang(c), end.Sub(*cp.StartedAt))
 		if cp.Stats.Failed > 0 {
 			var err error
-			if r.Failures, err = u.failures(c.Request().Context(), cp.ID); err != nil {
+			if r.Failures, err = campaigns.Failures(c.Request().Context(), u.db, cp.ID, maxFailuresShown); err != nil {
 				return p, err
 			}
 		}
 		p.Results = r
+		var err error
+		if p.Engagement, err = u.engagementOf(c.Request().Context(), u.lang(c), cp); err != nil {
+			return p, err
+		}
 	}
 	return p, nil
-}
-
-// failures reads a campaign's most recent failed deliveries with the SMTP
-// server's reply, and the address where the subscriber still exists.
-// deliveries_claim (campaign_id, status, …) finds the failed rows; only
-// those are sorted.
-func (u *ui) failures(ctx context.Context, campaignID int64) ([]deliveryFailure, error) {
-	rows, err := u.db.QueryContext(ctx, `SELECT d.subscriber_id, coalesce(d.reply, ''), coalesce(s.email, '')
-		FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-		WHERE d.campaign_id = ? AND d.status = 'failed' ORDER BY d.id DESC LIMIT ?`, campaignID, maxFailuresShown)
-	if err != nil {
-		return nil, fmt.Errorf("web: failed deliveries of campaign %d: %w", campaignID, err)
-	}
-	defer rows.Close()
-	var out []deliveryFailure
-	for rows.Next() {
-		var f deliveryFailure
-		if err := rows.Scan(&f.SubscriberID, &f.Reply, &f.Email); err != nil {
-			return nil, fmt.Errorf("web: failed deliveries of campaign %d: %w", campaignID, err)
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("web: failed deliveries of campaign %d: %w", campaignID, err)
-	}
-	return out, nil
 }
 
 // campaignProgressFragment answers the page's polling. The page says which

@@ -12,6 +12,7 @@ import (
 
 	"github.com/treu-mail/treu/accounts"
 	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/templates"
@@ -79,12 +80,13 @@ type composerData struct {
 	ID       int64
 	Campaign campaigns.Campaign // the saved state: status, stats
 	In       campaigns.Input    // what the form shows
-	SendAt   string             // In.SendAt for <input type=datetime-local>, UTC
-	NowUTC   string             // the time now in the send time's zone, to compare with
+	SendAt   string             // In.SendAt for <input type=datetime-local>, in the shop's zone
+	Now      string             // the time now in the send time's zone, to compare with
 	Editable bool
 	Lists    []string
 	Segments []segments.Segment
 	Layouts  []campaigns.Layout // the picker shows only when there are some
+	Pools    []coupons.Pool     // the coupon pool picker, likewise
 	Progress *campaignProgress  // once the campaign left draft
 	Field    string             // the field an error is about, for aria-invalid
 	Audience int
@@ -112,7 +114,7 @@ func (u *ui) campaignPage(c echo.Context) error {
 
 func inputOf(cp campaigns.Campaign) campaigns.Input {
 	return campaigns.Input{Name: cp.Name, Subject: cp.Subject, Preheader: cp.Preheader, Markdown: cp.Markdown,
-		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron}
+		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron, CouponPool: cp.CouponPool}
 }
 
 func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.Campaign, in campaigns.Input, flash, msg, field string) error {
@@ -130,9 +132,9 @@ func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.C
 		}
 	}
 	if in.SendAt != nil {
-		d.SendAt = in.SendAt.UTC().Format(sendAtLayout)
+		d.SendAt = in.SendAt.In(u.cfg.Location).Format(sendAtLayout)
 	}
-	d.NowUTC = formatWhen(u.lang(c), u.db.Now())
+	d.Now = formatWhen(u.lang(c), u.cfg.Location, u.db.Now())
 	if id != 0 && cp.Status != campaigns.Draft {
 		p, err := u.progressOf(c, cp)
 		if err != nil {
@@ -144,6 +146,11 @@ func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.C
 		var err error
 		if d.Layouts, err = u.campaigns.ListLayouts(ctx); err != nil {
 			return err
+		}
+		if u.coupons != nil {
+			if d.Pools, err = u.coupons.List(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if u.subscribers != nil {
@@ -195,6 +202,29 @@ func (u *ui) audience(ctx context.Context, lists []string, segmentID *int64) (in
 // sendAtLayout is the value format of <input type=datetime-local>.
 const sendAtLayout = "2006-01-02T15:04"
 
+// parseSendAt reads the composer's send time as a wall-clock time in the
+// shop's zone: the browser's zone is not sent with the form, and the send
+// time must not depend on who saved the campaign where. A time the clocks
+// skip (02:30 on the last Sunday of March in Berlin) is refused rather than
+// moved; a time they pass twice (02:30 in late October) is the first one.
+func parseSendAt(v string, loc *time.Location) (time.Time, error) {
+	layout := sendAtLayout
+	if len(v) == len(sendAtLayout)+3 {
+		layout += ":05" // browsers send seconds when the value has any ("step" attribute)
+	}
+	t, err := time.ParseInLocation(layout, v, loc)
+	if err != nil {
+		return time.Time{}, errs.Invalidf("send_at", "send time must look like 2026-05-01T09:00")
+	}
+	if t.Format(layout) != v {
+		return time.Time{}, errs.Invalidf("send_at", "%s does not exist in %s: the clocks skip it", strings.Replace(v, "T", " ", 1), loc)
+	}
+	if prev := t.Add(-time.Hour); prev.Format(layout) == v {
+		t = prev // the earlier of two equal wall-clock times
+	}
+	return t, nil
+}
+
 // campaignInput reads the composer form. A malformed send time is reported
 // on its field; everything else is the engine's to judge.
 func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
@@ -203,7 +233,8 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 		return campaigns.Input{}, errs.Malformedf("", "unreadable form")
 	}
 	in := campaigns.Input{Name: form.Get("name"), Subject: form.Get("subject"), Preheader: form.Get("preheader"),
-		Markdown: strings.ReplaceAll(form.Get("markdown"), "\r\n", "\n"), Lists: form["lists"], Cron: strings.TrimSpace(form.Get("cron"))}
+		Markdown: strings.ReplaceAll(form.Get("markdown"), "\r\n", "\n"), Lists: form["lists"], Cron: strings.TrimSpace(form.Get("cron")),
+		CouponPool: strings.TrimSpace(form.Get("coupon_pool"))}
 	if v := form.Get("segment_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -212,15 +243,9 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 		in.SegmentID = &id
 	}
 	if v := strings.TrimSpace(form.Get("send_at")); v != "" {
-		// The form says UTC: the browser's zone is not sent with the form, and
-		// the send time must not depend on who saved the campaign where.
-		t, err := time.ParseInLocation(sendAtLayout, v, time.UTC)
+		t, err := parseSendAt(v, u.cfg.Location)
 		if err != nil {
-			// Browsers send seconds when the value has any ("step" attribute).
-			t, err = time.ParseInLocation(sendAtLayout+":05", v, time.UTC)
-		}
-		if err != nil {
-			return in, errs.Invalidf("send_at", "send time must look like 2026-05-01T09:00")
+			return in, err
 		}
 		in.SendAt = &t
 	}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 type dashboardData struct {
 	Total    int64
 	ByStatus []statusCount
-	Lists    []listCount
+	Lists    []subscribers.ListSize
 	Recent   []campaignRow
 	Growth   growthChart
 	Flows    []flowListRow
@@ -25,11 +24,6 @@ type statusCount struct {
 	Count  int64
 }
 
-type listCount struct {
-	Slug, Name string
-	Active     int64
-}
-
 func (u *ui) dashboard(c echo.Context) error {
 	ctx := c.Request().Context()
 	var d dashboardData
@@ -37,7 +31,7 @@ func (u *ui) dashboard(c echo.Context) error {
 	if d.ByStatus, d.Total, err = u.subscriberCounts(ctx); err != nil {
 		return err
 	}
-	if d.Lists, err = u.listCounts(ctx); err != nil {
+	if d.Lists, err = subscribers.ListSizes(ctx, u.db); err != nil {
 		return err
 	}
 	if d.Recent, err = u.recentCampaigns(ctx, 5); err != nil {
@@ -52,27 +46,13 @@ func (u *ui) dashboard(c echo.Context) error {
 	return u.render(c, http.StatusOK, "dashboard", uiPage{Title: "Dashboard", Nav: "dashboard", Data: d})
 }
 
-// subscriberCounts counts subscribers by status. The GROUP BY reads only the
-// (status, created_at) index, so it stays well under a second at a million rows.
+// subscriberCounts counts subscribers by status, in a fixed order with
+// zeros, so the dashboard always has the same cards.
 func (u *ui) subscriberCounts(ctx context.Context) ([]statusCount, int64, error) {
-	counts := map[string]int64{}
-	rows, err := u.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM subscribers GROUP BY status`)
+	counts, err := subscribers.CountByStatus(ctx, u.db)
 	if err != nil {
-		return nil, 0, fmt.Errorf("web: count subscribers: %w", err)
+		return nil, 0, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var st string
-		var n int64
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, 0, fmt.Errorf("web: count subscribers: %w", err)
-		}
-		counts[st] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("web: count subscribers: %w", err)
-	}
-	// A fixed order, with zeros, so the dashboard always has the same cards.
 	var out []statusCount
 	var total int64
 	for _, st := range []string{"active", "pending", "unsubscribed"} {
@@ -80,28 +60,6 @@ func (u *ui) subscriberCounts(ctx context.Context) ([]statusCount, int64, error)
 		total += counts[st]
 	}
 	return out, total, nil
-}
-
-// listCounts counts active subscriptions per list from the (list_id, status,
-// subscriber_id) index. It does not re-check the subscriber's own status or
-// suppressions: it is the size of the list, not a campaign's audience.
-func (u *ui) listCounts(ctx context.Context) ([]listCount, error) {
-	rows, err := u.db.QueryContext(ctx, `SELECT l.slug, l.name,
-		(SELECT COUNT(*) FROM subscriptions s WHERE s.list_id = l.id AND s.status = 'active')
-		FROM lists l ORDER BY l.name`)
-	if err != nil {
-		return nil, fmt.Errorf("web: count lists: %w", err)
-	}
-	defer rows.Close()
-	var out []listCount
-	for rows.Next() {
-		var l listCount
-		if err := rows.Scan(&l.Slug, &l.Name, &l.Active); err != nil {
-			return nil, fmt.Errorf("web: count lists: %w", err)
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
 }
 
 // growthDays is how far back the dashboard's growth chart goes.
@@ -131,37 +89,15 @@ const (
 	growthGap    = 2
 )
 
-// growth counts the subscribers who became active on each of the last
-// growthDays days and are still active: confirmed_at, or created_at for those
-// enrolled with proven consent. The (status, created_at) index bounds the scan
-// so it stays fast at a million subscribers: an unconfirmed subscriber is
-// purged subscribers.MaxPendingTTL after the last confirmation mail, so looking
-// that much further back finds the new ones (only one whose confirmation was
-// re-sent late may be missed). A returning subscriber's row is older: not new.
+// growth is the subscribers who became active on each of the last
+// growthDays days in the shop's zone and are still active (subscribers.Growth).
 func (u *ui) growth(ctx context.Context, lang string) (growthChart, error) {
-	day := int64(24 * time.Hour / time.Second)
-	now := u.db.Now().UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).Unix()
-	since := today - (growthDays-1)*day
-	rows, err := u.db.QueryContext(ctx, `SELECT (coalesce(confirmed_at, created_at) - ?1) / ?2, count(*) FROM subscribers
-		WHERE status = 'active' AND created_at >= ?1 - ?3 AND coalesce(confirmed_at, created_at) >= ?1
-		GROUP BY 1`, since, day, int64(subscribers.MaxPendingTTL/time.Second))
+	loc := u.cfg.Location
+	now := u.db.Now().In(loc)
+	first := time.Date(now.Year(), now.Month(), now.Day()-(growthDays-1), 0, 0, 0, 0, loc)
+	counts, err := subscribers.Growth(ctx, u.db, first, growthDays)
 	if err != nil {
-		return growthChart{}, fmt.Errorf("web: subscriber growth: %w", err)
-	}
-	defer rows.Close()
-	counts := make([]int64, growthDays)
-	for rows.Next() {
-		var i, n int64
-		if err := rows.Scan(&i, &n); err != nil {
-			return growthChart{}, fmt.Errorf("web: subscriber growth: %w", err)
-		}
-		if i >= 0 && i < growthDays { // a clock set back could put one in the future
-			counts[i] = n
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return growthChart{}, fmt.Errorf("web: subscriber growth: %w", err)
+		return growthChart{}, err
 	}
 	g := growthChart{Width: growthDays*(growthBar+growthGap) - growthGap, Height: growthHeight, Bar: growthBar}
 	for _, n := range counts {
@@ -173,7 +109,7 @@ func (u *ui) growth(ctx context.Context, lang string) (growthChart, error) {
 		layout = "2.1."
 	}
 	for i, n := range counts {
-		d := growthDay{Label: time.Unix(since+int64(i)*day, 0).UTC().Format(layout), N: n, X: i * (growthBar + growthGap)}
+		d := growthDay{Label: first.AddDate(0, 0, i).Format(layout), N: n, X: i * (growthBar + growthGap)}
 		if g.Max > 0 && n > 0 {
 			d.H = max(1, int(n*growthHeight/g.Max))
 		}

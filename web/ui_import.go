@@ -53,7 +53,8 @@ func (u *ui) userID(c echo.Context) int64 { return c.Get(ctxSession).(session).U
 // CSRF middleware, which would read the whole body first: the form's csrf
 // field comes before the file, and is checked before the file is read.
 func (u *ui) uploadImport(c echo.Context) error {
-	unavailable := errs.NotFoundf("the import is not available") // said only past the CSRF check
+	// The CSRF token comes first, as on every form: a forged request learns
+	// nothing, not even whether imports are available.
 	page := uiPage{Title: "Import subscribers", Nav: "import"}
 	refuse := func(status int, msg string) error {
 		page.Error = msg
@@ -69,9 +70,6 @@ func (u *ui) uploadImport(c echo.Context) error {
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, 64<<10)
 		if !u.sess.validCSRF(c.Get(ctxSession).(session), c.FormValue(csrfField)) {
 			return expired
-		}
-		if u.imports == nil {
-			return unavailable
 		}
 		return refuse(http.StatusUnprocessableEntity, u.tr(c, "Choose a file to upload."))
 	}
@@ -99,7 +97,7 @@ func (u *ui) uploadImport(c echo.Context) error {
 				return expired
 			}
 			if u.imports == nil {
-				return unavailable
+				return errs.NotFoundf("the import is not available")
 			}
 			if part.FileName() == "" {
 				return refuse(http.StatusUnprocessableEntity, u.tr(c, "Choose a file to upload."))

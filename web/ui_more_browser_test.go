@@ -113,7 +113,7 @@ func TestBrowserImportSegmentFlow(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#s0-delay`), "2h"))
 	b.waitFor("the preview follows", `(() => { const s = document.querySelector('#flow-preview-subject-0'); return !!s && s.textContent === 'Dein Warenkorb, Kim'; })()`)
 	b.do("save the flow",
-		chromedp.Click(chromedp.CSS(`#flow-form button[value=save]`)),
+		chromedp.Click(chromedp.CSS(`#flow-form button[value=save]:not(.default-submit)`)),
 		chromedp.WaitVisible(chromedp.CSS(`.msg.ok`)))
 	f, err := m.flows.Get(context.Background(), flows.CartAbandonment)
 	if err != nil || f.Steps[0].Subject != "Dein Warenkorb, {{ .FirstName }}" || time.Duration(f.Steps[0].Delay) != 2*time.Hour {

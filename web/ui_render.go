@@ -38,9 +38,13 @@ var uiNav = []navItem{
 	{"lists", "Lists", "/ui/lists"},
 	{"segments", "Segments", "/ui/segments"},
 	{"campaigns", "Campaigns", "/ui/campaigns"},
+	{"layouts", "Layouts", "/ui/layouts"},
+	{"tx", "Transactional mail", "/ui/tx"},
 	{"flows", "Flows", "/ui/flows"},
+	{"retention", "Retention", "/ui/retention"},
 	{"coupons", "Coupons", "/ui/coupons"},
 	{"outbox", "Outbox", "/ui/outbox"},
+	{"webhooks", "Webhooks", "/ui/webhooks"},
 	{"settings", "Settings", "/ui/settings"},
 }
 
@@ -61,7 +65,7 @@ type uiPage struct {
 // parseUIPages parses each page with the layout once per language. Each page
 // gets its own template set because every page defines "content"; the
 // translation function is bound per language so templates just say {{t "…"}}.
-func parseUIPages(assets map[string]string) (map[string]map[string]*template.Template, error) {
+func parseUIPages(assets map[string]string, loc *time.Location) (map[string]map[string]*template.Template, error) {
 	names, err := fs.Glob(uiViews, "views/ui/*.html")
 	if err != nil {
 		return nil, err
@@ -74,7 +78,7 @@ func parseUIPages(assets map[string]string) (map[string]map[string]*template.Tem
 			if base == "layout" || base == "partials" {
 				continue
 			}
-			t, err := template.New(base).Funcs(uiFuncs(lang, assets)).
+			t, err := template.New(base).Funcs(uiFuncs(lang, assets, loc)).
 				ParseFS(uiViews, "views/ui/layout.html", "views/ui/partials.html", n)
 			if err != nil {
 				return nil, fmt.Errorf("web: parse %s: %w", n, err)
@@ -85,7 +89,7 @@ func parseUIPages(assets map[string]string) (map[string]map[string]*template.Tem
 	return out, nil
 }
 
-func uiFuncs(lang string, assets map[string]string) template.FuncMap {
+func uiFuncs(lang string, assets map[string]string, loc *time.Location) template.FuncMap {
 	return template.FuncMap{
 		"t": func(key string, args ...any) string {
 			s := translate(lang, key)
@@ -101,8 +105,14 @@ func uiFuncs(lang string, assets map[string]string) template.FuncMap {
 			}
 			return "/static/" + name
 		},
-		"when": func(t any) string { return formatWhen(lang, t) },
+		"when": func(t any) string { return formatWhen(lang, loc, t) },
+		// zone names the shop's time zone in hints beside times and crons.
+		"zone": func() string { return loc.String() },
 		"num":  func(n any) string { return formatNum(lang, n) },
+		// stage names a ladder stage (retention.Stages) in the page's language.
+		"stage": func(s string) string { return translate(lang, stageLabel(s)) },
+		"rate":  func(part, whole int64) string { return formatRate(lang, part, whole) },
+		"money": func(v float64) string { return formatMoney(lang, v) },
 		"indentJSON": func(raw []byte) string {
 			var b bytes.Buffer
 			if json.Indent(&b, raw, "", "  ") != nil {
@@ -122,9 +132,10 @@ func uiFuncs(lang string, assets map[string]string) template.FuncMap {
 	}
 }
 
-// formatWhen shows a time in UTC, the zone the database stores; marketers in
-// one country read it at a glance and nothing depends on the browser's zone.
-func formatWhen(lang string, v any) string {
+// formatWhen shows a time in the shop's time zone (--timezone), with the
+// zone's abbreviation (CET, CEST): marketers in one country read it at a
+// glance, and nothing depends on the browser's zone.
+func formatWhen(lang string, loc *time.Location, v any) string {
 	var t time.Time
 	switch x := v.(type) {
 	case time.Time:
@@ -145,10 +156,13 @@ func formatWhen(lang string, v any) string {
 	if t.IsZero() {
 		return "–"
 	}
-	if lang == "de" {
-		return t.UTC().Format("02.01.2006 15:04") + " UTC"
+	if loc == nil {
+		loc = time.UTC
 	}
-	return t.UTC().Format("2006-01-02 15:04") + " UTC"
+	if lang == "de" {
+		return t.In(loc).Format("02.01.2006 15:04 MST")
+	}
+	return t.In(loc).Format("2006-01-02 15:04 MST")
 }
 
 // formatNum groups thousands: 1,234,567 in English, 1.234.567 in German.

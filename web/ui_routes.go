@@ -37,6 +37,8 @@ type UIDeps struct {
 	Flows       uiFlows
 	Coupons     uiCoupons
 	Imports     uiImports
+	Bounces     uiBounces
+	Webhooks    uiWebhooks
 }
 
 // UISettings is the installation's configuration as the settings page shows it.
@@ -65,6 +67,8 @@ type ui struct {
 	flows       uiFlows
 	coupons     uiCoupons
 	imports     uiImports
+	bounces     uiBounces // nil: the subscriber page shows no bounce section
+	webhooks    uiWebhooks
 	pages       map[string]map[string]*template.Template // lang -> page -> template
 }
 
@@ -76,7 +80,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	if err != nil {
 		panic("web: static assets: " + err.Error()) // embedded at build time: cannot fail at run time
 	}
-	pages, err := parseUIPages(assets)
+	pages, err := parseUIPages(assets, s.cfg.Location)
 	if err != nil {
 		panic(err) // embedded at build time; ui_test parses them too
 	}
@@ -123,6 +127,14 @@ func (s *Server) uiRoutes(d UIDeps) {
 		coupons:     d.Coupons,
 		imports:     d.Imports,
 	}
+	if d.Bounces == nil && s.feedback != nil {
+		d.Bounces = s.feedback
+	}
+	u.bounces = d.Bounces
+	if d.Webhooks == nil && s.webhooks != nil {
+		d.Webhooks = s.webhooks
+	}
+	u.webhooks = d.Webhooks
 
 	e := s.echo
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
@@ -153,6 +165,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodGet, "/campaigns/:id/progress", u.campaignProgressFragment) // polled while it sends
 	signed(http.MethodPost, "/campaigns/:id/test", u.testCampaign)
 	signed(http.MethodPost, "/campaigns/:id/:action", u.campaignAction) // start, pause, resume, cancel
+	signed(http.MethodGet, "/webhooks", u.webhooksPage)
 	signed(http.MethodGet, "/outbox", u.outboxList)
 	signed(http.MethodGet, "/outbox/:id", u.outboxMail)
 	signed(http.MethodGet, "/outbox/:id/raw", u.outboxRaw)
@@ -184,6 +197,21 @@ func (s *Server) uiRoutes(d UIDeps) {
 	signed(http.MethodPost, "/coupons/:slug/codes", u.addCodes)
 	signed(http.MethodPost, "/coupons/:slug/import", u.importCodes)
 	signed(http.MethodPost, "/coupons/:slug/generate", u.generateCodes)
+	signed(http.MethodGet, "/layouts", u.layoutList)
+	signed(http.MethodGet, "/layouts/new", u.newLayout)
+	signed(http.MethodPost, "/layouts", u.saveLayout)
+	signed(http.MethodPost, "/layouts/preview", u.previewLayout) // the editor's live preview
+	signed(http.MethodGet, "/layouts/:id", u.layoutPage)
+	signed(http.MethodPost, "/layouts/:id", u.saveLayout)
+	signed(http.MethodPost, "/layouts/:id/delete", u.deleteLayout)
+	signed(http.MethodGet, "/tx", u.txList)
+	signed(http.MethodGet, "/tx/new", u.newTx)
+	signed(http.MethodPost, "/tx", u.saveTx)
+	signed(http.MethodPost, "/tx/preview", u.previewTx)
+	signed(http.MethodGet, "/tx/:slug", u.txPage)
+	signed(http.MethodPost, "/tx/:slug", u.saveTx)
+	signed(http.MethodPost, "/tx/:slug/delete", u.deleteTx)
+	signed(http.MethodGet, "/retention", u.retentionPage)
 	signed(http.MethodGet, "/import", u.importPage)
 	signed(http.MethodGet, "/import/:id", u.importJobPage)
 	signed(http.MethodPost, "/import/:id/check", u.checkImport)

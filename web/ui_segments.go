@@ -12,7 +12,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 )
 
@@ -34,6 +37,10 @@ var moreFlashes = map[string]string{
 	"flow-saved":      "Flow saved.",
 	"pool-created":    "Coupon pool created.",
 	"codes-generated": "Codes generated.",
+	"layout-saved":    "Layout saved.",
+	"layout-deleted":  "Layout deleted.",
+	"tx-saved":        "Template saved.",
+	"tx-deleted":      "Template deleted.",
 }
 
 // flashOf is flash for the pages in this file set and the older ones alike.
@@ -65,6 +72,7 @@ var ruleFields = []ruleField{
 	{Name: "orders.count", Label: "Number of orders", Kind: "number", Ops: []string{"gte", "lte", "eq", "ne", "gt", "lt", "in"}},
 	{Name: "orders.total", Label: "Order total", Kind: "number", Ops: []string{"gte", "lte", "eq", "ne", "gt", "lt", "in"}},
 	{Name: "orders.last_at", Label: "Last order", Kind: "date", Ops: []string{"within_days", "before", "after", "exists"}},
+	{Name: "stage", Label: "Customer stage", Kind: "enum", Ops: []string{"eq", "ne", "in"}, Values: retention.Stages},
 	{Name: "attributes.", Label: "Attribute", Kind: "attr", Ops: []string{"eq", "ne", "contains", "starts_with", "in", "lt", "lte", "gt", "gte", "exists", "within_days", "before", "after"}},
 }
 
@@ -340,23 +348,22 @@ func (u *ui) deleteSegment(c echo.Context) error {
 // segmentUsers names the campaigns that may still send to the segment and
 // the flows that use it.
 func (u *ui) segmentUsers(ctx context.Context, id int64) ([]string, error) {
-	rows, err := u.db.QueryContext(ctx, `SELECT 'campaign', name FROM campaigns
-		WHERE segment_id = ? AND status IN ('draft', 'scheduled', 'running', 'paused')
-		UNION ALL SELECT 'flow', slug FROM flows WHERE segment_id = ?
-		LIMIT 10`, id, id)
+	cs, err := campaigns.UsingSegment(ctx, u.db, id)
 	if err != nil {
-		return nil, fmt.Errorf("web: segment users: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
+	fs, err := flows.UsingSegment(ctx, u.db, id)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for rows.Next() {
-		var kind, name string
-		if err := rows.Scan(&kind, &name); err != nil {
-			return nil, fmt.Errorf("web: segment users: %w", err)
-		}
-		out = append(out, fmt.Sprintf("%s %q", kind, name))
+	for _, n := range cs {
+		out = append(out, fmt.Sprintf("campaign %q", n))
 	}
-	return out, rows.Err()
+	for _, n := range fs {
+		out = append(out, fmt.Sprintf("flow %q", n))
+	}
+	return out, nil
 }
 
 func (u *ui) segment(c echo.Context) (segments.Segment, error) {

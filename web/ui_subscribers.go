@@ -2,16 +2,15 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/subscribers"
 )
 
@@ -23,108 +22,38 @@ type uiSubscribers interface {
 	CreateList(ctx context.Context, slug, name, description string) (subscribers.List, error)
 }
 
+// uiBounces is what the subscriber page needs of *feedback.Service.
+type uiBounces interface {
+	ForSubscriber(ctx context.Context, subscriberID int64) ([]feedback.Bounce, error)
+}
+
+// subscriberData is the subscriber page: the person and what came back from
+// the mails they were sent.
+// subscriberData is a subscriber with their place on the ladder and the
+// moves that led there (nil Stage: retention is not wired in), and their
+// bounces.
+type subscriberData struct {
+	subscribers.Subscriber
+	Stage    *retention.Stage
+	Timeline []retention.Change
+	Feedback bool // bounces are tracked (the section is shown)
+	Bounces  []feedback.Bounce
+}
+
 const subscriberPage = 50
 
-// subscriberFilter is the subscriber list's query string.
-type subscriberFilter struct {
-	Q      string // part of the address or name
-	List   string // slug: only those active on it
-	Status string // pending, active, unsubscribed
-	Before int64  // keyset: ids below this
-}
-
-type subscriberRow struct {
-	ID          int64
-	Email, Name string
-	Status      string
-	CreatedAt   time.Time
-	OrderCount  int64
-	OrderTotal  float64
-}
-
 type subscribersData struct {
-	Filter subscriberFilter
-	Rows   []subscriberRow
+	Filter subscribers.SearchFilter
+	Rows   []subscribers.Found
 	Lists  []subscribers.List
 	Next   int64 // id to page on from; 0 on the last page
 }
 
 var subscriberStatuses = []string{"active", "pending", "unsubscribed"}
 
-// searchSubscribers pages through subscribers newest first. Every shape of
-// the query walks an index in id order and stops after one page (under 3 ms
-// at a million subscribers, BenchmarkUISubscriberSearch), except a text
-// search that matches almost nobody: it reads the whole table (about 1.6 s
-// at a million on a 2-core machine). Making that fast needs a full-text
-// table (FTS5), which is a migration of its own.
-func (u *ui) searchSubscribers(ctx context.Context, f subscriberFilter) ([]subscriberRow, error) {
-	query, args := subscriberQuery(f)
-	rows, err := u.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("web: search subscribers: %w", err)
-	}
-	defer rows.Close()
-	var out []subscriberRow
-	for rows.Next() {
-		var r subscriberRow
-		var created int64
-		if err := rows.Scan(&r.ID, &r.Email, &r.Name, &r.Status, &created, &r.OrderCount, &r.OrderTotal); err != nil {
-			return nil, fmt.Errorf("web: search subscribers: %w", err)
-		}
-		r.CreatedAt = time.Unix(created, 0).UTC()
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
-// subscriberQuery builds the search for one page and one more row (which
-// tells whether there is a next page).
-func subscriberQuery(f subscriberFilter) (string, []any) {
-	var (
-		from  = `subscribers s`
-		where []string
-		args  []any
-		order = `s.id DESC`
-	)
-	if f.List != "" {
-		// Driven by the (list_id, status, subscriber_id) index: the list's
-		// members come out in id order, so the keyset needs no sort.
-		from = `subscriptions m JOIN subscribers s ON s.id = m.subscriber_id`
-		where = append(where, `m.list_id = (SELECT id FROM lists WHERE slug = ?)`, `m.status = 'active'`)
-		args = append(args, f.List)
-		order = `m.subscriber_id DESC`
-		if f.Before > 0 {
-			where = append(where, `m.subscriber_id < ?`)
-			args = append(args, f.Before)
-		}
-	} else if f.Before > 0 {
-		where = append(where, `s.id < ?`)
-		args = append(args, f.Before)
-	}
-	if f.Status != "" {
-		// The unary + keeps SQLite off the (status, created_at) index, which
-		// would make it sort every active subscriber by id for one page.
-		where = append(where, `+s.status = ?`)
-		args = append(args, f.Status)
-	}
-	if q := strings.TrimSpace(f.Q); q != "" {
-		like := "%" + likeEscaper.Replace(strings.ToLower(q)) + "%"
-		where = append(where, `(s.email_key LIKE ? ESCAPE '\' OR s.name LIKE ? ESCAPE '\')`)
-		args = append(args, like, like)
-	}
-	query := `SELECT s.id, s.email, s.name, s.status, s.created_at, s.order_count, s.order_total FROM ` + from
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	query += ` ORDER BY ` + order + ` LIMIT ?`
-	args = append(args, subscriberPage+1)
-	return query, args
-}
-
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
 func (u *ui) subscriberList(c echo.Context) error {
-	f := subscriberFilter{Q: c.QueryParam("q"), List: c.QueryParam("list"), Status: c.QueryParam("status")}
+	// One row more than a page tells whether there is a next page.
+	f := subscribers.SearchFilter{Q: c.QueryParam("q"), List: c.QueryParam("list"), Status: c.QueryParam("status"), Limit: subscriberPage + 1}
 	f.Before, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
 	if !slices.Contains(subscriberStatuses, f.Status) {
 		f.Status = ""
@@ -139,7 +68,7 @@ func (u *ui) subscriberList(c echo.Context) error {
 			return err
 		}
 	}
-	if d.Rows, err = u.searchSubscribers(c.Request().Context(), f); err != nil {
+	if d.Rows, err = subscribers.Search(c.Request().Context(), u.db, f); err != nil {
 		return err
 	}
 	if len(d.Rows) > subscriberPage {
@@ -154,7 +83,25 @@ func (u *ui) subscriberDetail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return u.render(c, http.StatusOK, "subscriber", uiPage{Title: "Subscribers", Nav: "subscribers", Data: sub})
+	d := subscriberData{Subscriber: sub}
+	ctx := c.Request().Context()
+	if r := u.srv.retention; r != nil {
+		st, err := r.Current(ctx, sub.ID)
+		if err != nil {
+			return err
+		}
+		d.Stage = &st
+		if d.Timeline, err = r.History(ctx, sub.ID); err != nil {
+			return err
+		}
+	}
+	if u.bounces != nil {
+		d.Feedback = true
+		if d.Bounces, err = u.bounces.ForSubscriber(ctx, sub.ID); err != nil {
+			return err
+		}
+	}
+	return u.render(c, http.StatusOK, "subscriber", uiPage{Title: "Subscribers", Nav: "subscribers", Data: d})
 }
 
 // eraseSubscriber deletes a person's data for good (GDPR Art. 17). The form

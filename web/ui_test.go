@@ -16,7 +16,6 @@ import (
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/store"
-	"github.com/treu-mail/treu/store/storetest"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
 )
@@ -688,84 +687,6 @@ func TestUISubscribers(t *testing.T) {
 	}
 	if r := c.get(r.Location); !strings.Contains(r.Body, "<code>stammkunden</code>") || !strings.Contains(r.Body, "List created.") {
 		t.Fatal("new list not shown")
-	}
-}
-
-// TestUISubscriberSearchPlans: no shape of the subscriber search sorts rows
-// for a page; each walks an index in id order and stops at the page's end.
-// That is what keeps a page fast at a million subscribers.
-func TestUISubscriberSearchPlans(t *testing.T) {
-	env := newUIEnv(t)
-	for _, f := range []subscriberFilter{
-		{}, {Before: 100}, {Status: "active"}, {Q: "kim"}, {List: "newsletter"},
-		{List: "newsletter", Status: "active", Q: "kim", Before: 100},
-	} {
-		q, args := subscriberQuery(f)
-		rows, err := env.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if p := strings.Join(plan, "\n"); strings.Contains(p, "TEMP B-TREE") {
-			t.Errorf("%+v sorts:\n%s", f, p)
-		} else {
-			t.Logf("%+v:\n%s", f, p)
-		}
-	}
-}
-
-// BenchmarkUISubscriberSearch pages through a million subscribers with each
-// filter shape. Run: go test ./web -run '^$' -bench UISubscriberSearch
-func BenchmarkUISubscriberSearch(b *testing.B) {
-	db := storetest.Open(b)
-	ctx := context.Background()
-	const n = 1_000_000
-	err := db.Tx(ctx, func(tx *store.Tx) error {
-		// Every 20th is pending, every 10th unsubscribed; every 100th on "vip".
-		if _, err := tx.ExecContext(ctx, `WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?)
-			INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at)
-			SELECT 'k' || n || '@example.com', 'k' || n || '@example.com', 'Kim ' || n,
-				CASE WHEN n % 20 = 0 THEN 'pending' WHEN n % 10 = 0 THEN 'unsubscribed' ELSE 'active' END, n, n FROM i`, n); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lists (slug, name, created_at) VALUES ('vip', 'VIP', 0)`); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
-			SELECT id, CASE WHEN id % 100 = 0 THEN (SELECT id FROM lists WHERE slug = 'vip') ELSE 1 END, 'active', 0, 0 FROM subscribers`)
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	u := &ui{db: db}
-	for _, tc := range []struct {
-		name string
-		f    subscriberFilter
-	}{
-		{"newest", subscriberFilter{}},
-		{"deep page", subscriberFilter{Before: 500_000}},
-		{"status pending", subscriberFilter{Status: "pending"}},
-		{"list vip", subscriberFilter{List: "vip", Before: 500_000}},
-		{"search hit", subscriberFilter{Q: "kim 99"}},
-		{"search miss", subscriberFilter{Q: "nobody"}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			for b.Loop() {
-				if _, err := u.searchSubscribers(ctx, tc.f); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,12 +17,26 @@ import (
 	"github.com/treu-mail/treu/store"
 )
 
-// openData opens (creating) the data folder's database.
+// openData opens (creating) the data folder's database: for serve and migrate.
 func openData(ctx context.Context, dir string) (*store.DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
 	return store.Open(ctx, filepath.Join(dir, "treu.db"))
+}
+
+// openExisting opens the data folder's database for an admin command, which
+// must not create one: a mistyped --data would otherwise get a fresh, empty
+// database, and the token or user made there would silently not work.
+func openExisting(ctx context.Context, dir string) (*store.DB, error) {
+	path := filepath.Join(dir, "treu.db")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		abs, _ := filepath.Abs(dir)
+		return nil, fmt.Errorf("--data %s holds no database (%s is missing): pass the folder treu serve uses, or run treu migrate --data %s to create a new one", abs, "treu.db", dir)
+	} else if err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	return store.Open(ctx, path)
 }
 
 // adminFlags is the flag set of the admin commands: just --data, plus theirs.
@@ -55,6 +70,11 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.New("usage: treu backup [--data DIR] FILE")
 	}
 	out := fs.Arg(0)
+	db, err := openExisting(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	// The copy holds personal data: create it readable by the owner only
 	// (VACUUM INTO takes an empty existing file).
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -62,11 +82,6 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("backup: %w", err)
 	}
 	f.Close()
-	db, err := openData(ctx, cfg.Data)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	if err := db.Backup(ctx, out); err != nil {
 		os.Remove(out)
 		return err
@@ -86,7 +101,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := parseFlags(fs, args[1:], getenv); err != nil {
 		return err
 	}
-	db, err := openData(ctx, cfg.Data)
+	db, err := openExisting(ctx, cfg.Data)
 	if err != nil {
 		return err
 	}
@@ -123,6 +138,11 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	if err := parseFlags(fs, args[1:], getenv); err != nil {
 		return err
 	}
+	db, err := openExisting(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		fmt.Fprint(stdout, "Password (at least 10 characters): ")
 	}
@@ -131,11 +151,6 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	db, err := openData(ctx, cfg.Data)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	u, err := accounts.New(db).AddUser(ctx, *email, password)
 	if err != nil {
 		return err

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/mailer/smtptest"
+	"github.com/treu-mail/treu/tracking"
 )
 
 // TestCampaignThroughAPI drives a campaign the way a marketer's script would:
@@ -162,8 +164,12 @@ func TestCartReminderThroughAPI(t *testing.T) {
 	in.app.queue.Wake()
 	got := smtpd.WaitFor(1, 20*time.Second)
 	p := parse(t, got[0])
-	if got[0].To[0] != "cart@example.com" || !strings.Contains(p.Text, "Bio-T-Shirt") || !strings.Contains(p.HTML, "https://shop.example/cart/c1") {
+	if got[0].To[0] != "cart@example.com" || !strings.Contains(p.Text, "Bio-T-Shirt") || strings.Contains(p.HTML, `href="https://shop.example/cart/c1`) {
 		t.Fatalf("reminder to %v:\n%s", got[0].To, p.Text)
+	}
+	// The cart link is a tracked redirect to the cart, with the flow's UTM parameters.
+	if target := followTracked(t, in.base, p.Text, "Zurück zum Warenkorb ("); target != "https://shop.example/cart/c1?utm_source=treu&utm_medium=email&utm_campaign=cart-abandonment" {
+		t.Fatalf("cart link goes to %q", target)
 	}
 	if _, err := in.app.flows.Tick(context.Background(), time.Now().Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -187,6 +193,9 @@ func TestLayoutsThroughAPI(t *testing.T) {
 	if st := in.do("POST", "/api/layouts", `{"name":"x","html":"<html><body>no content</body></html>"}`, &bad); st != 422 || bad.Field == "" {
 		t.Fatalf("layout without content = %d %+v", st, bad)
 	}
+	if st := in.do("POST", "/api/layouts", `{"name":"x","html":"<html><body><img src=a.png onerror=alert(1)>{{ content }}</body></html>"}`, &bad); st != 422 || bad.Field != "html" || !strings.Contains(bad.Error, "onerror") {
+		t.Fatalf("layout with an event handler = %d %+v", st, bad)
+	}
 	var l struct{ ID int64 }
 	if st := in.do("POST", "/api/layouts", `{"name":"Herbst","html":"<html><body><div class=\"autumn\">{{ content }}</div></body></html>"}`, &l); st != 201 {
 		t.Fatalf("create layout = %d", st)
@@ -205,4 +214,84 @@ func TestLayoutsThroughAPI(t *testing.T) {
 	if st := in.do("GET", "/api/layouts", nil, &ls); st != 200 || len(ls.Layouts) != 1 {
 		t.Fatalf("list = %d %+v", st, ls)
 	}
+}
+
+// TestCustomLayoutKeepsFooter: a campaign whose stored layout has no
+// {{ footer }} still carries the Impressum and the preference and
+// unsubscribe links in the HTML part of every mail sent over SMTP.
+func TestCustomLayoutKeepsFooter(t *testing.T) {
+	smtpd := smtptest.Start(t)
+	in := startTreu(t, nil, "--smtp-url", smtpd.URL(), "--from", "news@shop.example",
+		"--shop-name", "Bäckerei Süß", "--impressum", `Bäckerei Süß GmbH\nHauptstr. 1, 10115 Berlin`)
+	consent := map[string]string{"text": "Newsletter: ja", "ip": "198.51.100.1", "source": "import"}
+	for _, s := range []struct{ email, locale string }{{"de@example.com", "de"}, {"en@example.com", "en"}} {
+		if st := in.do("POST", "/api/subscribers", map[string]any{"email": s.email, "locale": s.locale, "double_optin": false, "consent": consent}, nil); st != 201 {
+			t.Fatalf("import = %d", st)
+		}
+	}
+	var l struct{ ID int64 }
+	layout := `<html><head><style>.x { color: #333; }</style></head><body><div class="x">{{ content }}</div><p>Bis bald!</p></body></html>`
+	if st := in.do("POST", "/api/layouts", map[string]any{"name": "Ohne Fuß", "html": layout}, &l); st != 201 {
+		t.Fatalf("create layout = %d", st)
+	}
+	var cp struct{ ID int64 }
+	body := map[string]any{"name": "Brot", "subject": "Frisches Brot", "markdown": "Heute **frisch**.", "layout_id": l.ID, "lists": []string{"newsletter"}}
+	if st := in.do("POST", "/api/campaigns", body, &cp); st != 201 {
+		t.Fatalf("campaign = %d", st)
+	}
+	if st := in.do("POST", fmt.Sprintf("/api/campaigns/%d/start", cp.ID), nil, nil); st != 200 {
+		t.Fatalf("start = %d", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if st, err := in.app.campaigns.Wait(ctx, cp.ID, campaigns.Finished); err != nil {
+		t.Fatalf("wait: %v (status %s)", err, st)
+	}
+	msgs := smtpd.WaitFor(2, 20*time.Second)
+	for _, r := range msgs {
+		p := parse(t, r)
+		unsub := strings.TrimSuffix(strings.TrimPrefix(p.Header.Get("List-Unsubscribe"), "<"), ">")
+		if !strings.Contains(unsub, "/unsubscribe/") {
+			t.Fatalf("List-Unsubscribe = %q", p.Header.Get("List-Unsubscribe"))
+		}
+		want := []string{"Bäckerei Süß GmbH", "Hauptstr. 1, 10115 Berlin", `href="` + unsub + `"`, "/preferences/", "Bis bald!", "<strong>frisch</strong>"}
+		if r.To[0] == "de@example.com" {
+			want = append(want, ">Abmelden<", ">Einstellungen ändern<")
+		} else {
+			want = append(want, ">Unsubscribe<", ">Manage preferences<")
+		}
+		for _, w := range want {
+			if !strings.Contains(p.HTML, w) {
+				t.Errorf("%s: HTML part lacks %q:\n%s", r.To[0], w, p.HTML)
+			}
+		}
+		if strings.Index(p.HTML, "Hauptstr. 1") < strings.Index(p.HTML, "Bis bald!") {
+			t.Errorf("footer is not at the end of the layout")
+		}
+	}
+}
+
+// followTracked opens the tracked link that follows after in text (without
+// following the redirect) and returns where it leads.
+func followTracked(t *testing.T, base, text, after string) string {
+	t.Helper()
+	i := strings.Index(text, after)
+	if i < 0 {
+		t.Fatalf("no %q in\n%s", after, text)
+	}
+	rest := text[i+len(after):]
+	if !strings.HasPrefix(rest, base+"/l/") {
+		t.Fatalf("not a tracked link: %.80s", rest)
+	}
+	link := rest[:len(base)+3+tracking.TokenLen]
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("GET %s: %d", link, resp.StatusCode)
+	}
+	return resp.Header.Get("Location")
 }

@@ -60,6 +60,9 @@ func startTreu(t testing.TB, env map[string]string, args ...string) *instance {
 	ctx := context.Background()
 
 	var out bytes.Buffer
+	if err := run(ctx, []string{"migrate", "--data", data}, getenv, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	if err := run(ctx, []string{"token", "create", "--data", data, "--name", "test"}, getenv, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -273,14 +276,28 @@ func TestEnrollmentJourney(t *testing.T) {
 		}
 	}
 
+	// GET only shows the button: a link scanner confirms nobody.
 	resp, err := http.Get(confirmURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), `lang="de"`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `lang="de"`) || !strings.Contains(string(page), `method="post"`) {
 		t.Fatalf("confirm page = %d\n%s", resp.StatusCode, page)
+	}
+	var pending struct{ Status string }
+	if in.do("GET", "/api/subscribers/kim@example.com", nil, &pending); pending.Status != "pending" {
+		t.Fatalf("GET /confirm confirmed: status %q", pending.Status)
+	}
+	resp, err = http.PostForm(confirmURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "bestätigt") {
+		t.Fatalf("confirm = %d\n%s", resp.StatusCode, page)
 	}
 	var got struct {
 		Status   string `json:"status"`

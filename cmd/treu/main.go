@@ -8,6 +8,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// The zone database inside the binary: --timezone works on hosts and
+	// containers without /usr/share/zoneinfo (about 450 KB).
+	_ "time/tzdata"
 )
 
 func main() {
@@ -32,7 +36,8 @@ Usage:
   treu dkim generate --domain D --selector S [--algo ed25519|rsa]
   treu version
 
-Every command takes --data DIR (TREU_DATA). Run "treu serve -h" for all settings.
+Every command takes --data DIR (TREU_DATA); token, user and backup refuse a folder
+without treu.db (serve and migrate create it). Run "treu serve -h" for all settings.
 `
 
 // run is main without globals, so tests start whole instances in-process.

@@ -66,6 +66,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
+	var bounceLn net.Listener
+	if cfg.BounceListen != "" {
+		if bounceLn, err = net.Listen("tcp", cfg.BounceListen); err != nil {
+			return fmt.Errorf("--bounce-listen: %w", err)
+		}
+		defer bounceLn.Close()
+	}
 	if cfg.baseURLDefaulted {
 		// With --listen :0 the port is known only now; links must carry it.
 		cfg.BaseURL = "http://" + ln.Addr().String()
@@ -75,7 +82,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer app.close()
-	srv := web.New(web.Config{BaseURL: cfg.BaseURL, OutboxOnly: cfg.SMTPURL == "", TrustProxy: cfg.TrustProxy}, app.deps)
+	srv := web.New(web.Config{BaseURL: cfg.BaseURL, OutboxOnly: cfg.SMTPURL == "", TrustProxy: cfg.TrustProxy,
+		Location: cfg.Location}, app.deps)
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -91,6 +99,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer stopWork()
 	var wg sync.WaitGroup
 	app.start(workCtx, &wg)
+	if bounceLn != nil {
+		bl, err := app.feedback.NewListener(hostOf(cfg.BaseURL))
+		if err != nil {
+			stopWork()
+			wg.Wait()
+			return err
+		}
+		wg.Go(func() {
+			if err := bl.Serve(workCtx, bounceLn); err != nil {
+				log.Error("bounce listener stopped", slog.Any("error", err))
+			}
+		})
+		app.bounceAddr = bounceLn.Addr().String()
+		log.Info("receiving bounces", slog.String("listen", app.bounceAddr), slog.String("domain", cfg.BounceDomain))
+	}
 
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpSrv.Serve(ln) }()

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,42 +17,57 @@ import (
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
+	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/mailer"
+	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
+	"github.com/treu-mail/treu/tracking"
 	"github.com/treu-mail/treu/txmail"
 	"github.com/treu-mail/treu/web"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // app is every service of a running Treu, built once from the config.
 type app struct {
-	addr      string // where HTTP listens
-	cfg       config
-	log       *slog.Logger
-	db        *store.DB
-	deps      web.Deps
-	queue     *mailer.Queue
-	smtp      []*mailer.SMTP
-	subs      *subscribers.Service
-	campaigns *campaigns.Engine
-	events    *events.Service
-	flows     *flows.Engine
-	coupons   *coupons.Service
-	imports   *imports.Service
-	metrics   *web.Metrics
+	addr       string // where HTTP listens
+	bounceAddr string // where the bounce listener listens, if it does
+	cfg        config
+	log        *slog.Logger
+	db         *store.DB
+	deps       web.Deps
+	queue      *mailer.Queue
+	outbox     *mailer.Outbox
+	smtp       []*mailer.SMTP
+	subs       *subscribers.Service
+	campaigns  *campaigns.Engine
+	events     *events.Service
+	flows      *flows.Engine
+	coupons    *coupons.Service
+	imports    *imports.Service
+	retention  *retention.Service
+	tracking   *tracking.Service
+	feedback   *feedback.Service
+	webhooks   *webhooks.Service
+	verp       *feedback.VERP
+	metrics    *web.Metrics
 }
 
 // wire builds the services. Nothing runs yet: start does that.
 func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, db: db, metrics: web.NewMetrics()}
 	outbox := mailer.NewOutbox(db, log.With("component", "outbox"))
+	a.outbox = outbox
 
 	// Transports: the SMTP servers, or the outbox when none is configured.
-	var transports []campaigns.Transport
+	var (
+		transports []campaigns.Transport
+		subs       *subscribers.Service
+	)
 	var single mailer.Transport = outbox
 	if cfg.SMTPURL != "" {
 		var dkim *mailer.DKIM
@@ -88,11 +104,29 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		transports = []campaigns.Transport{outbox}
 	}
 
-	a.queue = mailer.NewQueue(db, single, log.With("component", "queue"), mailer.QueueConfig{Workers: cfg.Workers})
+	// Every mail leaves with a VERP return path naming it, so a bounce is
+	// credited to the right mail (package feedback).
+	verp, err := feedback.NewVERP(secret, cfg.BounceDomain)
+	if err != nil {
+		return nil, fmt.Errorf("--bounce-domain: %w", err)
+	}
+	a.verp = verp
+	a.queue = mailer.NewQueue(db, single, log.With("component", "queue"), mailer.QueueConfig{
+		Workers:    cfg.Workers,
+		ReturnPath: verp.Mail,
+		OnRefused: func(ctx context.Context, tx *store.Tx, r mailer.Refusal) error {
+			_, err := a.feedback.RecordTx(ctx, tx, feedback.Report{Kind: feedback.Hard, Email: r.Recipient,
+				Status: strconv.Itoa(r.Code), Diagnostic: r.Reply, Source: feedback.SourceSMTP,
+				Ref: feedback.Ref{MailID: r.MailID, SubscriberID: r.SubscriberID}})
+			return err
+		},
+	})
 	footer := templates.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum}
 	host := hostOf(cfg.BaseURL)
 
-	subs, err := subscribers.New(db, a.queue, subscribers.Config{
+	// The shop's webhooks hear of what changes a subscriber or a campaign.
+	a.webhooks = webhooks.New(db, webhooks.Config{AllowPrivate: cfg.WebhookAllowPrivate}, log.With("component", "webhooks"))
+	subs, err = subscribers.New(db, a.queue, subscribers.Config{
 		BaseURL:    cfg.BaseURL,
 		From:       cfg.From,
 		FromName:   cfg.FromName,
@@ -100,21 +134,44 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:     subscribers.Footer{ShopName: cfg.ShopName, Impressum: cfg.Impressum},
 		Secret:     secret,
 		PendingTTL: cfg.PendingTTL,
-		Erasers:    []subscribers.Eraser{a.queue},
+		Erasers:    []subscribers.Eraser{a.queue, outbox, a.webhooks},
 	}, log.With("component", "subscribers"))
 	if err != nil {
 		return nil, err
 	}
 	a.subs = subs
+	// Clicks and opens: per person only with the subscriber's tracking consent.
+	a.tracking = tracking.New(db, tracking.Config{BaseURL: cfg.BaseURL, Secret: secret, UTM: cfg.UTM,
+		AttributionWindow: cfg.Attribution}, subs, log.With("component", "tracking"))
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
-	a.events = events.New(db, log.With("component", "events"), events.Config{})
+	a.events = events.New(db, log.With("component", "events"), events.Config{
+		// An order is credited to the campaign or flow mail that earned it,
+		// in the transaction that stores it.
+		OnOrder: func(ctx context.Context, tx *store.Tx, o events.PlacedOrder) error {
+			return a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
+				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID})
+		},
+	})
+	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
+		return nil, err
+	}
+	a.retention.Links = retention.NewSurveyLinks(secret, cfg.BaseURL)
+	// A new order moves its customer on the ladder in the order's transaction.
+	a.events.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
+		_, _, err := a.retention.Recompute(ctx, tx, id)
+		return err
+	}
 	a.flows, err = flows.New(db, a.queue, subs, segs, pools, flows.Config{
 		From:     cfg.From,
 		FromName: cfg.FromName,
 		ListID:   "newsletter." + host,
 		Footer:   footer,
+		Location: cfg.Location,
+		Tracking: a.tracking,
+		// Gmail's feedback loop reports complaint rates per Feedback-ID.
+		FeedbackSender: host,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
@@ -125,23 +182,75 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		if err := a.events.Link(ctx, tx, s.ID); err != nil {
 			return err
 		}
+		if _, _, err := a.retention.Recompute(ctx, tx, s.ID); err != nil {
+			return err
+		}
+		if err := a.webhooks.Emit(ctx, tx, webhooks.SubscriberConfirmed, fmt.Sprintf("subscriber:%d", s.ID),
+			map[string]any{"subscriber_id": s.ID, "email": s.Email}); err != nil {
+			return err
+		}
 		return a.flows.StartWelcome(ctx, tx, s.ID)
 	}
+	subs.OnUnsubscribed = func(ctx context.Context, tx *store.Tx, id int64, channel string) error {
+		return a.webhooks.Emit(ctx, tx, webhooks.SubscriberUnsubscribed, fmt.Sprintf("subscriber:%d", id),
+			map[string]any{"subscriber_id": id, "channel": channel})
+	}
+	a.feedback = feedback.New(db, subs, feedback.Config{
+		Rules:  feedback.Rules{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
+		FlowOf: a.flows.FlowOfMail,
+		VERP:   verp,
+		Emit:   a.webhooks.Emit,
+	}, log.With("component", "feedback"))
 	a.campaigns = campaigns.New(db, campaigns.Config{
 		From:     cfg.From,
 		FromName: cfg.FromName,
 		BaseURL:  cfg.BaseURL,
 		Footer:   func(context.Context) (templates.Footer, error) { return footer, nil },
+		Location: cfg.Location,
+		Pools:    pools,
+		Tracking: a.tracking,
+		// Feedback: VERP return paths, 5xx refusals as hard bounces, and
+		// bounces and complaints in the figures.
+		ReturnPath: verp.Delivery,
+		OnRefused: func(ctx context.Context, tx *store.Tx, r campaigns.Refusal) error {
+			_, err := a.feedback.RecordTx(ctx, tx, feedback.Report{Kind: feedback.Hard,
+				Status: strconv.Itoa(r.Code), Diagnostic: r.Reply, Source: feedback.SourceSMTP,
+				Ref: feedback.Ref{CampaignID: r.CampaignID, DeliveryID: r.DeliveryID, SubscriberID: r.SubscriberID}})
+			return err
+		},
+		OnFinished: func(ctx context.Context, tx *store.Tx, id int64) error {
+			return a.webhooks.Emit(ctx, tx, webhooks.CampaignFinished, "", map[string]any{"campaign_id": id})
+		},
+		Feedback: func(ctx context.Context, id int64) (campaigns.FeedbackCounts, error) {
+			c, err := a.feedback.Campaign(ctx, id)
+			return campaigns.FeedbackCounts{Bounced: c.Bounced, BouncedAfterSend: c.BouncedAfterSend, Complained: c.Complained}, err
+		},
 	}, transports, subs, log.With("component", "campaigns"))
 	a.imports, err = imports.New(db, subs, imports.Config{Dir: filepath.Join(cfg.Data, "imports")},
 		log.With("component", "imports"))
 	if err != nil {
 		return nil, err
 	}
+	subs.AddErasers(a.events, a.campaigns)
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
 	if err != nil {
 		return nil, err
+	}
+
+	providers := &feedback.Providers{MailgunKey: []byte(cfg.MailgunWebhookKey), BasicSecret: cfg.WebhookBasicSecret}
+	if cfg.SESTopicARN != "" {
+		providers.SES = &feedback.SNSVerifier{}
+		for _, arn := range strings.Split(cfg.SESTopicARN, ",") {
+			if arn = strings.TrimSpace(arn); arn != "" {
+				providers.SES.TopicARNs = append(providers.SES.TopicARNs, arn)
+			}
+		}
+	}
+	if cfg.SendGridWebhookKey != "" {
+		if providers.SendGridKey, err = feedback.ParseSendGridKey(cfg.SendGridWebhookKey); err != nil {
+			return nil, fmt.Errorf("--sendgrid-webhook-key: %w", err)
+		}
 	}
 
 	a.deps = web.Deps{
@@ -156,6 +265,11 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Imports:     a.imports,
 		Outbox:      outbox,
 		TxMail:      txm,
+		Retention:   a.retention,
+		Tracking:    a.tracking,
+		Feedback:    a.feedback,
+		Providers:   providers,
+		Webhooks:    a.webhooks,
 		Metrics:     a.metrics,
 		Log:         log,
 		UI: web.UIDeps{
@@ -178,11 +292,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			`status="sent"`: float64(st.Sent), `status="failed"`: float64(st.Failed)}
 	})
 	a.metrics.GaugeFunc("treu_subscribers", "Subscribers by status.", func() map[string]float64 {
-		return a.countBy(`SELECT status, count(*) FROM subscribers GROUP BY status`)
+		return a.gauge(func(ctx context.Context) (map[string]int64, error) { return subscribers.CountByStatus(ctx, a.db) })
 	})
 	a.metrics.GaugeFunc("treu_campaign_deliveries", "Deliveries of running and paused campaigns by status.", func() map[string]float64 {
-		return a.countBy(`SELECT d.status, count(*) FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
-			WHERE c.status IN ('running', 'paused') GROUP BY d.status`)
+		return a.gauge(func(ctx context.Context) (map[string]int64, error) { return campaigns.DeliveryCounts(ctx, a.db) })
 	})
 	return a, nil
 }
@@ -204,24 +317,19 @@ func (a *app) smtpCheck() func(ctx context.Context) error {
 	}
 }
 
-// countBy runs a "label, count" query for a gauge; a scrape must not fail
-// because one query did, so errors give an empty gauge.
-func (a *app) countBy(query string) map[string]float64 {
+// gauge reads counts by status for a gauge; a scrape must not fail
+// because one read did, so errors give an empty gauge.
+func (a *app) gauge(read func(ctx context.Context) (map[string]int64, error)) map[string]float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := a.db.QueryContext(ctx, query)
+	counts, err := read(ctx)
 	if err != nil {
 		a.log.Warn("metrics query", slog.Any("error", err))
 		return nil
 	}
-	defer rows.Close()
-	out := map[string]float64{}
-	for rows.Next() {
-		var label string
-		var n float64
-		if rows.Scan(&label, &n) == nil {
-			out[`status="`+label+`"`] = n
-		}
+	out := make(map[string]float64, len(counts))
+	for label, n := range counts {
+		out[`status="`+label+`"`] = float64(n)
 	}
 	return out
 }
@@ -239,9 +347,10 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	run("mail queue", a.queue.Run)
 	run("campaigns", a.campaigns.Run)
+	run("webhooks", a.webhooks.Run)
 
 	now := a.db.Now
-	sched := startScheduler(ctx, a.cfg.FlowTick, now, a.log,
+	sched := startScheduler(ctx, a.cfg.FlowTick, a.cfg.Location, now, a.log,
 		ticker{"flows", func(ctx context.Context, now time.Time) error {
 			if _, err := a.flows.Tick(ctx, now); err != nil {
 				return err
@@ -261,7 +370,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 		}
 	}()
 	// Housekeeping needs no precision: hourly is plenty.
-	house := startScheduler(ctx, time.Hour, now, a.log,
+	house := startScheduler(ctx, time.Hour, a.cfg.Location, now, a.log,
 		ticker{"purge pending", func(ctx context.Context, _ time.Time) error {
 			_, err := a.subs.PurgePending(ctx)
 			return err
@@ -278,6 +387,22 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			_, err := a.imports.Prune(ctx)
 			return err
 		}},
+		ticker{"prune mail", a.pruneMail},
+		ticker{"prune webhook deliveries", func(ctx context.Context, now time.Time) error {
+			return a.webhooks.Prune(ctx, now.Add(-30*24*time.Hour))
+		}},
+	)
+	// Time alone moves customers to lapsing and lost: once a day.
+	daily := startScheduler(ctx, 24*time.Hour, a.cfg.Location, now, a.log,
+		ticker{"stages", func(ctx context.Context, now time.Time) error {
+			if _, err := a.retention.Pass(ctx, now); err != nil {
+				return err
+			}
+			// The retention page reads the report computed here.
+			from, to := retention.DefaultPeriod(now)
+			_, err := a.retention.Precompute(ctx, from, to, a.subs.Count)
+			return err
+		}},
 	)
 	wg.Add(1)
 	go func() {
@@ -285,6 +410,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 		<-ctx.Done()
 		<-sched.Stop().Done()
 		<-house.Stop().Done()
+		<-daily.Stop().Done()
 	}()
 }
 

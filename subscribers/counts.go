@@ -1,0 +1,186 @@
+package subscribers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Reads the marketer's pages need, kept here because this package owns the
+// tables (web and cmd run no SQL).
+
+// CountByStatus counts subscribers by status (pending, active, unsubscribed).
+// The GROUP BY reads only the (status, created_at) index, so it stays well
+// under a second at a million rows.
+func CountByStatus(ctx context.Context, q Querier) (map[string]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT status, count(*) FROM subscribers GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("subscribers: count by status: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("subscribers: count by status: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
+// ListSize is a list with its number of active subscriptions.
+type ListSize struct {
+	Slug, Name string
+	Active     int64
+}
+
+// ListSizes counts active subscriptions per list from the (list_id, status,
+// subscriber_id) index. It does not apply the marketing rule (the
+// subscriber's own status, suppressions): it is the size of the list, not a
+// campaign's audience.
+func ListSizes(ctx context.Context, q Querier) ([]ListSize, error) {
+	rows, err := q.QueryContext(ctx, `SELECT l.slug, l.name,
+		(SELECT count(*) FROM subscriptions s WHERE s.list_id = l.id AND s.status = 'active')
+		FROM lists l ORDER BY l.name`)
+	if err != nil {
+		return nil, fmt.Errorf("subscribers: list sizes: %w", err)
+	}
+	defer rows.Close()
+	var out []ListSize
+	for rows.Next() {
+		var l ListSize
+		if err := rows.Scan(&l.Slug, &l.Name, &l.Active); err != nil {
+			return nil, fmt.Errorf("subscribers: list sizes: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Growth counts the subscribers who became active on each of days days
+// from first (a midnight in the shop's zone; days are midnight to midnight in
+// first's location, 23 or 25 hours long across a DST change) and are still
+// active: confirmed_at, or created_at for those enrolled with proven consent.
+// The query counts quarter-hours (zones differ from UTC by whole
+// quarter-hours) and Go adds them up per local date. The (status,
+// created_at) index bounds the scan so it stays fast at a million
+// subscribers: an unconfirmed subscriber is purged MaxPendingTTL after the
+// last confirmation mail, so looking that much further back finds the new
+// ones (only one whose confirmation was re-sent late may be missed). A
+// returning subscriber's row is older: not new.
+func Growth(ctx context.Context, q Querier, first time.Time, days int) ([]int64, error) {
+	const slot = int64(15 * time.Minute / time.Second)
+	loc, since := first.Location(), first.Unix()
+	rows, err := q.QueryContext(ctx, `SELECT (coalesce(confirmed_at, created_at) - ?1) / ?2, count(*) FROM subscribers
+		WHERE status = 'active' AND created_at >= ?1 - ?3 AND coalesce(confirmed_at, created_at) >= ?1
+		GROUP BY 1`, since, slot, int64(MaxPendingTTL/time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("subscribers: growth: %w", err)
+	}
+	defer rows.Close()
+	counts := make([]int64, days)
+	firstDate := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, time.UTC)
+	for rows.Next() {
+		var i, n int64
+		if err := rows.Scan(&i, &n); err != nil {
+			return nil, fmt.Errorf("subscribers: growth: %w", err)
+		}
+		t := time.Unix(since+i*slot, 0).In(loc)
+		d := int(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Sub(firstDate) / (24 * time.Hour))
+		if d >= 0 && d < days { // a clock set back could put one in the future
+			counts[d] += n
+		}
+	}
+	return counts, rows.Err()
+}
+
+// SearchFilter is one page of a subscriber search.
+type SearchFilter struct {
+	Q      string // part of the address or name
+	List   string // slug: only those active on it
+	Status string // pending, active, unsubscribed
+	Before int64  // keyset: ids below this
+	Limit  int
+}
+
+// Found is a row of a subscriber search.
+type Found struct {
+	ID          int64
+	Email, Name string
+	Status      string
+	CreatedAt   time.Time
+	OrderCount  int64
+	OrderTotal  float64
+}
+
+// Search pages through subscribers newest first. Every shape of the query
+// walks an index in id order and stops after one page (under 3 ms at a
+// million subscribers, BenchmarkUISubscriberSearch), except a text search
+// that matches almost nobody: it reads the whole table.
+func Search(ctx context.Context, q Querier, f SearchFilter) ([]Found, error) {
+	query, args := searchQuery(f)
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("subscribers: search: %w", err)
+	}
+	defer rows.Close()
+	var out []Found
+	for rows.Next() {
+		var r Found
+		var created int64
+		if err := rows.Scan(&r.ID, &r.Email, &r.Name, &r.Status, &created, &r.OrderCount, &r.OrderTotal); err != nil {
+			return nil, fmt.Errorf("subscribers: search: %w", err)
+		}
+		r.CreatedAt = time.Unix(created, 0).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// searchQuery builds the search for one page.
+func searchQuery(f SearchFilter) (string, []any) {
+	var (
+		from  = `subscribers s`
+		where []string
+		args  []any
+		order = `s.id DESC`
+	)
+	if f.List != "" {
+		// Driven by the (list_id, status, subscriber_id) index: the list's
+		// members come out in id order, so the keyset needs no sort.
+		from = `subscriptions m JOIN subscribers s ON s.id = m.subscriber_id`
+		where = append(where, `m.list_id = (SELECT id FROM lists WHERE slug = ?)`, `m.status = 'active'`)
+		args = append(args, f.List)
+		order = `m.subscriber_id DESC`
+		if f.Before > 0 {
+			where = append(where, `m.subscriber_id < ?`)
+			args = append(args, f.Before)
+		}
+	} else if f.Before > 0 {
+		where = append(where, `s.id < ?`)
+		args = append(args, f.Before)
+	}
+	if f.Status != "" {
+		// The unary + keeps SQLite off the (status, created_at) index, which
+		// would make it sort every active subscriber by id for one page.
+		where = append(where, `+s.status = ?`)
+		args = append(args, f.Status)
+	}
+	if q := strings.TrimSpace(f.Q); q != "" {
+		like := "%" + likeEscaper.Replace(strings.ToLower(q)) + "%"
+		where = append(where, `(s.email_key LIKE ? ESCAPE '\' OR s.name LIKE ? ESCAPE '\')`)
+		args = append(args, like, like)
+	}
+	query := `SELECT s.id, s.email, s.name, s.status, s.created_at, s.order_count, s.order_total FROM ` + from
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY ` + order + ` LIMIT ?`
+	args = append(args, max(f.Limit, 1))
+	return query, args
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
