@@ -195,6 +195,15 @@ func (c *config) validate() error {
 	if err := c.Stages.retention().Validate(); err != nil {
 		return fmt.Errorf("--stage-*: %w", err)
 	}
+	if c.BounceDomain == "" {
+		c.BounceDomain = c.From[strings.LastIndexByte(c.From, '@')+1:]
+	}
+	if c.SoftBounceLimit < 1 || c.SoftBounceLimit > 100 {
+		return fmt.Errorf("--soft-bounce-limit %d must be 1 to 100", c.SoftBounceLimit)
+	}
+	if c.SoftBounceWindow < time.Hour {
+		return fmt.Errorf("--soft-bounce-window %s must be at least 1h", c.SoftBounceWindow)
+	}
 	return nil
 }
 
