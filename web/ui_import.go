@@ -70,9 +70,6 @@ func (u *ui) uploadImport(c echo.Context) error {
 		if !u.sess.validCSRF(c.Get(ctxSession).(session), c.FormValue(csrfField)) {
 			return expired
 		}
-		if u.imports == nil {
-			return unavailable
-		}
 		return refuse(http.StatusUnprocessableEntity, u.tr(c, "Choose a file to upload."))
 	}
 	// A large file takes longer than the server's read timeout.
