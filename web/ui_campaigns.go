@@ -16,6 +16,7 @@ import (
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
+	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
 )
 
@@ -317,9 +318,13 @@ func (u *ui) previewCampaign(c echo.Context) error {
 	}
 	in, err := u.campaignInput(c)
 	var d previewData
+	var as int64
+	if err == nil {
+		as, err = u.previewAs(c)
+	}
 	if err == nil {
 		var r templates.Rendered
-		if r, err = u.campaigns.Preview(c.Request().Context(), in, 0); err == nil {
+		if r, err = u.campaigns.Preview(c.Request().Context(), in, as); err == nil {
 			d = previewData{Subject: r.Subject, Preheader: in.Preheader, HTML: r.HTML, Text: r.Text}
 		}
 	}
@@ -331,6 +336,23 @@ func (u *ui) previewCampaign(c echo.Context) error {
 		d.Error = e.Msg
 	}
 	return u.renderFragment(c, "campaign", "preview", d)
+}
+
+// previewAs is the subscriber the composer previews as ("preview as": their
+// name and attributes fill the template); 0 for the made-up customer.
+func (u *ui) previewAs(c echo.Context) (int64, error) {
+	addr := strings.TrimSpace(c.FormValue("preview_as"))
+	if addr == "" {
+		return 0, nil
+	}
+	sub, found, err := subscribers.Lookup(c.Request().Context(), u.db, "preview_as", addr, nil)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, errs.Invalidf("preview_as", "%s", u.tr(c, "No subscriber has this address."))
+	}
+	return sub.ID, nil
 }
 
 // previewSaved renders a saved campaign that can no longer be edited.
