@@ -161,7 +161,8 @@ func TestViewerRefusedOnEveryStateChange(t *testing.T) {
 	// Every POST a viewer may make is one that changes nothing shared.
 	for _, key := range routesOf(env.srv, "/ui/", "viewer") {
 		if strings.HasPrefix(key, "POST ") && !contains([]string{"POST /ui/logout", "POST /ui/account/password",
-			"POST /ui/campaigns/preview", "POST /ui/campaigns/audience", "POST /ui/segments/count", "POST /ui/flows/:slug/preview"}, key) {
+			"POST /ui/campaigns/preview", "POST /ui/campaigns/audience", "POST /ui/segments/count", "POST /ui/flows/:slug/preview",
+			"POST /ui/layouts/preview", "POST /ui/tx/preview"}, key) {
 			t.Errorf("%s is open to viewers; is it really read-only?", key)
 		}
 	}
