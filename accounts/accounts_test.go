@@ -11,11 +11,11 @@ import (
 	"github.com/treu-mail/treu/store/storetest"
 )
 
-func TestTokensAreHashedAndRevocable(t *testing.T) {
+func TestTokensAreHashedScopedAndRevocable(t *testing.T) {
 	db := storetest.Open(t)
 	ctx := context.Background()
 	acc := accounts.New(db)
-	tok, secret, err := acc.CreateToken(ctx, "shop")
+	tok, secret, err := acc.CreateToken(ctx, "shop", accounts.ScopeShop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestTokensAreHashedAndRevocable(t *testing.T) {
 	if strings.Contains(stored, secret) || len(stored) != 64 {
 		t.Fatalf("stored %q; want a sha256 hex, never the secret", stored)
 	}
-	if got, err := acc.Authenticate(ctx, secret); err != nil || got.ID != tok.ID {
+	if got, err := acc.Authenticate(ctx, secret); err != nil || got.ID != tok.ID || got.Scope != accounts.ScopeShop {
 		t.Fatalf("authenticate = %+v, %v", got, err)
 	}
 	for _, bad := range []string{"", secret + "x", secret[:len(secret)-1], "treu_" + strings.Repeat("A", 43)} {
@@ -38,48 +38,221 @@ func TestTokensAreHashedAndRevocable(t *testing.T) {
 	if _, err := acc.Authenticate(ctx, secret); !errs.Is(err, errs.Unauthorized) {
 		t.Fatalf("revoked token still works: %v", err)
 	}
-	if _, _, err := acc.CreateToken(ctx, "bad\nname"); !errs.Is(err, errs.Invalid) {
+	if _, _, err := acc.CreateToken(ctx, "bad\nname", accounts.ScopeShop); !errs.Is(err, errs.Invalid) {
 		t.Fatalf("control character in name: %v", err)
+	}
+	for _, sc := range []accounts.Scope{"", "root", "Admin"} {
+		if _, _, err := acc.CreateToken(ctx, "x", sc); !errs.Is(err, errs.Invalid) || err.(*errs.Error).Field != "scope" {
+			t.Errorf("scope %q: %v; want Invalid naming scope", sc, err)
+		}
+	}
+	adm, _, err := acc.CreateToken(ctx, "ops", accounts.ScopeAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := acc.Tokens(ctx)
+	if err != nil || len(ts) != 2 || ts[0].ID != adm.ID || ts[0].Scope != accounts.ScopeAdmin || ts[1].Scope != accounts.ScopeShop {
+		t.Fatalf("tokens = %+v, %v", ts, err)
 	}
 }
 
-func TestSignInLocksAfterRepeatedFailures(t *testing.T) {
+// A token made before scopes existed did everything; the migration keeps it so.
+func TestOldTokensAreAdmin(t *testing.T) {
+	db := storetest.Open(t)
+	if _, err := db.Writer().Exec(`INSERT INTO api_tokens (name, prefix, hash, created_at) VALUES ('old', 'treu_x', 'h', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := accounts.New(db).Tokens(context.Background())
+	if err != nil || len(ts) != 1 || ts[0].Scope != accounts.ScopeAdmin {
+		t.Fatalf("tokens = %+v, %v", ts, err)
+	}
+}
+
+func TestSignInLocksPerAccountAndAddress(t *testing.T) {
 	db := storetest.Open(t)
 	ctx := context.Background()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	db.Now = func() time.Time { return now }
 	acc := accounts.New(db)
-	if _, err := acc.AddUser(ctx, "mia@shop.example", "short"); !errs.Is(err, errs.Invalid) {
+	if _, err := acc.AddUser(ctx, "mia@shop.example", "short", accounts.RoleOwner); !errs.Is(err, errs.Invalid) {
 		t.Fatalf("short password: %v", err)
 	}
-	u, err := acc.AddUser(ctx, "mia@shop.example", "correct horse battery")
-	if err != nil {
-		t.Fatal(err)
+	if _, err := acc.AddUser(ctx, "mia@shop.example", "long enough", "root"); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("unknown role: %v", err)
+	}
+	u, err := acc.AddUser(ctx, "mia@shop.example", "correct horse battery", accounts.RoleEditor)
+	if err != nil || u.Role != accounts.RoleEditor {
+		t.Fatal(u, err)
 	}
 	var hash string
 	db.QueryRow(`SELECT password_hash FROM users WHERE id = ?`, u.ID).Scan(&hash)
 	if !strings.HasPrefix(hash, "$2") {
 		t.Fatalf("password stored as %q; want bcrypt", hash)
 	}
-	if _, err := acc.AddUser(ctx, "MIA@shop.example", "another password"); !errs.Is(err, errs.Conflict) {
+	if _, err := acc.AddUser(ctx, "MIA@shop.example", "another password", accounts.RoleViewer); !errs.Is(err, errs.Conflict) {
 		t.Fatalf("duplicate user: %v", err)
 	}
-	if _, err := acc.SignIn(ctx, "mia@shop.example", "correct horse battery"); err != nil {
-		t.Fatal(err)
+	const attacker, office = "198.51.100.9", "203.0.113.7"
+	if got, err := acc.SignIn(ctx, "mia@shop.example", "correct horse battery", office); err != nil || got.Role != accounts.RoleEditor {
+		t.Fatal(got, err)
 	}
 	for range 5 {
-		if _, err := acc.SignIn(ctx, "mia@shop.example", "wrong"); !errs.Is(err, errs.Unauthorized) {
+		if _, err := acc.SignIn(ctx, "mia@shop.example", "wrong", attacker); !errs.Is(err, errs.Unauthorized) {
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
-	if _, err := acc.SignIn(ctx, "mia@shop.example", "correct horse battery"); !errs.Is(err, errs.RateLimited) {
-		t.Fatalf("after 5 failures the right password must wait: %v", err)
+	if _, err := acc.SignIn(ctx, "mia@shop.example", "correct horse battery", attacker); !errs.Is(err, errs.RateLimited) {
+		t.Fatalf("after 5 failures the right password must wait at that address: %v", err)
+	}
+	// The real user, elsewhere, is not locked out by the guesser.
+	if _, err := acc.SignIn(ctx, "mia@shop.example", "correct horse battery", office); err != nil {
+		t.Fatalf("another address must still sign in: %v", err)
+	}
+	// Unknown addresses lock the same way, so the answers tell nothing.
+	for range 5 {
+		if _, err := acc.SignIn(ctx, "nobody@shop.example", "whatever", attacker); !errs.Is(err, errs.Unauthorized) {
+			t.Fatalf("unknown user: %v", err)
+		}
+	}
+	if _, err := acc.SignIn(ctx, "nobody@shop.example", "whatever", attacker); !errs.Is(err, errs.RateLimited) {
+		t.Fatalf("unknown user after 5 failures: %v; want the same lock as a known one", err)
 	}
 	now = now.Add(16 * time.Minute)
-	if _, err := acc.SignIn(ctx, "mia@shop.example", "correct horse battery"); err != nil {
+	if _, err := acc.SignIn(ctx, "mia@shop.example", "correct horse battery", attacker); err != nil {
 		t.Fatalf("after the lock ends: %v", err)
 	}
-	if _, err := acc.SignIn(ctx, "nobody@shop.example", "whatever"); !errs.Is(err, errs.Unauthorized) {
-		t.Fatalf("unknown user: %v", err)
+	var rows int
+	db.QueryRow(`SELECT count(*) FROM signin_failures WHERE email = 'mia@shop.example'`).Scan(&rows)
+	if rows != 0 {
+		t.Fatalf("%d failure rows left after a successful sign-in", rows)
+	}
+}
+
+// Known and unknown addresses cost the same bcrypt work, so response time
+// does not tell which addresses have accounts.
+func TestSignInTimingSameForUnknownAddress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures bcrypt")
+	}
+	db := storetest.Open(t)
+	ctx := context.Background()
+	acc := accounts.New(db)
+	if _, err := acc.AddUser(ctx, "mia@shop.example", "correct horse battery", accounts.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	// Alternate the two, so a busy machine slows both alike.
+	once := func(email, ip string) time.Duration {
+		start := time.Now()
+		if _, err := acc.SignIn(ctx, email, "wrong password", ip); !errs.Is(err, errs.Unauthorized) {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	once("warm@up.example", "192.0.2.99")
+	var known, unknown time.Duration
+	for i := range 4 { // under the lockout's 5
+		ip := "192.0.2." + string(rune('1'+i))
+		known += once("mia@shop.example", ip)
+		unknown += once("nobody@shop.example", ip)
+	}
+	t.Logf("4 wrong sign-ins: known address %v, unknown address %v", known, unknown)
+	if r := float64(known) / float64(unknown); r < 0.5 || r > 2 {
+		t.Fatalf("known %v, unknown %v: timing tells them apart", known, unknown)
+	}
+}
+
+func TestSessionsEndEveryCopy(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	acc := accounts.New(db)
+	u, err := acc.AddUser(ctx, "mia@shop.example", "correct horse battery", accounts.RoleOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := acc.StartSession(ctx, u.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := acc.StartSession(ctx, u.ID, time.Hour)
+	var stored int
+	db.QueryRow(`SELECT count(*) FROM sessions WHERE id_hash = ?`, a.Secret).Scan(&stored)
+	if stored != 0 {
+		t.Fatal("session secret stored in clear")
+	}
+	if got, err := acc.SessionUser(ctx, a.Secret); err != nil || got.ID != u.ID {
+		t.Fatal(got, err)
+	}
+	if err := acc.EndSession(ctx, a.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acc.SessionUser(ctx, a.Secret); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("ended session: %v", err)
+	}
+	if _, err := acc.SessionUser(ctx, b.Secret); err != nil {
+		t.Fatalf("the other session must live on: %v", err)
+	}
+	if err := acc.ChangePassword(ctx, u.ID, "wrong", "a new long password"); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("wrong current password: %v", err)
+	}
+	if err := acc.ChangePassword(ctx, u.ID, "correct horse battery", "a new long password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acc.SessionUser(ctx, b.Secret); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("a password change must end every session: %v", err)
+	}
+	if _, err := acc.SignIn(ctx, "mia@shop.example", "a new long password", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	// Expired sessions do not sign anyone in.
+	now := time.Now().Add(2 * time.Hour)
+	c, _ := acc.StartSession(ctx, u.ID, time.Hour)
+	db.Now = func() time.Time { return now }
+	if _, err := acc.SessionUser(ctx, c.Secret); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("expired session: %v", err)
+	}
+}
+
+func TestRolesAndTheLastOwner(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	acc := accounts.New(db)
+	owner, _ := acc.AddUser(ctx, "owner@shop.example", "correct horse battery", accounts.RoleOwner)
+	admin, _ := acc.AddUser(ctx, "admin@shop.example", "correct horse battery", accounts.RoleAdmin)
+	ed, _ := acc.AddUser(ctx, "ed@shop.example", "correct horse battery", accounts.RoleEditor)
+
+	if !accounts.RoleOwner.AtLeast(accounts.RoleAdmin) || accounts.RoleViewer.AtLeast(accounts.RoleEditor) || accounts.Role("x").AtLeast(accounts.RoleViewer) {
+		t.Fatal("role order")
+	}
+	if _, err := acc.SetRole(ctx, ed, admin.ID, accounts.RoleViewer); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("an editor manages users: %v", err)
+	}
+	if _, err := acc.SetRole(ctx, admin, ed.ID, accounts.RoleOwner); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("an admin makes an owner: %v", err)
+	}
+	if _, err := acc.RemoveUser(ctx, admin, owner.ID); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("an admin removes an owner: %v", err)
+	}
+	if _, err := acc.SetRole(ctx, admin, ed.ID, accounts.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acc.SetRole(ctx, owner, owner.ID, accounts.RoleAdmin); !errs.Is(err, errs.Conflict) {
+		t.Fatalf("the last owner steps down: %v", err)
+	}
+	if _, err := acc.RemoveUser(ctx, owner, owner.ID); !errs.Is(err, errs.Conflict) {
+		t.Fatalf("the last owner removed: %v", err)
+	}
+	if _, err := acc.SetRole(ctx, owner, admin.ID, accounts.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := acc.StartSession(ctx, owner.ID, time.Hour)
+	if _, err := acc.RemoveUser(ctx, accounts.User{ID: admin.ID, Role: accounts.RoleOwner}, owner.ID); err != nil {
+		t.Fatalf("one of two owners removed: %v", err)
+	}
+	if _, err := acc.SessionUser(ctx, s.Secret); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("a removed user's session lives on: %v", err)
+	}
+	us, err := acc.Users(ctx)
+	if err != nil || len(us) != 2 || us[0].Email != "admin@shop.example" || us[0].Role != accounts.RoleOwner || us[1].Role != accounts.RoleViewer {
+		t.Fatalf("users = %+v, %v", us, err)
 	}
 }

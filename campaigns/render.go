@@ -2,7 +2,6 @@ package campaigns
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,13 +92,15 @@ func sample(email string) recipient {
 }
 
 func (e *Engine) subscriberByID(ctx context.Context, id int64) (recipient, error) {
-	var rc recipient
-	err := e.db.QueryRowContext(ctx, `SELECT id, email, name, locale, attributes FROM subscribers WHERE id = ?`, id).
-		Scan(&rc.ID, &rc.Email, &rc.Name, &rc.Locale, &rc.Attributes)
-	if errors.Is(err, sql.ErrNoRows) {
-		return rc, errs.NotFoundf("subscriber %d not found", id)
+	rcs, err := subscribers.Recipients(ctx, e.db, []int64{id}, nil)
+	if err != nil {
+		return recipient{}, err
 	}
-	return rc, err
+	rc, ok := rcs[id]
+	if !ok {
+		return recipient{}, errs.NotFoundf("subscriber %d not found", id)
+	}
+	return recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes}, nil
 }
 
 // Preview renders in for one recipient: subscriber sampleSubscriberID, or a

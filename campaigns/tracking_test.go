@@ -114,6 +114,7 @@ func BenchmarkRenderRewrite(b *testing.B) {
 			}
 			rc := recipient{ID: 1, Email: "kunde1@example.com", Name: "Kim Muster", Locale: "de", Attributes: `{"city":"Berlin"}`, Tracking: mode == "tracked"}
 			now := time.Now()
+			cpu := startCPU()
 			for b.Loop() {
 				m, err := e.message(r.tmpl, r, &rc, "")
 				if err != nil {
@@ -125,6 +126,7 @@ func BenchmarkRenderRewrite(b *testing.B) {
 					}
 				}
 			}
+			cpu.report(b)
 		})
 	}
 }
@@ -156,6 +158,7 @@ func BenchmarkSendPipelineLinks(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			cpu := startCPU()
 			t0 := time.Now()
 			if _, err := e.Start(ctx, c.ID); err != nil {
 				b.Fatal(err)
@@ -171,6 +174,9 @@ func BenchmarkSendPipelineLinks(b *testing.B) {
 				b.Fatalf("sink got %d, want %d", got, n)
 			}
 			b.ReportMetric(float64(n)/el.Seconds(), "msgs/s")
+			if c := cpuNow() - cpu.start; cpu.start > 0 {
+				b.ReportMetric(float64(c)/float64(n), "cpu-ns/msg") // the sink's share included
+			}
 		})
 	}
 }

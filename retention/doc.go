@@ -16,6 +16,13 @@
 // listeners registered with OnChange, in the same transaction, so a flow
 // started by it is never lost or started twice.
 //
+// Report computes the retention page's figures (GET /api/retention) for a
+// period; StoredReport keeps a period's report for the day and Precompute,
+// run by the daily pass for DefaultPeriod, makes the page answer at once at a
+// million customers. Answer and Comment store satisfaction (NPS) answers:
+// one row per subscriber and survey, corrected within AnswerWindow of the
+// first click; SurveyLinks signs the eleven one-click links of a survey mail.
+//
 // Orders are read through package events (OrderSummaryOf, OrderSummaries,
 // Figures): shop_orders is its table.
 //

@@ -225,5 +225,5 @@ func splitTemplateError(err error) (int, string) {
 	}
 	msg = execRE.ReplaceAllString(msg, "at <$1>: ")
 	msg = startedRE.ReplaceAllString(msg, "started at line $1")
-	return line, msg
+	return line, plainWords(msg)
 }

@@ -300,11 +300,12 @@ func TestCompileErrors(t *testing.T) {
 		msg   string
 	}{
 		{"syntax", Source{Markdown: "a\n\nb {{ .Name \n"}, "markdown", "line 3"},
-		{"unknown field", Source{Markdown: "a\nb\n{{ .Nme }}"}, "markdown", `line 3: `},
+		{"unknown field", Source{Markdown: "a\nb\n{{ .Nme }}"}, "markdown", `line 3: Treu has no value called .Nme.`},
 		{"unknown field in if", Source{Markdown: "{{ if .Coupon }}\n{{ .Cupon }}\n{{ end }}"}, "markdown", `line 2: `},
 		{"unknown in range", Source{Markdown: "{{ range .Cart.Items }}\n{{ .Titel }}{{ end }}"}, "markdown", "line 2:"},
-		{"unknown func", Source{Markdown: "x\n{{ shout .Name }}"}, "markdown", `line 2: function "shout" not defined`},
-		{"unclosed", Source{Markdown: "{{ if .Coupon }}x"}, "markdown", "line 1:"},
+		{"unknown func", Source{Markdown: "x\n{{ shout .Name }}"}, "markdown", `line 2: "shout" is not something Treu can do in a template; check the spelling. (function "shout" not defined)`},
+		{"unclosed", Source{Markdown: "{{ if .Coupon }}x"}, "markdown", "line 1: An {{ if }}, {{ range }} or {{ with }} has no {{ end }}."},
+		{"unclosed action", Source{Markdown: "Hallo {{ .Name"}, "markdown", "line 1: A {{ is not closed: add }} after it."},
 		{"define", Source{Markdown: "x\n{{ define \"y\" }}z{{ end }}"}, "markdown", "line 2:"},
 		{"subject", Source{Subject: "Hi {{ .Foo }}", Markdown: "x"}, "subject", "line 1:"},
 		{"subject newline", Source{Subject: "a\nb", Markdown: "x"}, "subject", "line 1:"},

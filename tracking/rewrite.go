@@ -220,8 +220,8 @@ func (l *Links) rewriteText(ctx context.Context, tx *store.Tx, s string, r Recip
 		for end > start && strings.IndexByte(".,;:!?'", s[end-1]) >= 0 {
 			end--
 		}
-		if start > 0 && s[start-1] == '(' && s[end-1] == ')' && !strings.Contains(s[start:end], "(") {
-			end--
+		if end > start && s[end-1] == ')' && strings.Count(s[start:end], ")") > strings.Count(s[start:end], "(") {
+			end-- // a ")" without its "(" in the URL closes the text around it
 		}
 		pos = end
 		u := s[start:end]

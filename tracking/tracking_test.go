@@ -217,6 +217,29 @@ func TestTamperedTokens(t *testing.T) {
 	}
 }
 
+func TestTextURLEnds(t *testing.T) {
+	f := newFixture(t)
+	l := f.s.Links(CampaignMail(5, "x", false))
+	_, txt, err := l.Rewrite(context.Background(), nil, "", "Wiki (https://de.example/wiki/Kaffee_(Getränk)). Und https://a.example/x, dann (https://b.example/y).", Recipient{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	rows, _ := f.db.Query(`SELECT url FROM links WHERE mail = 'campaign:5' AND url <> '' ORDER BY url`)
+	for rows.Next() {
+		var u string
+		rows.Scan(&u)
+		urls = append(urls, u)
+	}
+	rows.Close()
+	if strings.Join(urls, " ") != "https://a.example/x https://b.example/y https://de.example/wiki/Kaffee_(Getränk)" {
+		t.Errorf("links %q from\n%s", urls, txt)
+	}
+	if !strings.HasSuffix(txt, ").") || strings.Count(txt, "https://treu.example/l/") != 3 {
+		t.Errorf("text %s", txt)
+	}
+}
+
 func TestAddQuery(t *testing.T) {
 	q := "utm_source=treu&utm_medium=email&utm_campaign=s"
 	for _, tc := range []struct{ in, want string }{

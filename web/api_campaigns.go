@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -73,6 +75,7 @@ func (s *Server) createSegment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, "segment.create", idTarget("segment", seg.ID), seg.Name)
 	return c.JSON(http.StatusCreated, seg)
 }
 
@@ -113,6 +116,7 @@ func (s *Server) updateSegment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, "segment.update", idTarget("segment", id), seg.Name)
 	return c.JSON(http.StatusOK, seg)
 }
 
@@ -124,6 +128,7 @@ func (s *Server) deleteSegment(c echo.Context) error {
 	if err := s.segments.Delete(c.Request().Context(), id); err != nil {
 		return err
 	}
+	s.record(c, "segment.delete", idTarget("segment", id), "")
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -150,6 +155,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, "campaign.create", idTarget("campaign", cp.ID), cp.Name)
 	return c.JSON(http.StatusCreated, cp)
 }
 
@@ -196,6 +202,7 @@ func (s *Server) updateCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, "campaign.update", idTarget("campaign", id), cp.Name)
 	return c.JSON(http.StatusOK, cp)
 }
 
@@ -207,6 +214,7 @@ func (s *Server) deleteCampaign(c echo.Context) error {
 	if err := s.campaigns.Delete(c.Request().Context(), id); err != nil {
 		return err
 	}
+	s.record(c, "campaign.delete", idTarget("campaign", id), "")
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -226,6 +234,7 @@ func (s *Server) testCampaign(c echo.Context) error {
 	if err := s.campaigns.Test(c.Request().Context(), id, in.Emails); err != nil {
 		return err
 	}
+	s.record(c, "campaign.test", idTarget("campaign", id), fmt.Sprintf("%d test addresses", len(in.Emails)))
 	return c.JSON(http.StatusAccepted, map[string]any{"sent_to": in.Emails})
 }
 
@@ -240,6 +249,7 @@ func (s *Server) campaignAction(act func(e *campaigns.Engine, ctx context.Contex
 		if err != nil {
 			return err
 		}
+		s.record(c, "campaign."+path.Base(c.Path()), idTarget("campaign", id), string(cp.Status))
 		return c.JSON(http.StatusOK, cp)
 	}
 }
@@ -280,6 +290,7 @@ func (s *Server) createLayout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, "layout.create", idTarget("layout", l.ID), l.Name)
 	return c.JSON(http.StatusCreated, l)
 }
 
@@ -308,6 +319,7 @@ func (s *Server) updateLayout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, "layout.update", idTarget("layout", id), l.Name)
 	return c.JSON(http.StatusOK, l)
 }
 
@@ -319,5 +331,6 @@ func (s *Server) deleteLayout(c echo.Context) error {
 	if err := s.campaigns.DeleteLayout(c.Request().Context(), id); err != nil {
 		return err
 	}
+	s.record(c, "layout.delete", idTarget("layout", id), "")
 	return c.NoContent(http.StatusNoContent)
 }

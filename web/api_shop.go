@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -54,6 +55,7 @@ func (s *Server) putFlow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, "flow.update", "flow "+c.Param("slug"), fmt.Sprintf("enabled %t, %d steps", f.Enabled, len(f.Steps)))
 	return c.JSON(http.StatusOK, f)
 }
 

@@ -76,6 +76,7 @@ func (s *Server) eraseSubscriber(c echo.Context) error {
 	if err := s.subs.Erase(c.Request().Context(), c.Param("ref")); err != nil {
 		return err
 	}
+	s.record(c, "subscriber.erase", subscriberTarget(c.Param("ref")), "")
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -64,6 +64,7 @@ func BenchmarkClickRedirect(b *testing.B) {
 	tick := time.NewTicker(2 * time.Millisecond) // 500 a second
 	defer tick.Stop()
 	b.ResetTimer()
+	cpu := startCPU()
 	for i := range b.N {
 		<-tick.C
 		wg.Add(1)
@@ -83,6 +84,7 @@ func BenchmarkClickRedirect(b *testing.B) {
 		}(i)
 	}
 	wg.Wait()
+	cpu.report(b) // server and client together: what a click costs, whatever else the machine does
 	b.StopTimer()
 	slices.Sort(lat)
 	pct := func(p float64) float64 {

@@ -1,6 +1,10 @@
 package web
 
-import "github.com/treu-mail/treu/campaigns"
+import (
+	"net/http"
+
+	"github.com/treu-mail/treu/campaigns"
+)
 
 // routes is the one route table, read top to bottom.
 func (s *Server) routes(ui UIDeps) {
@@ -22,72 +26,78 @@ func (s *Server) routes(ui UIDeps) {
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)
 
-	// The shop's and marketers' API: Bearer token.
+	// The shop's and marketers' API: Bearer token. shop routes take any
+	// token; admin routes refuse a shop token with 403 (web/access.go).
 	api := e.Group("/api", s.requireToken)
+	shop, admin := s.apiScopes(api)
 
-	api.POST("/subscribers", s.enroll)
-	api.GET("/subscribers/export.csv", s.exportSubscribersCSV)
-	api.GET("/subscribers/:ref", s.getSubscriber)
-	api.PATCH("/subscribers/:ref", s.updateSubscriber)
-	api.DELETE("/subscribers/:ref", s.eraseSubscriber)
-	api.GET("/subscribers/:ref/export", s.exportSubscriber)
+	shop(http.MethodPost, "/subscribers", s.enroll)
+	admin(http.MethodGet, "/subscribers/export.csv", s.exportSubscribersCSV)
+	shop(http.MethodGet, "/subscribers/:ref", s.getSubscriber)
+	admin(http.MethodPatch, "/subscribers/:ref", s.updateSubscriber)
+	admin(http.MethodDelete, "/subscribers/:ref", s.eraseSubscriber)
+	admin(http.MethodGet, "/subscribers/:ref/export", s.exportSubscriber)
 
-	api.POST("/events", s.ingestEvent)
-	api.POST("/bounces", s.reportBounce)
+	shop(http.MethodPost, "/events", s.ingestEvent)
+	admin(http.MethodPost, "/bounces", s.reportBounce)
 
-	api.POST("/tx", s.tx.send)
-	api.GET("/tx-templates", s.tx.listTemplates)
-	api.GET("/tx-templates/:slug", s.tx.getTemplate)
-	api.PUT("/tx-templates/:slug", s.tx.putTemplate)
-	api.DELETE("/tx-templates/:slug", s.tx.deleteTemplate)
+	shop(http.MethodPost, "/tx", s.tx.send)
+	admin(http.MethodGet, "/tx-templates", s.tx.listTemplates)
+	admin(http.MethodGet, "/tx-templates/:slug", s.tx.getTemplate)
+	admin(http.MethodPut, "/tx-templates/:slug", s.tx.putTemplate)
+	admin(http.MethodDelete, "/tx-templates/:slug", s.tx.deleteTemplate)
 
-	api.GET("/lists", s.lists)
-	api.POST("/lists", s.createList)
-	api.PATCH("/lists/:slug", s.updateList)
+	admin(http.MethodGet, "/lists", s.lists)
+	admin(http.MethodPost, "/lists", s.createList)
+	admin(http.MethodPatch, "/lists/:slug", s.updateList)
 
-	api.GET("/segments", s.listSegments)
-	api.POST("/segments", s.createSegment)
-	api.GET("/segments/:id", s.getSegment)
-	api.PUT("/segments/:id", s.updateSegment)
-	api.DELETE("/segments/:id", s.deleteSegment)
-	api.GET("/segments/:id/count", s.countSegment)
+	admin(http.MethodGet, "/segments", s.listSegments)
+	admin(http.MethodPost, "/segments", s.createSegment)
+	admin(http.MethodGet, "/segments/:id", s.getSegment)
+	admin(http.MethodPut, "/segments/:id", s.updateSegment)
+	admin(http.MethodDelete, "/segments/:id", s.deleteSegment)
+	admin(http.MethodGet, "/segments/:id/count", s.countSegment)
 
-	api.GET("/campaigns", s.listCampaigns)
-	api.POST("/campaigns", s.createCampaign)
-	api.GET("/campaigns/:id", s.getCampaign)
-	api.PUT("/campaigns/:id", s.updateCampaign)
-	api.PATCH("/campaigns/:id", s.updateCampaign)
-	api.DELETE("/campaigns/:id", s.deleteCampaign)
-	api.GET("/campaigns/:id/preview", s.previewCampaign)
-	api.GET("/campaigns/:id/links", s.campaignLinks)
-	api.POST("/campaigns/:id/test", s.testCampaign)
-	api.POST("/campaigns/:id/start", s.campaignAction((*campaigns.Engine).Start))
-	api.POST("/campaigns/:id/pause", s.campaignAction((*campaigns.Engine).Pause))
-	api.POST("/campaigns/:id/resume", s.campaignAction((*campaigns.Engine).Resume))
-	api.POST("/campaigns/:id/cancel", s.campaignAction((*campaigns.Engine).Cancel))
+	admin(http.MethodGet, "/campaigns", s.listCampaigns)
+	admin(http.MethodPost, "/campaigns", s.createCampaign)
+	admin(http.MethodGet, "/campaigns/:id", s.getCampaign)
+	admin(http.MethodPut, "/campaigns/:id", s.updateCampaign)
+	admin(http.MethodPatch, "/campaigns/:id", s.updateCampaign)
+	admin(http.MethodDelete, "/campaigns/:id", s.deleteCampaign)
+	admin(http.MethodGet, "/campaigns/:id/preview", s.previewCampaign)
+	admin(http.MethodGet, "/campaigns/:id/links", s.campaignLinks)
+	admin(http.MethodPost, "/campaigns/:id/test", s.testCampaign)
+	admin(http.MethodPost, "/campaigns/:id/start", s.campaignAction((*campaigns.Engine).Start))
+	admin(http.MethodPost, "/campaigns/:id/pause", s.campaignAction((*campaigns.Engine).Pause))
+	admin(http.MethodPost, "/campaigns/:id/resume", s.campaignAction((*campaigns.Engine).Resume))
+	admin(http.MethodPost, "/campaigns/:id/cancel", s.campaignAction((*campaigns.Engine).Cancel))
 
-	api.GET("/layouts", s.listLayouts)
-	api.POST("/layouts", s.createLayout)
-	api.GET("/layouts/:id", s.getLayout)
-	api.PUT("/layouts/:id", s.updateLayout)
-	api.DELETE("/layouts/:id", s.deleteLayout)
+	admin(http.MethodGet, "/layouts", s.listLayouts)
+	admin(http.MethodPost, "/layouts", s.createLayout)
+	admin(http.MethodGet, "/layouts/:id", s.getLayout)
+	admin(http.MethodPut, "/layouts/:id", s.updateLayout)
+	admin(http.MethodDelete, "/layouts/:id", s.deleteLayout)
 
-	api.GET("/flows", s.listFlows)
-	api.GET("/flows/:slug", s.getFlow)
-	api.PUT("/flows/:slug", s.putFlow)
-	api.GET("/flows/:slug/stats", s.flowStats)
+	admin(http.MethodGet, "/flows", s.listFlows)
+	admin(http.MethodGet, "/flows/:slug", s.getFlow)
+	admin(http.MethodPut, "/flows/:slug", s.putFlow)
+	admin(http.MethodGet, "/flows/:slug/stats", s.flowStats)
 
-	api.GET("/coupon-pools", s.listPools)
-	api.POST("/coupon-pools", s.createPool)
-	api.GET("/coupon-pools/:slug", s.getPool)
-	api.POST("/coupon-pools/:slug/codes", s.addCodes)
+	admin(http.MethodGet, "/coupon-pools", s.listPools)
+	admin(http.MethodPost, "/coupon-pools", s.createPool)
+	admin(http.MethodGet, "/coupon-pools/:slug", s.getPool)
+	admin(http.MethodPost, "/coupon-pools/:slug/codes", s.addCodes)
 
-	api.GET("/retention", s.retentionReport)
-	api.GET("/webhooks", s.listWebhooks)
-	api.POST("/webhooks", s.createWebhook)
-	api.DELETE("/webhooks/:id", s.deleteWebhook)
-	api.GET("/webhooks/:id/deliveries", s.webhookDeliveries)
+	admin(http.MethodGet, "/retention", s.retentionReport)
+	admin(http.MethodGet, "/webhooks", s.listWebhooks)
+	admin(http.MethodPost, "/webhooks", s.createWebhook)
+	admin(http.MethodDelete, "/webhooks/:id", s.deleteWebhook)
+	admin(http.MethodGet, "/webhooks/:id/deliveries", s.webhookDeliveries)
 
-	api.GET("/outbox", s.outboxList)
-	api.GET("/outbox/:id", s.outboxGet)
+	admin(http.MethodGet, "/outbox", s.outboxList)
+	admin(http.MethodGet, "/outbox/:id", s.outboxGet)
+
+	admin(http.MethodGet, "/audit", s.auditList)
+
+	checkGuarded(e, s.guards, "/api/", "/ui/")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/audit"
 	"github.com/treu-mail/treu/campaigns"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
@@ -52,6 +53,8 @@ type Server struct {
 	tx        txAPI
 	tracking  *tracking.Service // nil: no /l/ and /o/ routes
 	metrics   *Metrics
+	audit     *audit.Log
+	guards    guards // who may call each route (web/access.go)
 	log       *slog.Logger
 	now       func() time.Time
 	cfg       Config
@@ -98,7 +101,9 @@ type Deps struct {
 	Webhooks    *webhooks.Service
 	UI          UIDeps
 	Metrics     *Metrics
-	Log         *slog.Logger
+	// Audit is the audit log; nil means one on DB.
+	Audit *audit.Log
+	Log   *slog.Logger
 }
 
 // New builds the server and its routes.
@@ -131,9 +136,14 @@ func New(cfg Config, d Deps) *Server {
 		tx:        txAPI{svc: d.TxMail},
 		tracking:  d.Tracking,
 		metrics:   d.Metrics,
+		audit:     d.Audit,
+		guards:    guards{},
 		log:       d.Log,
 		now:       d.DB.Now,
 		cfg:       cfg,
+	}
+	if s.audit == nil {
+		s.audit = audit.New(d.DB)
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	e.IPExtractor = echo.ExtractIPDirect()
@@ -212,10 +222,13 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="treu"`)
 			return errs.Unauthorizedf("missing API token: send Authorization: Bearer TOKEN")
 		}
-		if _, err := s.accounts.Authenticate(c.Request().Context(), strings.TrimSpace(auth[len(bearer):])); err != nil {
+		tok, err := s.accounts.Authenticate(c.Request().Context(), strings.TrimSpace(auth[len(bearer):]))
+		if err != nil {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="treu", error="invalid_token"`)
 			return err
 		}
+		c.Set(ctxToken, tok)
+		withActor(c, audit.Actor{Kind: audit.KindToken, ID: tok.ID, Name: tok.Name})
 		return next(c)
 	}
 }

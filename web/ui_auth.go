@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/audit"
 	"github.com/treu-mail/treu/internal/errs"
 )
 
@@ -30,7 +31,8 @@ func (u *ui) loginPage(c echo.Context) error {
 func (u *ui) login(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	d := loginData{Email: email, Next: safeNext(c.FormValue("next"))}
-	user, err := u.accounts.SignIn(c.Request().Context(), email, c.FormValue("password"))
+	ctx := c.Request().Context()
+	user, err := u.accounts.SignIn(ctx, email, c.FormValue("password"), c.RealIP())
 	switch {
 	case err == nil:
 	case errs.Is(err, errs.Unauthorized):
@@ -43,12 +45,24 @@ func (u *ui) login(c echo.Context) error {
 		return err
 	}
 	// A new session with a new nonce: nothing from before sign-in carries over.
-	s := u.sess.newSession(user.ID)
-	u.sess.setCookie(c, s)
+	s, err := u.accounts.StartSession(ctx, user.ID, sessionTTL)
+	if err != nil {
+		return err
+	}
+	u.sess.setCookie(c, signedIn(s))
+	withActor(c, audit.Actor{Kind: audit.KindUser, ID: user.ID, Name: user.Email})
+	u.srv.record(c, "user.sign_in", userTarget(user), "")
 	return c.Redirect(http.StatusSeeOther, d.Next)
 }
 
+// logout ends the session in the database, so a copy of the cookie is
+// refused too, and then clears the cookie.
 func (u *ui) logout(c echo.Context) error {
+	if s, ok := c.Get(ctxSession).(session); ok && s.UserID != 0 {
+		if err := u.accounts.EndSession(c.Request().Context(), s.Nonce); err != nil {
+			return err
+		}
+	}
 	u.sess.clearCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/ui/login")
 }

@@ -240,6 +240,16 @@ func TestBrowserComposerPreview(t *testing.T) {
 	b.do("fix it",
 		chromedp.SendKeys(chromedp.CSS(`#c-markdown`), "# Tulpen sind da\n\n**Nur diese Woche**, {{ .FirstName }}."))
 	b.waitPreview("Nur diese Woche")
+	b.waitPreview(", Alex.") // the made-up customer
+
+	// "Preview as" a real subscriber: their name fills the template; an
+	// address nobody has says so instead of a blank.
+	b.do("preview as Kim", chromedp.SendKeys(chromedp.CSS(`#c-preview-as`), "kim@example.com"))
+	b.waitPreview(", Kim.")
+	b.do("preview as nobody", chromedp.SendKeys(chromedp.CSS(`#c-preview-as`), "x"))
+	get(b, "unknown subscriber said", chromedp.Poll[bool](`(() => { const e = document.querySelector('#preview .msg.err'); return !!e && e.textContent.includes('No subscriber'); })()`,
+		chromedp.WithPollingTimeout(stepTimeout-time.Second)))
+	b.eval("clear preview as", `document.querySelector('#c-preview-as').value = ''`)
 
 	b.do("save",
 		chromedp.Click(chromedp.CSS(`#composer button[type=submit]`)),

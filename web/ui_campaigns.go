@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
+	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/templates"
 )
 
@@ -114,7 +116,8 @@ func (u *ui) campaignPage(c echo.Context) error {
 
 func inputOf(cp campaigns.Campaign) campaigns.Input {
 	return campaigns.Input{Name: cp.Name, Subject: cp.Subject, Preheader: cp.Preheader, Markdown: cp.Markdown,
-		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron, CouponPool: cp.CouponPool}
+		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron, CouponPool: cp.CouponPool,
+		UTM: &cp.UTM}
 }
 
 func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.Campaign, in campaigns.Input, flash, msg, field string) error {
@@ -254,6 +257,10 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 			in.LayoutID = &id
 		}
 	}
+	if form.Get("utm_shown") != "" {
+		utm := form.Get("utm") != ""
+		in.UTM = &utm
+	}
 	return in, nil
 }
 
@@ -265,6 +272,7 @@ func (u *ui) createCampaign(c echo.Context) error {
 	if err == nil {
 		var cp campaigns.Campaign
 		if cp, err = u.campaigns.Create(c.Request().Context(), in); err == nil {
+			u.srv.record(c, "campaign.create", idTarget("campaign", cp.ID), cp.Name)
 			return u.redirectDone(c, "/ui/campaigns/"+strconv.FormatInt(cp.ID, 10), "campaign-saved")
 		}
 	}
@@ -279,6 +287,7 @@ func (u *ui) updateCampaign(c echo.Context) error {
 	in, err := u.campaignInput(c)
 	if err == nil {
 		if _, err = u.campaigns.Update(c.Request().Context(), cp.ID, in); err == nil {
+			u.srv.record(c, "campaign.update", idTarget("campaign", cp.ID), in.Name)
 			return u.redirectDone(c, "/ui/campaigns/"+strconv.FormatInt(cp.ID, 10), "campaign-saved")
 		}
 	}
@@ -309,9 +318,13 @@ func (u *ui) previewCampaign(c echo.Context) error {
 	}
 	in, err := u.campaignInput(c)
 	var d previewData
+	var as int64
+	if err == nil {
+		as, err = u.previewAs(c)
+	}
 	if err == nil {
 		var r templates.Rendered
-		if r, err = u.campaigns.Preview(c.Request().Context(), in, 0); err == nil {
+		if r, err = u.campaigns.Preview(c.Request().Context(), in, as); err == nil {
 			d = previewData{Subject: r.Subject, Preheader: in.Preheader, HTML: r.HTML, Text: r.Text}
 		}
 	}
@@ -323,6 +336,23 @@ func (u *ui) previewCampaign(c echo.Context) error {
 		d.Error = e.Msg
 	}
 	return u.renderFragment(c, "campaign", "preview", d)
+}
+
+// previewAs is the subscriber the composer previews as ("preview as": their
+// name and attributes fill the template); 0 for the made-up customer.
+func (u *ui) previewAs(c echo.Context) (int64, error) {
+	addr := strings.TrimSpace(c.FormValue("preview_as"))
+	if addr == "" {
+		return 0, nil
+	}
+	sub, found, err := subscribers.Lookup(c.Request().Context(), u.db, "preview_as", addr, nil)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, errs.Invalidf("preview_as", "%s", u.tr(c, "No subscriber has this address."))
+	}
+	return sub.ID, nil
 }
 
 // previewSaved renders a saved campaign that can no longer be edited.
@@ -370,6 +400,7 @@ func (u *ui) testCampaign(c echo.Context) error {
 		return u.renderComposer(c, http.StatusBadGateway, cp.ID, cp, inputOf(cp), "",
 			u.tr(c, "The test mail could not be sent:")+" "+err.Error(), "emails")
 	}
+	u.srv.record(c, "campaign.test", idTarget("campaign", cp.ID), fmt.Sprintf("%d test addresses", len(emails)))
 	return u.redirectDone(c, "/ui/campaigns/"+strconv.FormatInt(cp.ID, 10), "test-sent")
 }
 
@@ -407,6 +438,7 @@ func (u *ui) campaignAction(c echo.Context) error {
 		}
 		return err
 	}
+	u.srv.record(c, "campaign."+c.Param("action"), idTarget("campaign", cp.ID), "")
 	return u.redirectDone(c, "/ui/campaigns/"+strconv.FormatInt(cp.ID, 10), done)
 }
 

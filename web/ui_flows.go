@@ -386,7 +386,7 @@ func (u *ui) saveFlow(c echo.Context) error {
 		}
 		return u.renderFlow(c, kindStatus[e.Kind], f, delays, "", e.Msg, e.Field)
 	}
-	u.log.Info("flow saved in the UI", "flow", cur.Slug, "enabled", f.Enabled, "user_id", c.Get(ctxSession).(session).UserID)
+	u.srv.record(c, "flow.update", "flow "+cur.Slug, fmt.Sprintf("enabled %t, %d steps", f.Enabled, len(f.Steps)))
 	return u.redirectDone(c, "/ui/flows/"+cur.Slug, "flow-saved")
 }
 

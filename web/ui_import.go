@@ -70,9 +70,6 @@ func (u *ui) uploadImport(c echo.Context) error {
 		if !u.sess.validCSRF(c.Get(ctxSession).(session), c.FormValue(csrfField)) {
 			return expired
 		}
-		if u.imports == nil {
-			return unavailable
-		}
 		return refuse(http.StatusUnprocessableEntity, u.tr(c, "Choose a file to upload."))
 	}
 	// A large file takes longer than the server's read timeout.
@@ -268,6 +265,7 @@ func (u *ui) runImport(c echo.Context) error {
 		return err
 	}
 	u.log.Info("import started", "import", j.ID, "user_id", j.UserID)
+	u.srv.record(c, "import.run", "import "+j.ID, j.FileName)
 	// The import outlives the request but not the server: Close cancels it
 	// (its lease is given up, and the next start resumes it) and waits.
 	u.srv.bg.Add(1)

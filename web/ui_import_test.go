@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/treu-mail/treu/accounts"
 	"github.com/treu-mail/treu/imports"
 )
 
@@ -199,7 +200,7 @@ func TestUIImport(t *testing.T) {
 	}
 
 	// Another marketer cannot see this import.
-	if _, err := env.accounts.AddUser(ctx, "tom@shop.example", "another good password"); err != nil {
+	if _, err := env.accounts.AddUser(ctx, "tom@shop.example", "another good password", accounts.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	other := env.client()

@@ -62,6 +62,13 @@ type uiPage struct {
 	Data       any
 }
 
+// Can says whether the signed-in user's role reaches role ("editor",
+// "admin"), so pages show only the buttons the user may press; the routes
+// check again (web/access.go).
+func (p uiPage) Can(role string) bool {
+	return p.User != nil && p.User.Role.AtLeast(accounts.Role(role))
+}
+
 // parseUIPages parses each page with the layout once per language. Each page
 // gets its own template set because every page defines "content"; the
 // translation function is bound per language so templates just say {{t "…"}}.
@@ -120,8 +127,9 @@ func uiFuncs(lang string, assets map[string]string, loc *time.Location) template
 			}
 			return b.String()
 		},
-		"deref":    func(p *int64) int64 { return *p },
-		"statuses": func() []string { return subscriberStatuses },
+		"deref":      func(p *int64) int64 { return *p },
+		"deref_bool": func(p *bool) bool { return p != nil && *p },
+		"statuses":   func() []string { return subscriberStatuses },
 		"pct": func(part, whole int64) int64 {
 			if whole <= 0 {
 				return 0
@@ -312,6 +320,10 @@ var uiFlashes = map[string]string{
 	"list-created":       "List created.",
 	"list-saved":         "List saved.",
 	"subscriber-erased":  "Subscriber erased. Only an anonymous suppression entry is kept.",
+	"user-invited":       "Invitation sent.",
+	"user-role":          "Role changed.",
+	"user-removed":       "User removed.",
+	"password-changed":   "Password changed. Every other session is signed out.",
 }
 
 // redirectDone answers a successful form post with a redirect (so reloading

@@ -44,11 +44,13 @@ func TestBrowserRetentionPage(t *testing.T) {
 		b.fail("%d figures with a visible explanation, want 8", n)
 	}
 
+	// Mark the page, so the wait below finds the new page, not this one.
+	get(b, "mark the old page", chromedp.Evaluate[bool](`(document.body.dataset.old = '1', true)`))
 	b.do("choose February",
 		chromedp.SetValue(chromedp.CSS(`#period input[name=from]`), "2026-02-01"),
 		chromedp.SetValue(chromedp.CSS(`#period input[name=to]`), "2026-02-28"),
 		chromedp.Click(chromedp.CSS(`#period button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#fig-customers`)))
+		chromedp.WaitVisible(chromedp.CSS(`body:not([data-old]) #fig-customers`)))
 	if loc := b.location(); !strings.Contains(loc, "from=2026-02-01") {
 		b.fail("location %s", loc)
 	}

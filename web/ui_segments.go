@@ -276,6 +276,7 @@ func (u *ui) createSegment(c echo.Context) error {
 	if err == nil {
 		var seg segments.Segment
 		if seg, err = ed.Create(c.Request().Context(), d.Name, rule); err == nil {
+			u.srv.record(c, "segment.create", idTarget("segment", seg.ID), seg.Name)
 			return u.redirectDone(c, "/ui/segments/"+strconv.FormatInt(seg.ID, 10), "segment-saved")
 		}
 	}
@@ -295,6 +296,7 @@ func (u *ui) updateSegment(c echo.Context) error {
 	rule, err := parseRuleField(d.Rule)
 	if err == nil {
 		if _, err = ed.Update(c.Request().Context(), seg.ID, d.Name, rule); err == nil {
+			u.srv.record(c, "segment.update", idTarget("segment", seg.ID), d.Name)
 			return u.redirectDone(c, "/ui/segments/"+strconv.FormatInt(seg.ID, 10), "segment-saved")
 		}
 	}
@@ -341,7 +343,7 @@ func (u *ui) deleteSegment(c echo.Context) error {
 	if err := ed.Delete(c.Request().Context(), seg.ID); err != nil {
 		return err
 	}
-	u.log.Info("segment deleted in the UI", "segment_id", seg.ID, "user_id", c.Get(ctxSession).(session).UserID)
+	u.srv.record(c, "segment.delete", idTarget("segment", seg.ID), seg.Name)
 	return u.redirectDone(c, "/ui/segments", "segment-deleted")
 }
 

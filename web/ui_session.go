@@ -15,14 +15,17 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/audit"
 	"github.com/treu-mail/treu/internal/errs"
 )
 
-// Sessions are a signed cookie, not a table: "user id, expiry, nonce" plus an
-// HMAC. That needs no migration and no write per request. The price is that
-// signing out clears the cookie but cannot revoke a copy of it; sessions are
-// therefore short (sessionTTL), and a deleted user loses access at once because
-// every request loads the user.
+// The session cookie is "user id, expiry, nonce" plus an HMAC. For a signed-in
+// user the nonce is the secret of a row in accounts' sessions table, looked up
+// on every request: signing out, a password change or removing the user
+// deletes the row and so ends every copy of the cookie at once. The HMAC
+// turns away forged cookies before any query. An anonymous session (user 0,
+// only there to give the sign-in form a CSRF token) has no row, so visitors
+// cannot fill the table.
 const (
 	sessionCookie = "treu_session"
 	langCookie    = "treu_lang"
@@ -70,18 +73,20 @@ func (ss *sessions) mac(purpose, msg string) []byte {
 	return m.Sum(nil)
 }
 
-// newSession starts a session for uid (0 = anonymous) with a fresh nonce, so
-// signing in never keeps a CSRF token an attacker may have planted before.
-func (ss *sessions) newSession(uid int64) session {
+// newAnonymous starts an anonymous session with a fresh nonce. Signing in
+// replaces it with a new stored session, so it never keeps a CSRF token an
+// attacker may have planted before.
+func (ss *sessions) newAnonymous() session {
 	var n [16]byte
 	if _, err := rand.Read(n[:]); err != nil {
 		panic("web: no randomness: " + err.Error()) // crypto/rand does not fail on supported systems
 	}
-	ttl := sessionTTL
-	if uid == 0 {
-		ttl = anonTTL
-	}
-	return session{UserID: uid, Expires: ss.now().Add(ttl), Nonce: base64.RawURLEncoding.EncodeToString(n[:])}
+	return session{Expires: ss.now().Add(anonTTL), Nonce: base64.RawURLEncoding.EncodeToString(n[:])}
+}
+
+// signedIn is the cookie's view of a stored session.
+func signedIn(a accounts.Session) session {
+	return session{UserID: a.UserID, Expires: a.Expires, Nonce: a.Secret}
 }
 
 func (ss *sessions) encode(s session) string {
@@ -162,18 +167,19 @@ func (u *ui) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			s, ok = u.sess.decode(ck.Value)
 		}
 		if ok && s.UserID != 0 {
-			user, err := u.accounts.UserByID(c.Request().Context(), s.UserID)
+			user, err := u.accounts.SessionUser(c.Request().Context(), s.Nonce)
 			switch {
-			case err == nil:
+			case err == nil && user.ID == s.UserID:
 				c.Set(ctxUser, user)
-			case errs.Is(err, errs.NotFound):
-				ok = false // the user was removed: the session ends with them
+				withActor(c, audit.Actor{Kind: audit.KindUser, ID: user.ID, Name: user.Email})
+			case err == nil, errs.Is(err, errs.Unauthorized):
+				ok = false // signed out, expired, or the user was removed
 			default:
 				return err
 			}
 		}
 		if !ok {
-			s = u.sess.newSession(0)
+			s = u.sess.newAnonymous()
 			u.sess.setCookie(c, s)
 		}
 		c.Set(ctxSession, s)

@@ -22,6 +22,7 @@ type settingsData struct {
 	NewToken  *accounts.Token
 	NewSecret string
 	Name      string // the token name typed, kept on a validation error
+	Scope     accounts.Scope
 	// CanCheckSMTP: there are SMTP servers to test. SMTPCheck is the result
 	// of the test just run, if any.
 	CanCheckSMTP bool
@@ -38,7 +39,7 @@ type smtpCheckResult struct {
 const smtpCheckTimeout = 15 * time.Second
 
 func (u *ui) settingsPage(c echo.Context) error {
-	return u.renderSettings(c, http.StatusOK, settingsData{}, u.flash(c), "")
+	return u.renderSettings(c, http.StatusOK, settingsData{Scope: accounts.ScopeShop}, u.flash(c), "")
 }
 
 func (u *ui) renderSettings(c echo.Context, status int, d settingsData, flash, msg string) error {
@@ -57,15 +58,23 @@ func (u *ui) renderSettings(c echo.Context, status int, d settingsData, flash, m
 // must appear once, and putting it in a URL or a cookie would keep it around.
 func (u *ui) createToken(c echo.Context) error {
 	name := c.FormValue("name")
-	tok, secret, err := u.accounts.CreateToken(c.Request().Context(), name)
-	if errs.Is(err, errs.Invalid) {
-		return u.renderSettings(c, http.StatusUnprocessableEntity, settingsData{Name: name}, "",
-			u.tr(c, "A token needs a name of 1 to 100 printable characters."))
+	scope := accounts.Scope(c.FormValue("scope"))
+	if scope == "" {
+		scope = accounts.ScopeShop // the form's preselected choice: the least a token may do
+	}
+	tok, secret, err := u.accounts.CreateToken(c.Request().Context(), name, scope)
+	if e, ok := errs.As(err); ok && e.Kind == errs.Invalid {
+		msg := "A token needs a name of 1 to 100 printable characters."
+		if e.Field == "scope" {
+			msg = "Please choose what the token may do: shop or admin."
+		}
+		return u.renderSettings(c, http.StatusUnprocessableEntity, settingsData{Name: name, Scope: scope}, "", u.tr(c, msg))
 	}
 	if err != nil {
 		return err
 	}
-	return u.renderSettings(c, http.StatusOK, settingsData{NewToken: &tok, NewSecret: secret},
+	u.srv.record(c, "token.create", "token "+strconv.FormatInt(tok.ID, 10), tok.Name+" ("+string(tok.Scope)+")")
+	return u.renderSettings(c, http.StatusOK, settingsData{NewToken: &tok, NewSecret: secret, Scope: accounts.ScopeShop},
 		u.tr(c, "Token created. Copy it now: it will not be shown again."), "")
 }
 
@@ -77,6 +86,7 @@ func (u *ui) revokeToken(c echo.Context) error {
 	if err := u.accounts.RevokeToken(c.Request().Context(), id); err != nil {
 		return err
 	}
+	u.srv.record(c, "token.revoke", "token "+strconv.FormatInt(id, 10), "")
 	return u.redirectDone(c, "/ui/settings", "token-revoked")
 }
 

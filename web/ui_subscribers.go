@@ -114,7 +114,7 @@ func (u *ui) eraseSubscriber(c echo.Context) error {
 	if err := u.subscribers.Erase(c.Request().Context(), strconv.FormatInt(sub.ID, 10)); err != nil {
 		return err
 	}
-	u.log.Info("subscriber erased in the UI", "subscriber_id", sub.ID, "user_id", c.Get(ctxSession).(session).UserID)
+	u.srv.record(c, "subscriber.erase", idTarget("subscriber", sub.ID), "")
 	return u.redirectDone(c, "/ui/subscribers", "subscriber-erased")
 }
 

@@ -21,6 +21,7 @@ import (
 // uiEnv is a running Treu HTTP server on a real database, with one UI user.
 type uiEnv struct {
 	outbox   *mailer.Outbox
+	queue    *mailer.Queue // single mails (invitations); run with queue.ProcessDue
 	t        *testing.T
 	srv      *Server
 	ts       *httptest.Server
@@ -35,7 +36,6 @@ type uiOption func(*Config, *UIDeps)
 func newUIEnv(t *testing.T, opts ...uiOption) *uiEnv {
 	t.Helper()
 	db := storetest.Open(t)
-	acc := accounts.New(db)
 	cfg := Config{BaseURL: "http://treu.test", OutboxOnly: true}
 	deps := UIDeps{
 		SessionKey: []byte("0123456789abcdef0123456789abcdef-test-only"),
@@ -52,13 +52,22 @@ func newUIEnv(t *testing.T, opts ...uiOption) *uiEnv {
 	if deps.Outbox == nil {
 		deps.Outbox = mailer.NewOutbox(db, log)
 	}
+	ob, _ := deps.Outbox.(*mailer.Outbox)
+	var queue *mailer.Queue
+	var accOpts []accounts.Option
+	if ob != nil {
+		// Invitations go through the queue into the outbox, as without SMTP.
+		queue = mailer.NewQueue(db, ob, log, mailer.QueueConfig{})
+		accOpts = append(accOpts, accounts.WithInvitations(accounts.InviteConfig{
+			Secret: deps.SessionKey, Mail: queue, From: "treu@shop.example", BaseURL: cfg.BaseURL}))
+	}
+	acc := accounts.New(db, accOpts...)
 	srv := New(cfg, Deps{DB: db, Accounts: acc, Metrics: NewMetrics(), Log: log, UI: deps})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	ob, _ := deps.Outbox.(*mailer.Outbox)
-	env := &uiEnv{t: t, outbox: ob, srv: srv, ts: ts, db: db, accounts: acc,
+	env := &uiEnv{t: t, outbox: ob, queue: queue, srv: srv, ts: ts, db: db, accounts: acc,
 		email: "maria@shop.example", password: "correct horse battery"}
-	if _, err := acc.AddUser(context.Background(), env.email, env.password); err != nil {
+	if _, err := acc.AddUser(context.Background(), env.email, env.password, accounts.RoleOwner); err != nil {
 		t.Fatal(err)
 	}
 	return env

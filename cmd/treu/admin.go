@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/treu-mail/treu/accounts"
+	"github.com/treu-mail/treu/audit"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/store"
 )
@@ -93,11 +94,15 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 
 func token(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
-		return errors.New("usage: treu token create --name NAME | treu token list")
+		return errors.New("usage: treu token create --name NAME [--scope admin|shop] | treu token list")
 	}
 	sub := args[0]
 	fs, cfg := adminFlags("token " + sub)
 	name := fs.String("name", "", "what the token is for, e.g. the shop's name")
+	// admin by default, as every token was before scopes: scripts that
+	// create a token and then read campaigns keep working. A shop should
+	// get --scope shop.
+	scope := fs.String("scope", string(accounts.ScopeAdmin), "shop (enroll, events, tx, read a subscriber) or admin (everything)")
 	if err := parseFlags(fs, args[1:], getenv); err != nil {
 		return err
 	}
@@ -117,12 +122,19 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 			if t.RevokedAt != nil {
 				state = "revoked"
 			}
-			fmt.Fprintf(stdout, "%d\t%s…\t%s\t%s\n", t.ID, t.Prefix, t.Name, state)
+			fmt.Fprintf(stdout, "%d\t%s…\t%s\t%s\t%s\n", t.ID, t.Prefix, t.Name, t.Scope, state)
 		}
 		return nil
 	}
-	_, secret, err := acc.CreateToken(ctx, *name)
+	sc, err := accounts.ParseScope(*scope)
 	if err != nil {
+		return fmt.Errorf("--scope: %w", err)
+	}
+	tok, secret, err := acc.CreateToken(ctx, *name, sc)
+	if err != nil {
+		return err
+	}
+	if err := cliAudit(ctx, db, getenv, "token.create", fmt.Sprintf("token %d", tok.ID), tok.Name+" ("+string(tok.Scope)+")"); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, secret)
@@ -131,10 +143,13 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 
 func user(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: treu user add --email EMAIL (password from stdin)")
+		return errors.New("usage: treu user add --email EMAIL [--role owner|admin|editor|viewer] (password from stdin)")
 	}
 	fs, cfg := adminFlags("user add")
 	email := fs.String("email", "", "the user's email address")
+	// owner by default: the first user must be able to manage the others,
+	// and users made before roles existed were owners too.
+	role := fs.String("role", string(accounts.RoleOwner), "owner, admin, editor (campaigns, segments, flows, layouts) or viewer (read only)")
 	if err := parseFlags(fs, args[1:], getenv); err != nil {
 		return err
 	}
@@ -151,12 +166,28 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	u, err := accounts.New(db).AddUser(ctx, *email, password)
+	r, err := accounts.ParseRole(*role)
+	if err != nil {
+		return fmt.Errorf("--role: %w", err)
+	}
+	u, err := accounts.New(db).AddUser(ctx, *email, password, r)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "user %s added (id %d)\n", u.Email, u.ID)
+	if err := cliAudit(ctx, db, getenv, "user.add", fmt.Sprintf("user %d", u.ID), u.Email+" as "+string(u.Role)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s added as %s (id %d)\n", u.Email, u.Role, u.ID)
 	return nil
+}
+
+// cliAudit records an admin command in the audit log.
+func cliAudit(ctx context.Context, db *store.DB, getenv func(string) string, action, target, detail string) error {
+	name := "command line"
+	if u := getenv("USER"); u != "" {
+		name += " (" + u + ")"
+	}
+	return audit.New(db).Record(audit.WithActor(ctx, audit.Actor{Kind: audit.KindCLI, Name: name}), action, target, detail)
 }
 
 func isTerminal(f *os.File) bool {

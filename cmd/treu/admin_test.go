@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestAdminCommandsNeedADatabase: token, user and backup refuse a --data
+// TestAdminCommandsNeedADatabase: token, user, import and backup refuse a --data
 // folder without treu.db instead of creating an empty database there; migrate
 // creates it, and then they work.
 func TestAdminCommandsNeedADatabase(t *testing.T) {
@@ -22,6 +22,9 @@ func TestAdminCommandsNeedADatabase(t *testing.T) {
 		{"token create", func(d string) []string { return []string{"token", "create", "--data", d, "--name", "shop"} }},
 		{"token list", func(d string) []string { return []string{"token", "list", "--data", d} }},
 		{"user add", func(d string) []string { return []string{"user", "add", "--data", d, "--email", "you@shop.example"} }},
+		{"import", func(d string) []string {
+			return []string{"import", "--data", d, "--consent-source", "Shop", "--consent-text", "Ja", filepath.Join("testdata", "none.csv")}
+		}},
 		{"backup", func(d string) []string { return []string{"backup", "--data", d, filepath.Join(t.TempDir(), "copy.db")} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

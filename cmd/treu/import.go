@@ -67,7 +67,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	db, err := openData(ctx, cfg.Data)
+	db, err := openExisting(ctx, cfg.Data)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"syscall"
 
 	// The zone database inside the binary: --timezone works on hosts and
-	// containers without /usr/share/zoneinfo (about 450 KB).
+	// containers without /usr/share/zoneinfo (about 400 KB).
 	_ "time/tzdata"
 )
 
@@ -29,14 +29,18 @@ Usage:
   treu serve                      run the server (default)
   treu migrate                    apply database migrations and exit
   treu backup FILE                write a consistent copy of the database
-  treu token create --name NAME   create an API token (printed once)
-  treu user add --email EMAIL     create a UI user (password from stdin)
+  treu token create --name NAME [--scope admin|shop]
+                                  create an API token (printed once); default admin,
+                                  shop may only enroll, send events and tx mail, read a subscriber
+  treu token list                 list tokens with their scope
+  treu user add --email EMAIL [--role owner|admin|editor|viewer]
+                                  create a UI user (password from stdin); default owner
   treu import FILE.csv[.gz|.zip] --consent-source S --consent-text T [--list SLUG]...
                                   import subscribers with proven consent
   treu dkim generate --domain D --selector S [--algo ed25519|rsa]
   treu version
 
-Every command takes --data DIR (TREU_DATA); token, user and backup refuse a folder
+Every command takes --data DIR (TREU_DATA); token, user, import and backup refuse a folder
 without treu.db (serve and migrate create it). Run "treu serve -h" for all settings.
 `
 

@@ -261,8 +261,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	}
 
 	a.deps = web.Deps{
-		DB:          db,
-		Accounts:    accounts.New(db),
+		DB: db,
+		Accounts: accounts.New(db, accounts.WithInvitations(accounts.InviteConfig{
+			Secret: secret, Mail: a.queue, From: cfg.From, FromName: cfg.FromName, BaseURL: cfg.BaseURL,
+		})),
 		Subscribers: subs,
 		Segments:    segs,
 		Campaigns:   a.campaigns,

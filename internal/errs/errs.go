@@ -64,6 +64,11 @@ func Unauthorizedf(format string, args ...any) *Error {
 	return newf(Unauthorized, "", format, args...)
 }
 
+// Forbiddenf is a 403: the caller is known but may not do this.
+func Forbiddenf(format string, args ...any) *Error {
+	return newf(Forbidden, "", format, args...)
+}
+
 // RateLimitedf is a 429.
 func RateLimitedf(format string, args ...any) *Error {
 	return newf(RateLimited, "", format, args...)

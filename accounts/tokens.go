@@ -9,13 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/store"
@@ -24,9 +21,10 @@ import (
 // tokenPrefix marks Treu tokens so secret scanners and people recognise them.
 const tokenPrefix = "treu_"
 
-// Service manages API tokens and users.
+// Service manages API tokens, users and their sessions.
 type Service struct {
-	db *store.DB
+	db     *store.DB
+	invite InviteConfig
 
 	mu       sync.Mutex
 	lastSeen map[int64]time.Time    // token id -> last time we wrote last_used_at
@@ -43,9 +41,40 @@ type cachedToken struct {
 	expires time.Time
 }
 
-// New returns a Service on db.
-func New(db *store.DB) *Service {
-	return &Service{db: db, lastSeen: map[int64]time.Time{}, verified: map[string]cachedToken{}}
+// Option configures a Service.
+type Option func(*Service)
+
+// New returns a Service on db. Without WithInvitations it can do everything
+// but invite users by mail (the admin commands need no mail).
+func New(db *store.DB, opts ...Option) *Service {
+	s := &Service{db: db, lastSeen: map[int64]time.Time{}, verified: map[string]cachedToken{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Scope is what an API token may do.
+type Scope string
+
+const (
+	// ScopeShop is for the shop's software: enroll, events, transactional
+	// mail and reading a subscriber. A leaked shop token cannot export,
+	// erase or mail everyone.
+	ScopeShop Scope = "shop"
+	// ScopeAdmin may call every API route. Tokens made before scopes existed
+	// are admin tokens, and so is `treu token create` without --scope, so
+	// scripts written against the old behaviour keep working.
+	ScopeAdmin Scope = "admin"
+)
+
+// ParseScope accepts "shop" or "admin".
+func ParseScope(v string) (Scope, error) {
+	switch sc := Scope(strings.TrimSpace(v)); sc {
+	case ScopeShop, ScopeAdmin:
+		return sc, nil
+	}
+	return "", errs.Invalidf("scope", "scope must be shop or admin, not %q", v)
 }
 
 // Token is an API token as listed; the secret itself is shown only once.
@@ -53,6 +82,7 @@ type Token struct {
 	ID         int64      `json:"id"`
 	Name       string     `json:"name"`
 	Prefix     string     `json:"prefix"`
+	Scope      Scope      `json:"scope"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
@@ -63,23 +93,27 @@ func hashToken(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// CreateToken makes a new token and returns it with its secret, which is not stored.
-func (s *Service) CreateToken(ctx context.Context, name string) (Token, string, error) {
+// CreateToken makes a new token with a scope and returns it with its secret,
+// which is not stored.
+func (s *Service) CreateToken(ctx context.Context, name string, scope Scope) (Token, string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, isControl) {
 		return Token{}, "", errs.Invalidf("name", "name must be 1 to 100 printable characters")
+	}
+	if _, err := ParseScope(string(scope)); err != nil {
+		return Token{}, "", err
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return Token{}, "", fmt.Errorf("accounts: random token: %w", err)
 	}
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	t := Token{Name: name, Prefix: secret[:len(tokenPrefix)+6]}
+	t := Token{Name: name, Prefix: secret[:len(tokenPrefix)+6], Scope: scope}
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		t.CreatedAt = tx.Now
 		return tx.QueryRowContext(ctx,
-			`INSERT INTO api_tokens (name, prefix, hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			t.Name, t.Prefix, hashToken(secret), tx.Now.Unix()).Scan(&t.ID)
+			`INSERT INTO api_tokens (name, prefix, scope, hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			t.Name, t.Prefix, t.Scope, hashToken(secret), tx.Now.Unix()).Scan(&t.ID)
 	})
 	if err != nil {
 		return Token{}, "", fmt.Errorf("accounts: create token: %w", err)
@@ -104,8 +138,8 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 	var t Token
 	var created int64
 	err := s.db.QueryRowContext(ctx,
-		`SELECT id, name, prefix, created_at FROM api_tokens WHERE hash = ? AND revoked_at IS NULL`,
-		hash).Scan(&t.ID, &t.Name, &t.Prefix, &created)
+		`SELECT id, name, prefix, scope, created_at FROM api_tokens WHERE hash = ? AND revoked_at IS NULL`,
+		hash).Scan(&t.ID, &t.Name, &t.Prefix, &t.Scope, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, errs.Unauthorizedf("invalid API token")
 	}
@@ -146,7 +180,7 @@ func (s *Service) touch(ctx context.Context, id int64) {
 // Tokens lists all tokens, newest first.
 func (s *Service) Tokens(ctx context.Context) ([]Token, error) {
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC`)
+		`SELECT id, name, prefix, scope, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: list tokens: %w", err)
 	}
@@ -156,7 +190,7 @@ func (s *Service) Tokens(ctx context.Context) ([]Token, error) {
 		var t Token
 		var created int64
 		var used, revoked sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.Name, &t.Prefix, &created, &used, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Prefix, &t.Scope, &created, &used, &revoked); err != nil {
 			return nil, fmt.Errorf("accounts: list tokens: %w", err)
 		}
 		t.CreatedAt = time.Unix(created, 0).UTC()
@@ -197,109 +231,3 @@ func unixPtr(v sql.NullInt64) *time.Time {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// User is a marketer who signs in to the UI.
-type User struct {
-	ID    int64  `json:"id"`
-	Email string `json:"email"`
-}
-
-// Lockout: after maxFailures wrong passwords the account waits lockFor.
-const (
-	maxFailures = 5
-	lockFor     = 15 * time.Minute
-	minPassword = 10
-)
-
-// AddUser creates a UI user with a bcrypt hash of password.
-func (s *Service) AddUser(ctx context.Context, email, password string) (User, error) {
-	email = strings.TrimSpace(email)
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
-		return User{}, errs.Invalidf("email", "%q is not a valid email address", email)
-	}
-	if utf8.RuneCountInString(password) < minPassword || len(password) > 72 {
-		return User{}, errs.Invalidf("password", "password must be %d to 72 bytes long", minPassword)
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-	if err != nil {
-		return User{}, fmt.Errorf("accounts: hash password: %w", err)
-	}
-	u := User{Email: email}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		return tx.QueryRowContext(ctx,
-			`INSERT INTO users (email, password_hash, created_at) VALUES (?, ?, ?) RETURNING id`,
-			email, string(hash), tx.Now.Unix()).Scan(&u.ID)
-	})
-	if store.IsUniqueViolation(err) {
-		return User{}, errs.Conflictf("user %s exists already", email)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("accounts: add user: %w", err)
-	}
-	return u, nil
-}
-
-// dummyHash keeps sign-in time the same for unknown users, so timing does not
-// tell which addresses have accounts.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("treu-dummy-password"), bcrypt.DefaultCost)
-
-// SignIn checks a password. Repeated failures lock the account for a while.
-func (s *Service) SignIn(ctx context.Context, email, password string) (User, error) {
-	var u User
-	var hash string
-	var failed int
-	var locked sql.NullInt64
-	err := s.db.QueryRowContext(ctx,
-		`SELECT id, email, password_hash, failed_logins, locked_until FROM users WHERE email = ?`, strings.TrimSpace(email)).
-		Scan(&u.ID, &u.Email, &hash, &failed, &locked)
-	if errors.Is(err, sql.ErrNoRows) {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return User{}, errs.Unauthorizedf("wrong email or password")
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("accounts: sign in: %w", err)
-	}
-	now := s.db.Now()
-	if locked.Valid && now.Unix() < locked.Int64 {
-		return User{}, errs.RateLimitedf("too many failed sign-ins; try again later")
-	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
-		// Counted and locked in one statement: parallel guesses each add one,
-		// so a burst of them cannot all see the old count and slip past.
-		err := s.db.Tx(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE users SET
-				locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END,
-				failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END
-				WHERE id = ?`,
-				maxFailures, tx.Now.Add(lockFor).Unix(), maxFailures, u.ID)
-			return err
-		})
-		if err != nil {
-			return User{}, fmt.Errorf("accounts: record failed sign-in: %w", err)
-		}
-		return User{}, errs.Unauthorizedf("wrong email or password")
-	}
-	if failed > 0 || locked.Valid {
-		err := s.db.Tx(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?`, u.ID)
-			return err
-		})
-		if err != nil {
-			return User{}, fmt.Errorf("accounts: reset failed sign-ins: %w", err)
-		}
-	}
-	return u, nil
-}
-
-// UserByID loads a user for a session.
-func (s *Service) UserByID(ctx context.Context, id int64) (User, error) {
-	var u User
-	err := s.db.QueryRowContext(ctx, `SELECT id, email FROM users WHERE id = ?`, id).Scan(&u.ID, &u.Email)
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, errs.NotFoundf("no user %d", id)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("accounts: load user %d: %w", id, err)
-	}
-	return u, nil
-}
