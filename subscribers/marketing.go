@@ -69,7 +69,7 @@ type Recipient struct {
 	Attributes               string // JSON object
 	Tracking                 bool   // consented to per-person tracking (TDDDG § 25)
 	Skip                     string // "" when the marketing rule holds; else a Skip* constant
-	Suppression              string // the suppression's reason ("erased", "bounce", "complaint") when suppressed
+	Suppression              string // the suppression's reason when suppressed: SuppressErased, SuppressBounce, SuppressComplaint
 	Status                   string // the subscriber's status
 	ListedActive, Suppressed bool
 }
@@ -77,18 +77,11 @@ type Recipient struct {
 // May reports whether the marketing rule holds.
 func (r Recipient) May() bool { return r.Skip == "" }
 
-// Suppression reasons (Recipient.Suppression).
-const (
-	ReasonErased    = "erased"    // the person was erased (GDPR Art. 17)
-	ReasonBounce    = "bounce"    // the address bounced permanently
-	ReasonComplaint = "complaint" // the person reported a mail as spam
-)
-
 // Undeliverable reports whether no mail at all, transactional included, should
 // go to the address: it bounced permanently, and another try only harms the
 // shop's sender reputation. Erasure and complaints end marketing, not the
 // contract with the customer.
-func (r Recipient) Undeliverable() bool { return r.Suppression == ReasonBounce }
+func (r Recipient) Undeliverable() bool { return r.Suppression == SuppressBounce }
 
 // Recipients loads the subscribers ids and checks the marketing rule for each
 // against lists (slugs, at least one). Ids that no longer exist (erased) are

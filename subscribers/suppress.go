@@ -14,8 +14,9 @@ import (
 // through these functions: the suppressions table and a subscriber's
 // memberships stay this package's alone.
 
-// Suppression reasons (suppressions.reason) besides "erased".
+// Suppression reasons (suppressions.reason, Recipient.Suppression).
 const (
+	SuppressErased    = "erased"    // the person was erased (GDPR Art. 17)
 	SuppressBounce    = "bounce"    // a hard bounce, or too many soft ones
 	SuppressComplaint = "complaint" // the recipient marked a mail as spam
 )
