@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 )
 
@@ -64,22 +65,12 @@ func UsingSegment(ctx context.Context, q Querier, segmentID int64) ([]string, er
 // DeliveryCounts counts the deliveries of running and paused campaigns by
 // status, for the metrics.
 func DeliveryCounts(ctx context.Context, q Querier) (map[string]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT d.status, count(*) FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
+	out, err := store.CountBy(ctx, q, `SELECT d.status, count(*) FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
 		WHERE c.status IN ('running', 'paused') GROUP BY d.status`)
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: delivery counts: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var st string
-		var n int64
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("campaigns: delivery counts: %w", err)
-		}
-		out[st] = n
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func names(ctx context.Context, q Querier, query string, args ...any) ([]string, error) {

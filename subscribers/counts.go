@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/treu-mail/treu/store"
 )
 
 // Reads the marketer's pages need, kept here because this package owns the
@@ -14,21 +16,11 @@ import (
 // The GROUP BY reads only the (status, created_at) index, so it stays well
 // under a second at a million rows.
 func CountByStatus(ctx context.Context, q Querier) (map[string]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT status, count(*) FROM subscribers GROUP BY status`)
+	out, err := store.CountBy(ctx, q, `SELECT status, count(*) FROM subscribers GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("subscribers: count by status: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var st string
-		var n int64
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("subscribers: count by status: %w", err)
-		}
-		out[st] = n
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ListSize is a list with its number of active subscriptions.

@@ -136,17 +136,23 @@ func nullTime(t time.Time) any {
 	return t.Unix()
 }
 
+// The statements every click and open runs, prepared once (store's cache).
+const (
+	insertOpen  = `INSERT INTO opens (mail, subscriber_id, machine, sent_at, at) VALUES (?, ?, ?, ?, ?)`
+	insertClick = `INSERT INTO clicks (link_id, mail, subscriber_id, sent_at, at) VALUES (?, ?, ?, ?, ?) RETURNING id`
+)
+
 // applyHit writes one click or open in a group commit's transaction.
 func (s *Service) applyHit(ctx context.Context, tx *store.Tx, x *hit) error {
 	if x.open {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO opens (mail, subscriber_id, machine, sent_at, at) VALUES (?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecCached(ctx, insertOpen,
 			x.link.mail, x.sub, x.machine, x.sent.Unix(), x.at.Unix()); err != nil {
 			return fmt.Errorf("tracking: record an open of %s: %w", x.link.mail, err)
 		}
 		return nil
 	}
 	var id int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO clicks (link_id, mail, subscriber_id, sent_at, at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+	if err := tx.QueryRowCached(ctx, insertClick,
 		x.link.id, x.link.mail, nullID(x.sub), nullTime(x.sent), x.at.Unix()).Scan(&id); err != nil {
 		return fmt.Errorf("tracking: record a click on %s: %w", x.link.mail, err)
 	}

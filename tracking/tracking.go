@@ -92,6 +92,9 @@ func New(db *store.DB, cfg Config, consent Consent, log *slog.Logger) *Service {
 	// Clicks and opens are durable before the redirect (or the pixel) is
 	// answered; concurrent ones share a transaction.
 	s.hits = store.NewGroupCommit(db, 256, s.applyHit, nil)
+	if err := db.Prepare(context.Background(), insertOpen, insertClick); err != nil {
+		log.Warn("tracking: prepare; statements will be parsed per click", "err", err)
+	}
 	return s
 }
 
