@@ -7,7 +7,10 @@
 // the person), suppressions (the hash of an erased, bounced or complaining
 // address; package feedback suppresses through suppress.go). Mails are queued
 // through Queue inside the same transaction as the change that causes them, so
-// a confirmation mail is durable when Enroll returns.
+// a confirmation mail is durable when Enroll returns. The marketer's pages
+// and the metrics read through counts.go (counts by status, list sizes,
+// growth, search); the separate consent to per-person tracking (TDDDG § 25)
+// is the subscribers.tracking column, kept in tracking.go.
 //
 // Consent is data (DESIGN.md): the log records, per subscriber, the sign-up
 // (time, IP, user agent, source, the consent text shown and its sha256
