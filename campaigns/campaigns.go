@@ -51,6 +51,10 @@ type Campaign struct {
 	CouponPool string `json:"coupon_pool,omitempty"`
 	// UTM: the campaign's tracked links get the UTM parameters (default true).
 	UTM bool `json:"utm"`
+	// ExistingCustomers: the campaign is about the shop's own similar
+	// products and may reach existing customers (UWG § 7 (3)), whose mail
+	// then carries the objection notice.
+	ExistingCustomers bool `json:"existing_customers"`
 	// ParentID is the recurring campaign this send was spawned from.
 	ParentID   *int64     `json:"parent_id,omitempty"`
 	Status     Status     `json:"status"`
@@ -100,6 +104,8 @@ type Input struct {
 	// recipient from, assigned at send; required when the mail uses it.
 	CouponPool string `json:"coupon_pool,omitempty"`
 	UTM        *bool  `json:"utm"` // nil: true on create, unchanged on update
+	// ExistingCustomers: may reach existing customers (see Campaign).
+	ExistingCustomers bool `json:"existing_customers"`
 }
 
 // ListOptions pages through campaigns, newest first.
@@ -111,7 +117,7 @@ type ListOptions struct {
 
 const campaignCols = `c.id, c.name, c.subject, c.preheader, c.markdown, c.lists, c.segment_id, c.layout_id,
 	c.send_at, c.cron, c.parent_id, c.status, c.next_run_at, c.audience, c.started_at, c.finished_at,
-	c.created_at, c.updated_at, c.coupon_pool, c.utm`
+	c.created_at, c.updated_at, c.coupon_pool, c.utm, c.existing_customers`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -125,7 +131,7 @@ func scanCampaign(r rowScanner) (Campaign, error) {
 	)
 	err := r.Scan(&c.ID, &c.Name, &c.Subject, &c.Preheader, &c.Markdown, &lists, &segment, &layout,
 		&sendAt, &c.Cron, &parent, &c.Status, &nextRun, &c.Stats.Audience, &started, &finished,
-		&created, &updated, &c.CouponPool, &c.UTM)
+		&created, &updated, &c.CouponPool, &c.UTM, &c.ExistingCustomers)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -185,10 +191,10 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 	var id int64
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?) RETURNING id`,
+			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm, existing_customers)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM).Scan(&id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM, in.ExistingCustomers).Scan(&id)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
@@ -213,9 +219,9 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 			return errs.Conflictf("campaign %d is %s; only a draft or scheduled campaign can be edited", id, st)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, subject = ?, preheader = ?, markdown = ?,
-			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm) WHERE id = ?`,
+			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm), existing_customers = ? WHERE id = ?`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), in.ExistingCustomers, id)
 		if err != nil {
 			return err
 		}

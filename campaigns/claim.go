@@ -18,14 +18,15 @@ import (
 
 // run is a campaign this engine is sending, compiled once.
 type run struct {
-	id      int64
-	stopped atomic.Bool
-	tmpl    *templates.Template
-	pool    string            // coupon pool; "" for none
-	lists   []string          // the campaign's list slugs
-	listID  string            // List-Id header value
-	headers map[string]string // shared by all its messages; read-only
-	links   *tracking.Links   // nil: links stay as written
+	id       int64
+	stopped  atomic.Bool
+	tmpl     *templates.Template
+	pool     string            // coupon pool; "" for none
+	lists    []string          // the campaign's list slugs
+	existing bool              // may reach existing customers (subscribers.Mailing)
+	listID   string            // List-Id header value
+	headers  map[string]string // shared by all its messages; read-only
+	links    *tracking.Links   // nil: links stay as written
 
 	nextSweep time.Time // when to look for expired leases again
 	idleUntil time.Time // nothing due before this (unless poked)
@@ -37,6 +38,7 @@ type recipient struct {
 	Email, Name, Locale, Attributes string
 	Coupon                          string // the code assigned to this delivery, if the campaign has a pool
 	Tracking                        bool   // consented to per-person tracking (subscribers.tracking)
+	ExistingCustomer                bool   // mailed as an existing customer: the footer has the objection notice
 }
 
 type item struct {
@@ -220,10 +222,10 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	var (
 		name, subject, preheader, markdown, lists, pool string
 		layoutID                                        sql.NullInt64
-		utm                                             bool
+		utm, existing                                   bool
 	)
-	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, coupon_pool, utm FROM campaigns WHERE id = ?`, id).
-		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &pool, &utm)
+	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, coupon_pool, utm, existing_customers FROM campaigns WHERE id = ?`, id).
+		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &pool, &utm, &existing)
 	if err != nil {
 		return nil, err
 	}
@@ -246,12 +248,13 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 		first = slugs[0]
 	}
 	r := &run{
-		id:      id,
-		tmpl:    tmpl,
-		pool:    pool,
-		lists:   slugs,
-		listID:  e.listID(first),
-		headers: e.headers(id),
+		id:       id,
+		tmpl:     tmpl,
+		pool:     pool,
+		lists:    slugs,
+		existing: existing,
+		listID:   e.listID(first),
+		headers:  e.headers(id),
 	}
 	if e.cfg.Tracking != nil {
 		r.links = e.cfg.Tracking.Links(tracking.CampaignMail(id, name, utm))
@@ -343,7 +346,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 	}
 	// The send may take hours: an unsubscribe, a bounce or an erasure in the
 	// meantime is honoured by checking the marketing rule again per batch.
-	rcpts, err := subscribers.Recipients(ctx, e.db, subs, r.lists)
+	rcpts, err := subscribers.RecipientsFor(ctx, e.db, subs, subscribers.Mailing{Lists: r.lists, ExistingCustomers: r.existing})
 	if err != nil {
 		// Hand the batch back; it is claimed again on a later round.
 		done := make([]result, len(got))
@@ -367,7 +370,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 		}
 		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts,
 			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes, Tracking: rc.Tracking,
-				Coupon: c.coupon.String}})
+				Coupon: c.coupon.String, ExistingCustomer: rc.ExistingCustomer()}})
 	}
 	if r.pool != "" {
 		var released []result

@@ -146,7 +146,7 @@ func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Con
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
-	enterCart, args := cartEntry(cfg.Lists)
+	enterCart, args := cartEntry(subscribers.Mailing{Lists: cfg.Lists})
 	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log,
 		enterCart: enterCart, enterCartArgs: args,
 		cache: map[cacheKey]*templates.Template{}, problems: map[string]string{}}, nil
@@ -304,7 +304,6 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 			return err
 		}
 		var runs []dueRun
-		var subs []int64
 		for rows.Next() {
 			var r dueRun
 			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due); err != nil {
@@ -312,21 +311,20 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 				return err
 			}
 			runs = append(runs, r)
-			subs = append(subs, r.sub)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		seen = len(runs)
-		rcpts, err := subscribers.Recipients(ctx, tx, subs, e.cfg.Lists)
+		rcpts, err := e.recipients(ctx, tx, runs, enabled)
 		if err != nil {
 			return err
 		}
 		var refs []events.CartRef
 		for i := range runs {
 			r := &runs[i]
-			r.rc = rcpts[r.sub] // missing (erased): the zero Recipient, whose May is false
+			r.rc = rcpts[r.id] // missing (erased): the zero Recipient, whose May is false
 			if !r.rc.May() {
 				continue
 			}
@@ -351,6 +349,41 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 		e.log.WarnContext(ctx, "coupon pool empty: flow mails not sent", "pool", p)
 	}
 	return seen, err
+}
+
+// recipients checks the marketing rule for the runs' subscribers, in one
+// read per kind of flow: those that may reach existing customers and those
+// that may not (subscribers.Mailing). The map is keyed by run id.
+func (e *Engine) recipients(ctx context.Context, tx *store.Tx, runs []dueRun, enabled map[string]*flowRow) (map[int64]subscribers.Recipient, error) {
+	var subs [2][]int64
+	for _, r := range runs {
+		i := 0
+		if enabled[r.flow].ExistingCustomers {
+			i = 1
+		}
+		subs[i] = append(subs[i], r.sub)
+	}
+	var got [2]map[int64]subscribers.Recipient
+	for i := range subs {
+		if len(subs[i]) == 0 {
+			continue
+		}
+		var err error
+		if got[i], err = subscribers.RecipientsFor(ctx, tx, subs[i], subscribers.Mailing{Lists: e.cfg.Lists, ExistingCustomers: i == 1}); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[int64]subscribers.Recipient, len(runs))
+	for _, r := range runs {
+		i := 0
+		if enabled[r.flow].ExistingCustomers {
+			i = 1
+		}
+		if rc, ok := got[i][r.sub]; ok {
+			out[r.id] = rc
+		}
+	}
+	return out, nil
 }
 
 // decodeAttrs decodes a subscriber's attributes.
@@ -417,7 +450,8 @@ func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 		e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 		return e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart}
+	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart,
+		ExistingCustomer: rc.ExistingCustomer()}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool == "" {
 		msg, err := e.compose(ctx, w, f, r, tpl, data)

@@ -39,6 +39,9 @@ type Flow struct {
 	Version   int64  `json:"version"`              // read-only; bumped on every save
 	// Default is true while the flow runs on the built-in texts (read-only).
 	Default bool `json:"default"`
+	// ExistingCustomers: the flow mails about the shop's own similar
+	// products and may reach existing customers (UWG § 7 (3); subscribers.Mailing).
+	ExistingCustomers bool `json:"existing_customers"`
 }
 
 // Step is one mail of a flow.
@@ -191,14 +194,14 @@ type flowRow struct {
 	cursorAt    sql.NullInt64
 }
 
-const selectFlow = `SELECT slug, enabled, steps, cron, segment_id, version, enabled_at, last_round_at, cursor_at FROM flows`
+const selectFlow = `SELECT slug, enabled, steps, cron, segment_id, version, enabled_at, last_round_at, cursor_at, existing_customers FROM flows`
 
 func scanFlow(sc interface{ Scan(...any) error }) (flowRow, error) {
 	var f flowRow
 	var steps sql.NullString
 	var seg sql.NullInt64
 	var enabledAt int64
-	if err := sc.Scan(&f.Slug, &f.Enabled, &steps, &f.Cron, &seg, &f.Version, &enabledAt, &f.lastRoundAt, &f.cursorAt); err != nil {
+	if err := sc.Scan(&f.Slug, &f.Enabled, &steps, &f.Cron, &seg, &f.Version, &enabledAt, &f.lastRoundAt, &f.cursorAt, &f.ExistingCustomers); err != nil {
 		return flowRow{}, err
 	}
 	if seg.Valid {
@@ -280,8 +283,8 @@ func (e *Engine) Put(ctx context.Context, slug string, in Flow) (Flow, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE flows SET
 			enabled_at = CASE WHEN enabled = 0 AND ? THEN ? ELSE enabled_at END,
 			last_round_at = CASE WHEN enabled = 0 AND ? THEN NULL ELSE last_round_at END,
-			enabled = ?, steps = ?, cron = ?, segment_id = ?, version = version + 1, updated_at = ?
-			WHERE slug = ?`, in.Enabled, tx.Now.Unix(), in.Enabled, in.Enabled, string(steps), in.Cron, seg, tx.Now.Unix(), slug)
+			enabled = ?, steps = ?, cron = ?, segment_id = ?, version = version + 1, updated_at = ?, existing_customers = ?
+			WHERE slug = ?`, in.Enabled, tx.Now.Unix(), in.Enabled, in.Enabled, string(steps), in.Cron, seg, tx.Now.Unix(), in.ExistingCustomers, slug)
 		if err != nil {
 			return err
 		}

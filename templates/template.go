@@ -68,7 +68,7 @@ const textFooter = `
 {{ .Shop.Name }}{{ range .Shop.Impressum }}
 {{ . }}{{ end }}
 {{ if .UnsubscribeURL }}
-{{ .L.Reason }}
+{{ if .ExistingCustomer }}{{ .L.Customer }}{{ else }}{{ .L.Reason }}{{ end }}
 {{ if .PreferencesURL }}{{ .L.Preferences }}: {{ .PreferencesURL }}
 {{ end }}{{ .L.Unsubscribe }}: {{ .UnsubscribeURL }}
 {{ end }}`
