@@ -156,10 +156,20 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID})
 		},
 	})
-	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
+	rcfg := cfg.Stages.retention()
+	rcfg.Location = cfg.Location // the report's days and months are the shop's
+	if a.retention, err = retention.New(db, rcfg, log.With("component", "retention")); err != nil {
 		return nil, err
 	}
 	a.retention.Links = retention.NewSurveyLinks(secret, cfg.BaseURL)
+	a.retention.Attribution = func(ctx context.Context, from, to time.Time) ([]retention.MailRevenue, error) {
+		ms, err := a.tracking.RevenueByMail(ctx, from, to)
+		out := make([]retention.MailRevenue, len(ms))
+		for i, m := range ms {
+			out[i] = retention.MailRevenue(m)
+		}
+		return out, err
+	}
 	// A new order moves its customer on the ladder in the order's transaction.
 	a.events.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
 		_, _, err := a.retention.Recompute(ctx, tx, id)
@@ -417,7 +427,7 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 				return err
 			}
 			// The retention page reads the report computed here.
-			from, to := retention.DefaultPeriod(now)
+			from, to := retention.DefaultPeriod(now, a.cfg.Location)
 			_, err := a.retention.Precompute(ctx, from, to, a.subs.Count)
 			return err
 		}},
