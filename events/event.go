@@ -23,6 +23,10 @@ const (
 	CartUpdated = "cart.updated"
 	CartCleared = "cart.cleared"
 	OrderPlaced = "order.placed"
+	// OrderRefunded takes back what an order earned (package loyalty's
+	// points): {"order": {"id", "total"?}}, total being the amount refunded
+	// (absent or 0: the whole order).
+	OrderRefunded = "order.refunded"
 )
 
 // Limits on one event. A shop cart with more than MaxItems lines is not a cart
@@ -191,10 +195,18 @@ func (ev *Event) Validate() error {
 			return errs.Invalidf("order", "order is required for %s", ev.Type)
 		}
 		return ev.Order.validate()
+	case OrderRefunded:
+		if ev.Order == nil {
+			return errs.Invalidf("order", "order is required for %s", ev.Type)
+		}
+		if err := checkID("order.id", ev.Order.ID); err != nil {
+			return err
+		}
+		return checkMoney("order.total", ev.Order.Total)
 	case "":
 		return errs.Invalidf("type", "type is required")
 	default:
-		return errs.Invalidf("type", "type must be one of cart.updated, cart.cleared, order.placed")
+		return errs.Invalidf("type", "type must be one of cart.updated, cart.cleared, order.placed, order.refunded")
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
+	"github.com/treu-mail/treu/loyalty"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
@@ -50,6 +51,7 @@ type app struct {
 	coupons    *coupons.Service
 	imports    *imports.Service
 	retention  *retention.Service
+	loyalty    *loyalty.Service
 	tracking   *tracking.Service
 	feedback   *feedback.Service
 	webhooks   *webhooks.Service
@@ -148,13 +150,21 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
+	if a.loyalty, err = loyalty.New(db, cfg.Loyalty, pools, log.With("component", "loyalty")); err != nil {
+		return nil, err
+	}
+	a.loyalty.Links = loyalty.NewReferralLinks(secret, cfg.BaseURL)
 	a.events = events.New(db, log.With("component", "events"), events.Config{
 		// An order is credited to the campaign or flow mail that earned it,
-		// in the transaction that stores it.
+		// and earns its points, in the transaction that stores it.
 		OnOrder: func(ctx context.Context, tx *store.Tx, o events.PlacedOrder) error {
-			return a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
-				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID})
+			if err := a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
+				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID}); err != nil {
+				return err
+			}
+			return a.loyalty.OnOrder(ctx, tx, o)
 		},
+		OnRefund: a.loyalty.OnRefund,
 	})
 	rcfg := cfg.Stages.retention()
 	rcfg.Location = cfg.Location // the report's days and months are the shop's
@@ -285,6 +295,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Outbox:      outbox,
 		TxMail:      txm,
 		Retention:   a.retention,
+		Loyalty:     a.loyalty,
 		Tracking:    a.tracking,
 		Feedback:    a.feedback,
 		Providers:   providers,
@@ -424,6 +435,10 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 	daily := startScheduler(ctx, 24*time.Hour, a.cfg.Location, now, a.log,
 		ticker{"stages", func(ctx context.Context, now time.Time) error {
 			if _, err := a.retention.Pass(ctx, now); err != nil {
+				return err
+			}
+			// Balances that reached the reward become coupon codes.
+			if _, err := a.loyalty.Pass(ctx); err != nil {
 				return err
 			}
 			// The retention page reads the report computed here.
