@@ -40,7 +40,9 @@ func (s *Server) enroll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if referrer > 0 {
+	// Only a newcomer counts as referred: a known address must not be
+	// claimed by whoever has a link.
+	if referrer > 0 && created {
 		if _, err := s.loyalty.Refer(ctx, sub.ID, referrer); err != nil {
 			return err
 		}

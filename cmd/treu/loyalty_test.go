@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -106,6 +109,41 @@ func TestPointsEndToEnd(t *testing.T) {
 	kim = get("kim@example.com")
 	if *kim.Points != 79 || len(kim.Referrals) != 1 || kim.Referrals[0].FriendID != lea.ID || kim.Referrals[0].Credit != "50 points" {
 		t.Fatalf("kim after lea's orders = %+v", kim)
+	}
+
+	// The link leads a friend to the sign-up form, which carries the token.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(kim.ReferralURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || loc != "/subscribe?ref="+token {
+		t.Fatalf("referral link = %d %q", resp.StatusCode, loc)
+	}
+	resp, err = http.Get(in.base + "/subscribe?ref=" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `name="ref" value="`+token+`"`) {
+		t.Fatalf("sign-up form lacks the referral:\n%s", page)
+	}
+	resp, err = http.PostForm(in.base+"/subscribe", url.Values{"email": {"max@example.com"}, "lists": {"newsletter"},
+		"locale": {"de"}, "ref": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-up = %d", resp.StatusCode)
+	}
+	if max := get("max@example.com"); max.ReferredBy == nil || *max.ReferredBy != kim.ID {
+		t.Fatalf("max = %+v", max)
+	}
+	if kim = get("kim@example.com"); len(kim.Referrals) != 2 {
+		t.Fatalf("kim's referrals = %+v", kim.Referrals)
 	}
 
 	// 79 + 30 reaches 100: one code of the pool, 100 points spent.
