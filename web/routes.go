@@ -22,7 +22,7 @@ func (s *Server) routes(ui UIDeps) {
 	pub := s.publicRoutes(s.subs)
 	s.npsRoutes(pub)      // web/public_nps.go
 	s.referralRoutes(pub) // web/public_referral.go
-	s.trackingRoutes() // /l/ and /o/: tracked links and the open pixel
+	s.trackingRoutes()    // /l/ and /o/: tracked links and the open pixel
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)
