@@ -39,6 +39,7 @@ type recipient struct {
 	Coupon                          string // the code assigned to this delivery, if the campaign has a pool
 	Tracking                        bool   // consented to per-person tracking (subscribers.tracking)
 	ExistingCustomer                bool   // mailed as an existing customer: the footer has the objection notice
+	Loyalty                         templates.Loyalty
 }
 
 type item struct {
@@ -371,6 +372,23 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts,
 			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes, Tracking: rc.Tracking,
 				Coupon: c.coupon.String, ExistingCustomer: rc.ExistingCustomer()}})
+	}
+	if e.cfg.Loyalty != nil && r.tmpl.UsesLoyalty() && len(items) > 0 {
+		ids := make([]int64, len(items))
+		for i, it := range items {
+			ids[i] = it.rcpt.ID
+		}
+		ls, err := e.cfg.Loyalty(ctx, ids)
+		if err != nil {
+			for _, it := range items {
+				done = append(done, result{delivery: it.delivery, kind: resRelease})
+			}
+			e.log.Error("load points; batch handed back", "campaign_id", r.id, "err", err)
+			return nil, done, nil
+		}
+		for _, it := range items {
+			it.rcpt.Loyalty = ls[it.rcpt.ID]
+		}
 	}
 	if r.pool != "" {
 		var released []result

@@ -75,6 +75,10 @@ type Config struct {
 	// redirects (and adds the open pixel where consented); nil sends them
 	// as written. Previews and test sends are never rewritten.
 	Tracking *tracking.Service
+	// Loyalty reads recipients' points and referral links ({{ .Points }},
+	// {{ .ReferralURL }}; package loyalty), per batch and only for mails
+	// that print them; nil: they stay empty.
+	Loyalty templates.LoyaltyOf
 
 	// Feedback (package feedback), each optional:
 	// ReturnPath gives each delivery its envelope sender (a VERP address

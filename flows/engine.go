@@ -76,6 +76,10 @@ type Config struct {
 	// Tracking rewrites the links of flow mails to tracked redirects (and
 	// adds the open pixel where consented); nil sends them as written.
 	Tracking *tracking.Service
+	// Loyalty reads a recipient's points and referral link ({{ .Points }},
+	// {{ .ReferralURL }}; package loyalty) for steps that print them; nil:
+	// they stay empty.
+	Loyalty templates.LoyaltyOf
 
 	// FeedbackSender is the last field of the Feedback-ID header
 	// ("<flow>:flow:<sender>", for Gmail's feedback loop); empty: no header.
@@ -452,6 +456,13 @@ func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 	}
 	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart,
 		ExistingCustomer: rc.ExistingCustomer()}
+	if e.cfg.Loyalty != nil && tpl.UsesLoyalty() {
+		ls, err := e.cfg.Loyalty(ctx, []int64{r.sub})
+		if err != nil {
+			return fmt.Errorf("flows: points of %d: %w", r.sub, err)
+		}
+		data.Points, data.ReferralURL = ls[r.sub].Points, ls[r.sub].ReferralURL
+	}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool == "" {
 		msg, err := e.compose(ctx, w, f, r, tpl, data)

@@ -14,6 +14,7 @@ import (
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/templates"
 )
 
 // Config is the bonus programme. Zero values switch its parts off.
@@ -373,3 +374,22 @@ func (s *Service) AccountOf(ctx context.Context, subscriberID int64) (Account, e
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TemplateData is what mails print of the programme for ids ({{ .Points }},
+// {{ .ReferralURL }}): the hook campaigns.Config.Loyalty and
+// flows.Config.Loyalty take. One read for the whole batch.
+func (s *Service) TemplateData(ctx context.Context, ids []int64) (map[int64]templates.Loyalty, error) {
+	bal, err := Balances(ctx, s.db, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]templates.Loyalty, len(ids))
+	for _, id := range ids {
+		l := templates.Loyalty{Points: bal[id]}
+		if s.Links != nil {
+			l.ReferralURL = s.Links.URL(id)
+		}
+		out[id] = l
+	}
+	return out, nil
+}

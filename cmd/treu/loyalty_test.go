@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/treu-mail/treu/mailer/smtptest"
 )
 
 // account is what GET /api/subscribers/{ref} shows of the bonus programme.
@@ -27,7 +30,8 @@ type account struct {
 // share, a friend enrolled through the referral link credits the referrer
 // at the first order, and a balance of --reward-points becomes a coupon code.
 func TestPointsEndToEnd(t *testing.T) {
-	in := startTreu(t, nil, "--points-per-euro", "1", "--reward-points", "100", "--reward-pool", "treue",
+	smtpd := smtptest.Start(t)
+	in := startTreu(t, nil, "--smtp-url", smtpd.URL(), "--from", "news@shop.example", "--points-per-euro", "1", "--reward-points", "100", "--reward-pool", "treue",
 		"--referral-points", "50")
 	if st := in.do("POST", "/api/coupon-pools", map[string]any{"slug": "treue", "name": "Treuebonus"}, nil); st != 201 {
 		t.Fatalf("pool = %d", st)
@@ -156,5 +160,27 @@ func TestPointsEndToEnd(t *testing.T) {
 	event("r2", "order.refunded", "kim@example.com", `{"id":"k2"}`)
 	if p := points("kim@example.com"); p != -21 {
 		t.Fatalf("kim after refunding k2 = %d, want -21", p)
+	}
+
+	// A campaign prints each recipient's balance and referral link.
+	smtpd.Reset()
+	var cp struct{ ID int64 }
+	if st := in.do("POST", "/api/campaigns", map[string]any{"name": "Punkte", "subject": "Ihre Punkte",
+		"markdown": "Punkte: {{ .Points }}\n\nEmpfehlen: {{ .ReferralURL }}"}, &cp); st != 201 {
+		t.Fatalf("campaign = %d", st)
+	}
+	if st := in.do("POST", fmt.Sprintf("/api/campaigns/%d/start", cp.ID), nil, nil); st != 200 {
+		t.Fatalf("start = %d", st)
+	}
+	msgs := smtpd.WaitFor(2, 30*time.Second)
+	if len(msgs) != 2 {
+		t.Fatalf("%d campaign mails, want 2 (kim, lea)", len(msgs))
+	}
+	for _, m := range msgs {
+		p := parse(t, m)
+		want := map[string]string{"kim@example.com": "Punkte: -21", "lea@example.com": "Punkte: 15"}[m.To[0]]
+		if !strings.Contains(p.Text, want) || !strings.Contains(p.Text, "/r/") {
+			t.Errorf("mail to %v lacks %q and the referral link:\n%s", m.To, want, p.Text)
+		}
 	}
 }

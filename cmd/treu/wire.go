@@ -192,6 +192,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:   footer,
 		Location: cfg.Location,
 		Tracking: a.tracking,
+		Loyalty:  a.loyalty.TemplateData,
 		// Gmail's feedback loop reports complaint rates per Feedback-ID.
 		FeedbackSender: host,
 	}, log.With("component", "flows"))
@@ -235,6 +236,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Location: cfg.Location,
 		Pools:    pools,
 		Tracking: a.tracking,
+		Loyalty:  a.loyalty.TemplateData,
 		OnResult: a.metrics.Mails("campaign"),
 		// Feedback: VERP return paths, 5xx refusals as hard bounces, and
 		// bounces and complaints in the figures.
