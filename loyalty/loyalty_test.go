@@ -90,7 +90,7 @@ func TestPointsAndRefunds(t *testing.T) {
 	}
 	e.event(t, `{"type":"order.refunded","id":"r1","email":"kim@example.com","order":{"id":"o1","total":5}}`) // 10 back
 	e.event(t, `{"type":"order.refunded","id":"r2","email":"kim@example.com","order":{"id":"o1","total":5}}`) // once per order
-	e.event(t, `{"type":"order.refunded","id":"r3","email":"gast@example.com","order":{"id":"g1"}}`)         // nothing to take back
+	e.event(t, `{"type":"order.refunded","id":"r3","email":"gast@example.com","order":{"id":"g1"}}`)          // nothing to take back
 	e.event(t, `{"type":"order.refunded","id":"r4","email":"kim@example.com","order":{"id":"unknown"}}`)      // an order Treu never saw
 	if got := e.balance(t, kim); got != 29 {
 		t.Fatalf("balance after refund = %d, want 29", got)
