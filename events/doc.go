@@ -35,5 +35,10 @@
 //
 // Config.OnOrder runs for each order seen for the first time, inside the
 // transaction that stores it: package tracking credits the order to the mail
-// that earned it (or to the campaign the order names in "attribution").
+// that earned it (or to the campaign the order names in "attribution"), and
+// package loyalty gives its points. An order.refunded event is stored and
+// handed to Config.OnRefund when the order is known and a subscriber's
+// (loyalty takes the points back); the order and its figures stay, since
+// the retention report counts what was ordered. Cohorts counts months in the
+// zone it is given (store.LocalMonth).
 package events
