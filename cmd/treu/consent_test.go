@@ -259,6 +259,37 @@ func TestOneMarketingRule(t *testing.T) {
 		if !slices.Equal(got, sorted(may["newsletter"])) {
 			t.Errorf("cart reminders to %v, want %v", got, sorted(may["newsletter"]))
 		}
+
+		// The same flow opened to existing customers reaches the customer too,
+		// with the objection notice.
+		var flow map[string]any
+		if st := in.do("GET", "/api/flows/cart-abandonment", nil, &flow); st != 200 {
+			t.Fatalf("get flow = %d", st)
+		}
+		flow["existing_customers"] = true
+		if st := in.do("PUT", "/api/flows/cart-abandonment", flow, &flow); st != 200 || flow["existing_customers"] != true {
+			t.Fatalf("put flow = %d %v", st, flow["existing_customers"])
+		}
+		// The tick above moved the flow's cursor hours ahead of the real
+		// clock the carts are stamped with; taken back, the carts are looked
+		// at again: the others have their runs, only the customer's enters.
+		if _, err := in.app.db.Writer().ExecContext(ctx, `UPDATE flows SET cursor_at = NULL WHERE slug = 'cart-abandonment'`); err != nil {
+			t.Fatal(err)
+		}
+		smtpd.Reset()
+		if _, err := in.app.flows.Tick(ctx, time.Now().Add(4*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		in.app.queue.Wake()
+		msgs := smtpd.WaitFor(1, 20*time.Second)
+		if got := recipientsOf(msgs); !slices.Equal(got, []string{customer}) {
+			t.Errorf("cart reminders open to existing customers reached %v, want %v", got, []string{customer})
+		}
+		for _, m := range msgs {
+			if notice := strings.Contains(parse(t, m).Text, "Basistarifen"); notice != slices.Contains(m.To, customer) {
+				t.Errorf("cart reminder to %v: objection notice %v", m.To, notice)
+			}
+		}
 	})
 }
 
