@@ -104,8 +104,9 @@ type Input struct {
 	// recipient from, assigned at send; required when the mail uses it.
 	CouponPool string `json:"coupon_pool,omitempty"`
 	UTM        *bool  `json:"utm"` // nil: true on create, unchanged on update
-	// ExistingCustomers: may reach existing customers (see Campaign).
-	ExistingCustomers bool `json:"existing_customers"`
+	// ExistingCustomers: may reach existing customers (see Campaign); nil:
+	// false on create, unchanged on update (the UI's composer leaves it).
+	ExistingCustomers *bool `json:"existing_customers"`
 }
 
 // ListOptions pages through campaigns, newest first.
@@ -194,7 +195,7 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm, existing_customers)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM, in.ExistingCustomers).Scan(&id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM, in.ExistingCustomers != nil && *in.ExistingCustomers).Scan(&id)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
@@ -219,9 +220,9 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 			return errs.Conflictf("campaign %d is %s; only a draft or scheduled campaign can be edited", id, st)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, subject = ?, preheader = ?, markdown = ?,
-			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm), existing_customers = ? WHERE id = ?`,
+			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm), existing_customers = coalesce(?, existing_customers) WHERE id = ?`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), in.ExistingCustomers, id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), boolOrNil(in.ExistingCustomers), id)
 		if err != nil {
 			return err
 		}

@@ -379,6 +379,7 @@ func (u *ui) saveFlow(c echo.Context) error {
 		return u.renderFlow(c, http.StatusConflict, f, delays, "",
 			u.tr(c, "Someone else saved this flow meanwhile. Your version is below; save again to replace theirs."), "")
 	}
+	f.ExistingCustomers = cur.ExistingCustomers // set over the API; the form keeps it
 	if _, err := u.flows.Put(c.Request().Context(), cur.Slug, f); err != nil {
 		e, ok := errs.As(err)
 		if !ok || e.Kind == errs.Internal || e.Kind == errs.NotFound {
