@@ -17,12 +17,4 @@ var loyaltyGerman = map[string]string{
 	"Rewards":                     "Prämien",
 }
 
-// init adds the strings; one the main table has already keeps its German
-// there, so this file cannot change another page's wording.
-func init() {
-	for k, v := range loyaltyGerman {
-		if _, ok := uiGerman[k]; !ok {
-			uiGerman[k] = v
-		}
-	}
-}
+func init() { addGerman(loyaltyGerman) }

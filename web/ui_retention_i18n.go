@@ -78,10 +78,12 @@ var retentionGerman = map[string]string{
 	"No orders yet: a prospect since enrolling.": "Noch keine Bestellung: Interessent seit der Anmeldung.",
 }
 
-// init adds the strings; one the main table has already keeps its German
-// there, so this file cannot change another page's wording.
-func init() {
-	for k, v := range retentionGerman {
+func init() { addGerman(retentionGerman) }
+
+// addGerman adds a feature's strings; one the main table has already keeps
+// its German there, so a feature's file cannot change another page's wording.
+func addGerman(m map[string]string) {
+	for k, v := range m {
 		if _, ok := uiGerman[k]; !ok {
 			uiGerman[k] = v
 		}

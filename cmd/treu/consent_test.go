@@ -162,22 +162,10 @@ func TestOneMarketingRule(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var gotx []string
-			for _, r := range rcx {
-				if r.May() {
-					gotx = append(gotx, r.Email)
-				}
+			if got := mayOf(rcx); !slices.Equal(got, sorted(mayExisting[list])) {
+				t.Errorf("RecipientsFor existing customers on %s = %v, want %v", list, got, sorted(mayExisting[list]))
 			}
-			if slices.Sort(gotx); !slices.Equal(gotx, sorted(mayExisting[list])) {
-				t.Errorf("RecipientsFor existing customers on %s = %v, want %v", list, gotx, sorted(mayExisting[list]))
-			}
-			var got []string
-			for _, r := range rc {
-				if r.May() {
-					got = append(got, r.Email)
-				}
-			}
-			if slices.Sort(got); !slices.Equal(got, sorted(may[list])) {
+			if got := mayOf(rc); !slices.Equal(got, sorted(may[list])) {
 				t.Errorf("Recipients for %s = %v, want %v", list, got, sorted(may[list]))
 			}
 			for id, e := range ids {
@@ -291,6 +279,18 @@ func TestOneMarketingRule(t *testing.T) {
 			}
 		}
 	})
+}
+
+// mayOf lists the addresses the marketing rule lets through, sorted.
+func mayOf(rc map[int64]subscribers.Recipient) []string {
+	var out []string
+	for _, r := range rc {
+		if r.May() {
+			out = append(out, r.Email)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func recipientsOf(msgs []smtptest.Received) []string {
