@@ -34,3 +34,32 @@ func TestLocalMonth(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLocalMonth groups 1,000,000 times of a year by month, in UTC
+// (plain strftime) and in Berlin (the CASE over the zone's changes): the
+// price of the shop's calendar in the retention report's month queries.
+//
+//	go test ./store -run '^$' -bench LocalMonth -benchtime 3x
+func BenchmarkLocalMonth(b *testing.B) {
+	db := storetest.Open(b)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Skip("no zone data:", err)
+	}
+	from, to := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, loc := range []*time.Location{time.UTC, berlin} {
+		b.Run(loc.String(), func(b *testing.B) {
+			q := `WITH RECURSIVE t(x) AS (SELECT ?1 UNION ALL SELECT x + 31 FROM t WHERE x < ?1 + 31 * 999999)
+				SELECT count(DISTINCT ` + store.LocalMonth("x", loc, from, to) + `) FROM t`
+			for b.Loop() {
+				var n int
+				if err := db.QueryRowContext(context.Background(), q, from.Unix()).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+				if n != 12 {
+					b.Fatalf("%d months", n)
+				}
+			}
+		})
+	}
+}
