@@ -37,7 +37,7 @@ func (e *Engine) sourceCtx(ctx context.Context, subject, preheader, markdown, la
 // data is what the template sees of a recipient.
 func (e *Engine) data(rc *recipient) (*templates.Data, error) {
 	d := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Coupon: rc.Coupon, ExistingCustomer: rc.ExistingCustomer,
-		Points: rc.Loyalty.Points, ReferralURL: rc.Loyalty.ReferralURL}
+		Points: rc.Loyalty.Points, RewardCode: rc.Loyalty.RewardCode, ReferralURL: rc.Loyalty.ReferralURL}
 	if rc.Attributes != "" && rc.Attributes != "{}" {
 		if err := json.Unmarshal([]byte(rc.Attributes), &d.Attributes); err != nil {
 			return nil, fmt.Errorf("attributes: %w", err)

@@ -461,7 +461,8 @@ func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 		if err != nil {
 			return fmt.Errorf("flows: points of %d: %w", r.sub, err)
 		}
-		data.Points, data.ReferralURL = ls[r.sub].Points, ls[r.sub].ReferralURL
+		l := ls[r.sub]
+		data.Points, data.RewardCode, data.ReferralURL = l.Points, l.RewardCode, l.ReferralURL
 	}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool == "" {

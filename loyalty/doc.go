@@ -13,7 +13,8 @@
 // Config.RewardPool (package coupons assigns it to the subscriber, the
 // ledger spends the points and keeps the code), on the order that reaches
 // it or in Pass, which the daily scheduler runs. An empty pool leaves the
-// points for a later pass.
+// points for a later pass. The code is kept in the ledger, shown on the
+// subscriber (API and UI) and printed by {{ .RewardCode }} (the latest).
 //
 // Referrals: every subscriber has a signed link, ReferralLinks.URL
 // (BASE/r/TOKEN, {{ .ReferralURL }} in mails). A friend who enrolls with its

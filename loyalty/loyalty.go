@@ -376,20 +376,48 @@ func (s *Service) AccountOf(ctx context.Context, subscriberID int64) (Account, e
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TemplateData is what mails print of the programme for ids ({{ .Points }},
-// {{ .ReferralURL }}): the hook campaigns.Config.Loyalty and
-// flows.Config.Loyalty take. One read for the whole batch.
+// {{ .RewardCode }}, {{ .ReferralURL }}): the hook campaigns.Config.Loyalty
+// and flows.Config.Loyalty take. Two reads for the whole batch.
 func (s *Service) TemplateData(ctx context.Context, ids []int64) (map[int64]templates.Loyalty, error) {
 	bal, err := Balances(ctx, s.db, ids)
 	if err != nil {
 		return nil, err
 	}
+	codes, err := latestRewards(ctx, s.db, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[int64]templates.Loyalty, len(ids))
 	for _, id := range ids {
-		l := templates.Loyalty{Points: bal[id]}
+		l := templates.Loyalty{Points: bal[id], RewardCode: codes[id]}
 		if s.Links != nil {
 			l.ReferralURL = s.Links.URL(id)
 		}
 		out[id] = l
 	}
 	return out, nil
+}
+
+// latestRewards returns the latest reward code of each of ids that has one.
+func latestRewards(ctx context.Context, q Querier, ids []int64) (map[int64]string, error) {
+	out := map[int64]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT subscriber_id, ref FROM loyalty_points WHERE id IN (
+		SELECT max(id) FROM loyalty_points WHERE kind = 'reward'
+		AND subscriber_id IN (SELECT value FROM json_each(?)) GROUP BY subscriber_id)`, store.JSONInts(ids))
+	if err != nil {
+		return nil, fmt.Errorf("loyalty: reward codes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var code string
+		if err := rows.Scan(&id, &code); err != nil {
+			return nil, fmt.Errorf("loyalty: reward codes: %w", err)
+		}
+		out[id] = code
+	}
+	return out, rows.Err()
 }

@@ -20,8 +20,10 @@ type Data struct {
 	ExistingCustomer bool
 
 	// Points is the recipient's bonus points balance (package loyalty; 0
-	// when points are off), ReferralURL their recommend-a-friend link.
+	// when points are off), RewardCode the latest coupon code their points
+	// bought, ReferralURL their recommend-a-friend link.
 	Points      int64
+	RewardCode  string
 	ReferralURL string
 
 	// ConfirmURL is set only for the double opt-in mail (see SystemMail).
@@ -166,6 +168,7 @@ func samples() []*Data {
 			ConfirmURL:     "https://shop.example/confirm/t",
 			Coupon:         "WELCOME10",
 			Points:         120,
+			RewardCode:     "TREUE-50",
 			ReferralURL:    "https://shop.example/r/t",
 			Cart: &Cart{
 				ID: "c1", URL: "https://shop.example/cart/c1", Currency: "EUR", Total: 59.8,

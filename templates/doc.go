@@ -37,8 +37,8 @@
 // refused (footer.go). A recipient mailed as an existing customer (UWG § 7
 // (3), Data.ExistingCustomer) gets, instead of the sign-up reason, the
 // footer's notice that they may object at any time at no cost beyond base
-// rates (Strings.Customer), in their language. Data.Points and
-// Data.ReferralURL come from package loyalty through the LoyaltyOf hook of
+// rates (Strings.Customer), in their language. Data.Points, Data.RewardCode
+// and Data.ReferralURL come from package loyalty through the LoyaltyOf hook of
 // the senders, which read them only for mails that print them
 // (Template.UsesLoyalty). Besides the
 // recipient's Data a layout sees .Subject, .Preheader, .Shop (Name, LogoURL,

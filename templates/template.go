@@ -179,7 +179,8 @@ func Compile(src Source) (*Template, error) {
 	}
 	t.usesCoupon = usesField("Coupon", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree)
 	t.usesLoyalty = usesField("Points", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree) ||
-		usesField("ReferralURL", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree)
+		usesField("ReferralURL", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree) ||
+		usesField("RewardCode", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree)
 	t.fast = t.compileFast()
 	if t.fast != nil && !t.fastAgrees() {
 		t.fast = nil

@@ -10,13 +10,14 @@ import (
 // go out with an empty code: a coupon needs a pool to come from.
 func (t *Template) UsesCoupon() bool { return t.usesCoupon }
 
-// UsesLoyalty says whether the mail prints {{ .Points }} or
-// {{ .ReferralURL }}, so a sender reads the balances only for such mails.
+// UsesLoyalty says whether the mail prints {{ .Points }}, {{ .RewardCode }}
+// or {{ .ReferralURL }}, so a sender reads the balances only for such mails.
 func (t *Template) UsesLoyalty() bool { return t.usesLoyalty }
 
 // Loyalty is what a mail shows of the bonus programme (package loyalty).
 type Loyalty struct {
 	Points      int64
+	RewardCode  string // the latest coupon code given for points
 	ReferralURL string
 }
 

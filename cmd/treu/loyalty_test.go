@@ -166,7 +166,7 @@ func TestPointsEndToEnd(t *testing.T) {
 	smtpd.Reset()
 	var cp struct{ ID int64 }
 	if st := in.do("POST", "/api/campaigns", map[string]any{"name": "Punkte", "subject": "Ihre Punkte",
-		"markdown": "Punkte: {{ .Points }}\n\nEmpfehlen: {{ .ReferralURL }}"}, &cp); st != 201 {
+		"markdown": "Punkte: {{ .Points }}\n\nPrämie: {{ .RewardCode }}\n\nEmpfehlen: {{ .ReferralURL }}"}, &cp); st != 201 {
 		t.Fatalf("campaign = %d", st)
 	}
 	if st := in.do("POST", fmt.Sprintf("/api/campaigns/%d/start", cp.ID), nil, nil); st != 200 {
@@ -178,9 +178,11 @@ func TestPointsEndToEnd(t *testing.T) {
 	}
 	for _, m := range msgs {
 		p := parse(t, m)
-		want := map[string]string{"kim@example.com": "Punkte: -21", "lea@example.com": "Punkte: 15"}[m.To[0]]
-		if !strings.Contains(p.Text, want) || !strings.Contains(p.Text, "/r/") {
-			t.Errorf("mail to %v lacks %q and the referral link:\n%s", m.To, want, p.Text)
+		wants := map[string][]string{"kim@example.com": {"Punkte: -21", "Prämie: TREU-1"}, "lea@example.com": {"Punkte: 15"}}[m.To[0]]
+		for _, want := range append(wants, "/r/") {
+			if !strings.Contains(p.Text, want) {
+				t.Errorf("mail to %v lacks %q:\n%s", m.To, want, p.Text)
+			}
 		}
 	}
 }
