@@ -203,6 +203,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"type":"cart.cleared","email":"a@b.de","occurred_at":1767366245,"cart":{"id":"c"}}`))
 	f.Add([]byte(`{"type":"cart.updated","email":"a@b.de","cart":{"id":"c","currency":"EUR","total":1,"items":[{"price":1e400}]}}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"type":"order.refunded","email":"a@b.de","order":{"id":"o1","total":5}}`))
+	f.Add([]byte(`{"type":"order.refunded","email":"a@b.de","order":{"id":"o1"}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev, err := events.Parse(raw)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/treu-mail/treu/internal/errs"
 )
 
 func FuzzValidateEmail(f *testing.F) {
@@ -99,4 +101,33 @@ func BenchmarkManageURLs(b *testing.B) {
 	for b.Loop() {
 		e.svc.ManageURLs(123456)
 	}
+}
+
+// FuzzValidateBasis: the legal basis fields never panic, every refusal
+// names its field, and an existing customer always names the sale.
+func FuzzValidateBasis(f *testing.F) {
+	f.Add("existing_customer", "A-1", "", false)
+	f.Add("existing_customer", "", "Hinweis", false)
+	f.Add("existing_customer", "", "", true)
+	f.Add("consent", "x", "", false)
+	f.Add("", "", "", false)
+	f.Fuzz(func(t *testing.T, basis, order, notice string, doi bool) {
+		var c ConsentInput
+		b, o, err := validateBasis(EnrollInput{LegalBasis: basis, OrderID: order, Notice: notice, DoubleOptIn: &doi}, &c)
+		if err != nil {
+			if e, ok := errs.As(err); !ok || e.Kind != errs.Invalid || e.Field == "" {
+				t.Fatalf("refusal without a field: %v", err)
+			}
+			return
+		}
+		switch b {
+		case BasisConsent:
+		case BasisExistingCustomer:
+			if o == "" && c.Text == "" {
+				t.Fatal("an existing customer without the sale")
+			}
+		default:
+			t.Fatalf("basis %q", b)
+		}
+	})
 }
