@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -21,7 +22,23 @@ func apiMeta(c echo.Context) subscribers.Meta {
 // referral token of the friend who recommended the shop (package loyalty).
 type enrollBody struct {
 	subscribers.EnrollInput
-	Referral string `json:"referral"`
+	Referral string
+}
+
+// UnmarshalJSON reads the two apart, so an error names the body's field
+// ("email"), not the embedded struct's path.
+func (b *enrollBody) UnmarshalJSON(raw []byte) error {
+	if err := json.Unmarshal(raw, &b.EnrollInput); err != nil {
+		return err
+	}
+	var r struct {
+		Referral string `json:"referral"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return err
+	}
+	b.Referral = r.Referral
+	return nil
 }
 
 // enroll: 201 for a new subscriber, 200 with the existing one (idempotent).

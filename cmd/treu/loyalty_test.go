@@ -143,6 +143,10 @@ func TestPointsEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("sign-up = %d", resp.StatusCode)
 	}
+	in.app.queue.Wake()
+	if got := smtpd.WaitFor(1, 20*time.Second); len(got) != 1 || got[0].To[0] != "max@example.com" {
+		t.Fatalf("confirmation mail: %d mails", len(got))
+	}
 	if max := get("max@example.com"); max.ReferredBy == nil || *max.ReferredBy != kim.ID {
 		t.Fatalf("max = %+v", max)
 	}
