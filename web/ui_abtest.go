@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,6 +38,11 @@ type abForm struct {
 
 func variantLetter(i int) string { return string(rune('A' + i)) }
 
+// abMetrics are the choices of the composer's "Winner by".
+func abMetrics() []campaigns.Metric {
+	return []campaigns.Metric{campaigns.MetricClicks, campaigns.MetricOpens, campaigns.MetricRevenue}
+}
+
 // abFormOf fills the composer's slots and settings from in.
 func abFormOf(in campaigns.Input) abForm {
 	f := abForm{Share: "20", Wait: "4h", Metric: campaigns.MetricClicks}
@@ -50,7 +56,7 @@ func abFormOf(in campaigns.Input) abForm {
 	}
 	if in.AB != nil {
 		if in.AB.TestShare != nil {
-			f.Share = strconv.FormatFloat(*in.AB.TestShare*100, 'f', -1, 64)
+			f.Share = strconv.FormatFloat(math.Round(*in.AB.TestShare*1e6)/1e4, 'f', -1, 64) // 0.07 shows as 7, not 7.000000000000001
 		}
 		if in.AB.Wait != "" {
 			f.Wait = in.AB.Wait
@@ -66,28 +72,36 @@ func abFormOf(in campaigns.Input) abForm {
 // slots must be used in order (B before C), so a variant keeps its letter.
 func abInput(form url.Values, in *campaigns.Input) error {
 	var vs []campaigns.Variant
+	all := []campaigns.Variant{{}} // every slot as typed, to show again on an error
 	gap := -1
+	var gapErr error
 	for i := 1; i < campaigns.MaxVariants; i++ {
 		n := strconv.Itoa(i)
 		v := campaigns.Variant{Subject: strings.TrimSpace(form.Get("variant_subject_" + n)),
 			Preheader: form.Get("variant_preheader_" + n),
 			Markdown:  strings.ReplaceAll(form.Get("variant_markdown_"+n), "\r\n", "\n")}
+		all = append(all, v)
 		if v.Subject == "" && strings.TrimSpace(v.Preheader) == "" && strings.TrimSpace(v.Markdown) == "" {
 			if gap < 0 {
 				gap = i
 			}
 			continue
 		}
-		if gap >= 0 {
-			return errs.Invalidf(fmt.Sprintf("variants[%d].subject", gap), "fill in variant %s before variant %s", variantLetter(gap), variantLetter(i))
+		if gap >= 0 && gapErr == nil {
+			gapErr = errs.Invalidf(fmt.Sprintf("variants[%d].subject", gap), "fill in variant %s before variant %s", variantLetter(gap), variantLetter(i))
 		}
 		vs = append(vs, v)
 	}
 	if len(vs) == 0 {
 		return nil
 	}
-	in.Variants = append([]campaigns.Variant{{}}, vs...) // A: the mail above
 	ab := &campaigns.ABInput{Wait: strings.TrimSpace(form.Get("ab_wait")), Metric: campaigns.Metric(form.Get("ab_metric"))}
+	in.AB = ab
+	in.Variants = append([]campaigns.Variant{{}}, vs...) // A: the mail above
+	if gapErr != nil {
+		in.Variants = all
+		return gapErr
+	}
 	if s := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(form.Get("ab_share")), "%")); s != "" {
 		pct, err := strconv.ParseFloat(strings.Replace(s, ",", ".", 1), 64)
 		if err != nil {
@@ -96,7 +110,6 @@ func abInput(form url.Values, in *campaigns.Input) error {
 		share := pct / 100
 		ab.TestShare = &share
 	}
-	in.AB = ab
 	return nil
 }
 
