@@ -29,6 +29,9 @@
 // within ScannerWindow (1 s) are a link scanner's. Both are stored, marked,
 // and reported apart from people's.
 //
+// People lists who did something with a mail (tracked opens and clicks,
+// unsubscribes, credited orders), for per-variant figures of A/B tests.
+//
 // Revenue: an order placed within AttributionWindow (5 days) after a
 // person's last human click (or open) on a campaign or flow mail is credited
 // to that mail, once per order; an order that names a campaign

@@ -178,7 +178,8 @@ func (u *ui) pickWinner(c echo.Context) error {
 
 // German for the A/B test's strings, kept beside them.
 var abGerman = map[string]string{
-	"A/B test": "A/B-Test",
+	"A/B test":                   "A/B-Test",
+	"Test variants of this mail": "Varianten dieser Mail testen",
 	"Optional: up to three more variants of the subject, preheader or text. An empty field takes variant A's, the mail above.": "Optional: bis zu drei weitere Varianten von Betreff, Vorschauzeile oder Text. Ein leeres Feld übernimmt das von Variante A, der Mail oben.",
 	"Variant %s":     "Variante %s",
 	"Test share (%)": "Testanteil (%)",

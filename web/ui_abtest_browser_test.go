@@ -31,6 +31,8 @@ func TestBrowserABCampaign(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#c-subject`), "Betreff A"),
 		chromedp.SendKeys(chromedp.CSS(`#c-markdown`), "Hallo {{ .FirstName }}"))
 	b.do("add variant B",
+		chromedp.Click(chromedp.CSS(`#ab-details summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#variant-B summary`)),
 		chromedp.Click(chromedp.CSS(`#variant-B summary`)),
 		chromedp.WaitVisible(chromedp.CSS(`#v1-subject`)),
 		chromedp.SendKeys(chromedp.CSS(`#v1-subject`), "Betreff B"),
