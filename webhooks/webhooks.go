@@ -236,9 +236,8 @@ func (s *Service) Withdraw(ctx context.Context, tx *store.Tx, refs []string) err
 	if len(refs) == 0 {
 		return nil
 	}
-	js, _ := json.Marshal(refs)
 	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries
-		WHERE ref IN (SELECT value FROM json_each(?)) AND status = 'pending' AND attempts = 0`, string(js)); err != nil {
+		WHERE ref IN (SELECT value FROM json_each(?)) AND status = 'pending' AND attempts = 0`, store.JSONStrings(refs)); err != nil {
 		return fmt.Errorf("webhooks: withdraw %d events: %w", len(refs), err)
 	}
 	return nil

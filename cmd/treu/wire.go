@@ -184,6 +184,16 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Tracking: a.tracking,
 		// Gmail's feedback loop reports complaint rates per Feedback-ID.
 		FeedbackSender: host,
+		// Bounces and complaints in the per-step figures (a.feedback is
+		// made below; it asks the flows which flow a mail was).
+		Feedback: func(ctx context.Context, flow string) ([]flows.MailFeedback, error) {
+			ms, err := a.feedback.Flow(ctx, flow)
+			out := make([]flows.MailFeedback, len(ms))
+			for i, m := range ms {
+				out[i] = flows.MailFeedback{SubscriberID: m.SubscriberID, MailID: m.MailID, Bounced: m.Bounced, Complained: m.Complained}
+			}
+			return out, err
+		},
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
