@@ -38,4 +38,10 @@
 // With Config.Tracking a step's links are rewritten to tracked redirects
 // (package tracking) inside the tick's transaction, so links registered for a
 // mail vanish with it if the batch rolls back.
+//
+// Stats per step carry what a campaign's figures do (engagement.go):
+// delivered, opens, clicks and unsubscribes from package tracking's reads of
+// the step's mail key, bounces and complaints through Config.Feedback
+// (package feedback's bounced mails, mapped to steps by flow_sends), with
+// their rates as shares of the mails sent; the flow's are the steps' sum.
 package flows

@@ -80,6 +80,10 @@ type Config struct {
 	// FeedbackSender is the last field of the Feedback-ID header
 	// ("<flow>:flow:<sender>", for Gmail's feedback loop); empty: no header.
 	FeedbackSender string
+
+	// Feedback lists a flow's bounced and complained mails (package
+	// feedback) for the per-step figures; nil counts none.
+	Feedback func(ctx context.Context, flow string) ([]MailFeedback, error)
 }
 
 // Engine runs the flows.

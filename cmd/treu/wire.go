@@ -20,6 +20,7 @@ import (
 	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
+	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
@@ -143,8 +144,17 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	}
 	a.subs = subs
 	// Clicks and opens: per person only with the subscriber's tracking consent.
+	// A person's click is a link.clicked webhook, written with the click.
+	clicks := webhooks.Clicks{Hooks: a.webhooks, Email: func(ctx context.Context, tx *store.Tx, id int64) (string, error) {
+		ad, err := subs.FindAddressee(ctx, tx, id, "")
+		if errs.Is(err, errs.NotFound) {
+			return "", nil // erased since the look-up of the consent
+		}
+		return ad.Email, err
+	}}
 	a.tracking = tracking.New(db, tracking.Config{BaseURL: cfg.BaseURL, Secret: secret, UTM: cfg.UTM,
-		AttributionWindow: cfg.Attribution}, subs, log.With("component", "tracking"))
+		AttributionWindow: cfg.Attribution, OnClick: clicks.Clicked, OnScanner: clicks.Scanner},
+		subs, log.With("component", "tracking"))
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
@@ -174,6 +184,16 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Tracking: a.tracking,
 		// Gmail's feedback loop reports complaint rates per Feedback-ID.
 		FeedbackSender: host,
+		// Bounces and complaints in the per-step figures (a.feedback is
+		// made below; it asks the flows which flow a mail was).
+		Feedback: func(ctx context.Context, flow string) ([]flows.MailFeedback, error) {
+			ms, err := a.feedback.Flow(ctx, flow)
+			out := make([]flows.MailFeedback, len(ms))
+			for i, m := range ms {
+				out[i] = flows.MailFeedback{SubscriberID: m.SubscriberID, MailID: m.MailID, Bounced: m.Bounced, Complained: m.Complained}
+			}
+			return out, err
+		},
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
