@@ -100,6 +100,13 @@ var uiGerman = map[string]string{
 	"SMTP server":                          "SMTP-Server",
 	"none: mail is captured in the outbox": "keiner: Mails landen im Postausgang",
 	"Impressum":                            "Impressum",
+	"Marketing mails per subscriber":       "Werbemails pro Abonnent",
+	"a day":                                "am Tag",
+	"a week":                               "in der Woche",
+	"no daily cap":                         "keine Grenze pro Tag",
+	"no weekly cap":                        "keine Grenze pro Woche",
+	"none":                                 "keine",
+	"Quiet hours":                          "Ruhezeit",
 
 	// Outbox.
 	"Mail captured instead of sent, newest first. Open one to see it as the recipient would.": "Abgefangene statt verschickte Mails, die neuesten zuerst. Öffnen Sie eine, um sie so zu sehen, wie die Empfänger sie sehen.",

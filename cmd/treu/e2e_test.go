@@ -73,7 +73,11 @@ func startTreu(t testing.TB, env map[string]string, args ...string) *instance {
 	done := make(chan error, 1)
 	logs := &syncBuffer{}
 	go func() {
-		done <- serve(ctx, append([]string{"--data", data, "--listen", "127.0.0.1:0"}, args...), getenv, io.Discard, logs, ready)
+		// The contact policy is off unless a test turns it on (its flags come
+		// later and win): the other tests mail one person several times a
+		// day, at whatever hour they run.
+		base := []string{"--data", data, "--listen", "127.0.0.1:0", "--contact-per-day", "0", "--contact-per-week", "0", "--quiet-hours", "off"}
+		done <- serve(ctx, append(base, args...), getenv, io.Discard, logs, ready)
 	}()
 	var a *app
 	select {
