@@ -55,14 +55,7 @@ func logMails(t *testing.T, h *harness, now time.Time, emails ...string) {
 			}
 			ids = append(ids, id)
 		}
-		b, err := h.e.cfg.Contact.Check(ctx, tx, ids, now, 0)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			b.Take(id)
-		}
-		return b.Record(ctx, tx)
+		return h.e.cfg.Contact.Record(ctx, tx, ids, now, 0)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -282,6 +282,16 @@ func (b *Batch) Record(ctx context.Context, tx *store.Tx) error {
 	return nil
 }
 
+// Record logs one marketing mail to each of ids at now without a check:
+// for a sender that lets every mail through (or a test seeding the log).
+func (p *Policy) Record(ctx context.Context, tx *store.Tx, ids []int64, now time.Time, campaign int64) error {
+	if p == nil {
+		return nil
+	}
+	b := &Batch{p: p, now: now, campaign: campaign, taken: ids}
+	return b.Record(ctx, tx)
+}
+
 // Keep is how long the log is kept: the week window is at most seven local
 // days plus a DST hour; one more day of margin.
 const Keep = 8 * 24 * time.Hour

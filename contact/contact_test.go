@@ -32,17 +32,7 @@ func at(s string) time.Time {
 func record(t *testing.T, db *store.DB, p *contact.Policy, now time.Time, campaign int64, ids ...int64) {
 	t.Helper()
 	ctx := context.Background()
-	err := db.Tx(ctx, func(tx *store.Tx) error {
-		b, err := p.Check(ctx, tx, ids, now, campaign)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			b.Take(id)
-		}
-		return b.Record(ctx, tx)
-	})
-	if err != nil {
+	if err := db.Tx(ctx, func(tx *store.Tx) error { return p.Record(ctx, tx, ids, now, campaign) }); err != nil {
 		t.Fatal(err)
 	}
 }
