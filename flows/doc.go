@@ -30,6 +30,12 @@
 // a second instance or a restart never sends a step twice; time comes only
 // from Tick's argument and tx.Now.
 //
+// Contact policy (package contact, Config.Contact): each batch of due runs
+// is checked in one query; a step whose mail would break the frequency cap or
+// fall in quiet hours waits (its due_at moves to the next allowed time, the
+// run stays at its step), and the mails queued are logged (contact_log) in
+// the batch's transaction, so two runs of one subscriber in a batch send one.
+//
 // Tables written: flows, flow_runs, flow_sends (one row per step sent or
 // skipped, the basis of Stats), and through coupons.Assign coupon_codes.
 // Read, not written: carts and shop_orders through package events, and shop_orders in Stats'

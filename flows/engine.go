@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/internal/errs"
@@ -84,6 +85,10 @@ type Config struct {
 	// Feedback lists a flow's bounced and complained mails (package
 	// feedback) for the per-step figures; nil counts none.
 	Feedback func(ctx context.Context, flow string) ([]MailFeedback, error)
+	// Contact is the contact policy (package contact): a step that would
+	// break the frequency cap or fall in quiet hours waits until allowed
+	// (its due time moves); nil: none.
+	Contact *contact.Policy
 }
 
 // Engine runs the flows.
@@ -274,6 +279,7 @@ type dueRun struct {
 	step    int
 	due     int64
 	rc      subscribers.Recipient
+	held    time.Time // the contact policy holds its mail until then; zero: it may go
 }
 
 // selectDue loads a batch of due runs; their subscribers are loaded and
@@ -342,14 +348,27 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 		if err != nil {
 			return err
 		}
+		// The contact policy, one query for the batch; each mail queued
+		// counts for the runs after it and is logged with the batch.
+		contacts, err := e.cfg.Contact.Check(ctx, tx, subs, now, 0)
+		if err != nil {
+			return err
+		}
 		w := tx
 		for i := range runs {
 			r := &runs[i]
+			if until, held := contacts.Held(r.sub); held {
+				r.held = until
+			}
+			sent := res.Sent
 			if err := e.advance(ctx, w, enabled[r.flow], r, carts, now, res, emptyPools); err != nil {
 				return fmt.Errorf("flows: run %d: %w", r.id, err)
 			}
+			if res.Sent > sent {
+				contacts.Take(r.sub)
+			}
 		}
-		return nil
+		return contacts.Record(ctx, tx)
 	})
 	for p := range emptyPools {
 		e.log.WarnContext(ctx, "coupon pool empty: flow mails not sent", "pool", p)
@@ -410,6 +429,10 @@ func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 			res.Skipped++
 		}
 		return err
+	}
+	// Over the contact policy's cap or in quiet hours: the step waits.
+	if !r.held.IsZero() {
+		return e.reschedule(ctx, w, r, r.held.Unix())
 	}
 	tpl, err := e.template(f, r.step, rc.Locale)
 	if err != nil {

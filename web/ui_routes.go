@@ -48,6 +48,10 @@ type UISettings struct {
 	From      string
 	BaseURL   string
 	Impressum string
+	// The contact policy (--contact-per-day, --contact-per-week, 0: off;
+	// --quiet-hours, "off" for none).
+	ContactPerDay, ContactPerWeek int
+	QuietHours                    string
 }
 
 // ui is the marketers' browser UI: server-rendered pages under /ui.

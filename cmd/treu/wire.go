@@ -15,6 +15,7 @@ import (
 
 	"github.com/treu-mail/treu/accounts"
 	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/feedback"
@@ -194,6 +195,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			}
 			return out, err
 		},
+		Contact: cfg.Contact,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
@@ -235,6 +237,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Location: cfg.Location,
 		Pools:    pools,
 		Tracking: a.tracking,
+		Contact:  cfg.Contact,
 		OnResult: a.metrics.Mails("campaign"),
 		// Feedback: VERP return paths, 5xx refusals as hard bounces, and
 		// bounces and complaints in the figures.
@@ -258,7 +261,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	if err != nil {
 		return nil, err
 	}
-	subs.AddErasers(a.events, a.campaigns)
+	subs.AddErasers(a.events, a.campaigns, contact.Eraser{})
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
 	if err != nil {
@@ -304,7 +307,8 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		UI: web.UIDeps{
 			SessionKey: secret,
 			Settings: web.UISettings{ShopName: cfg.ShopName, SMTPURL: cfg.SMTPURL, From: cfg.From,
-				BaseURL: cfg.BaseURL, Impressum: cfg.Impressum},
+				BaseURL: cfg.BaseURL, Impressum: cfg.Impressum,
+				ContactPerDay: cfg.ContactPerDay, ContactPerWeek: cfg.ContactPerWeek, QuietHours: cfg.Contact.QuietString()},
 			SMTPCheck:   a.smtpCheck(),
 			Campaigns:   a.campaigns,
 			Outbox:      outbox,
@@ -426,6 +430,10 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			return err
 		}},
 		ticker{"prune mail", a.pruneMail},
+		ticker{"prune contact log", func(ctx context.Context, now time.Time) error {
+			_, err := contact.Prune(ctx, a.db, now)
+			return err
+		}},
 		ticker{"prune webhook deliveries", func(ctx context.Context, now time.Time) error {
 			return a.webhooks.Prune(ctx, now.Add(-30*24*time.Hour))
 		}},
