@@ -93,7 +93,7 @@ func (u *ui) flowRows(c echo.Context) ([]flowListRow, error) {
 			return nil, err
 		}
 		info := flowInfo[f.Slug]
-		rows = append(rows, flowListRow{Slug: f.Slug, Name: orSlug(info.Name, f.Slug), About: info.About, Enabled: f.Enabled,
+		rows = append(rows, flowListRow{Slug: f.Slug, Name: orSlug(orSlug(info.Name, f.Name), f.Slug), About: info.About, Enabled: f.Enabled,
 			Default: f.Default, Steps: len(f.Steps), Stats: st, Revenue: formatMoney(lang, st.Revenue)})
 	}
 	return rows, nil
@@ -180,7 +180,10 @@ func (u *ui) flow(c echo.Context) (flows.Flow, error) {
 func (u *ui) renderFlow(c echo.Context, status int, f flows.Flow, delays []string, flash, msg, field string) error {
 	ctx := c.Request().Context()
 	info := flowInfo[f.Slug]
-	d := flowData{Slug: f.Slug, Name: orSlug(info.Name, f.Slug), About: info.About, Trigger: info.Trigger,
+	if info.Trigger == "" {
+		info.Trigger = triggerText(f.Trigger)
+	}
+	d := flowData{Slug: f.Slug, Name: orSlug(orSlug(info.Name, f.Name), f.Slug), About: info.About, Trigger: info.Trigger,
 		Enabled: f.Enabled, Default: f.Default, Version: f.Version, Cron: f.Cron, IsOffers: f.Slug == flows.Offers,
 		CanAdd: len(f.Steps) < maxFlowSteps, CanRemove: len(f.Steps) > 1, Field: field}
 	if f.SegmentID != nil {
@@ -350,6 +353,14 @@ func (u *ui) saveFlow(c echo.Context) error {
 	}
 	f, delays, ferr := flowForm(form, cur.Slug)
 	f.Version, f.Default = cur.Version, false
+	// The form edits mails; what it has no fields for stays as saved.
+	f.Name, f.Trigger, f.Exit, f.OncePerPerson, f.Cooldown = cur.Name, cur.Trigger, cur.Exit, cur.OncePerPerson, cur.Cooldown
+	for _, st := range cur.Steps {
+		if st.Type != "" && st.Type != flows.StepSend {
+			return u.renderFlow(c, http.StatusUnprocessableEntity, cur, nil, "",
+				u.tr(c, "This flow has steps other than mails; edit it over the API (PUT /api/flows/{slug})."), "steps")
+		}
+	}
 	switch action := form.Get("action"); {
 	case action == "add-step":
 		if len(f.Steps) >= maxFlowSteps {
@@ -502,4 +513,21 @@ func poolsUsedBy(list []flows.Flow) map[string][]string {
 		}
 	}
 	return out
+}
+
+// triggerText says in words when a marketer's flow starts.
+func triggerText(t flows.Trigger) string {
+	switch {
+	case t.Confirmed:
+		return "after the subscriber confirms"
+	case t.Event != "":
+		return "after the shop reports " + t.Event
+	case t.Stage != "":
+		return "after the customer becomes " + strings.ReplaceAll(t.Stage, "_", " ")
+	case t.DateAttribute != "":
+		return "on the day in the attribute " + t.DateAttribute + ", once a year"
+	case t.SegmentID != nil:
+		return fmt.Sprintf("after the subscriber enters segment %d", *t.SegmentID)
+	}
+	return ""
 }

@@ -43,10 +43,13 @@ const (
 	SubscriberBounced      = "subscriber.bounced"
 	SubscriberComplained   = "subscriber.complained"
 	CampaignFinished       = "campaign.finished"
+	// FlowWebhook is queued by a flow's webhook step (package flows):
+	// {"flow", "step", "subscriber_id", "email", "event"?}.
+	FlowWebhook = "flow.webhook"
 )
 
 // Types are the event types an endpoint may ask for.
-var Types = []string{SubscriberConfirmed, SubscriberUnsubscribed, SubscriberBounced, SubscriberComplained, CampaignFinished}
+var Types = []string{SubscriberConfirmed, SubscriberUnsubscribed, SubscriberBounced, SubscriberComplained, CampaignFinished, FlowWebhook}
 
 // Config tunes delivery; zero values take the defaults.
 type Config struct {
