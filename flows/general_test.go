@@ -3,6 +3,7 @@ package flows_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/retention"
+	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
 )
 
@@ -350,4 +352,102 @@ func TestBuiltinsAreGeneralFlows(t *testing.T) {
 	if _, err := e.eng.Put(ctx, flows.Welcome, f); !errs.Is(err, errs.Invalid) {
 		t.Fatalf("changing the welcome trigger: %v", err)
 	}
+}
+
+// TestWinBackThroughRetention: real orders and the daily pass move a
+// customer to lapsing; the win-back flow mails once, and a second pass
+// (still lapsing) starts nothing.
+func TestWinBackThroughRetention(t *testing.T) {
+	e := newEnv(t)
+	ret, err := retention.New(e.db, retention.Config{}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret.OnChange(e.eng.OnStageChange)
+	e.ev.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
+		_, _, err := ret.Recompute(ctx, tx, id)
+		return err
+	}
+	e.subscriber("kim@example.de", "de")
+	e.create(`{"slug":"win-back","enabled":true,"trigger":{"stage":"lapsing"},
+		"steps":[{"delay":"0s","subject":"Wir vermissen Sie","markdown":"Kommen Sie wieder."}]}`)
+	for i, at := range []time.Time{t0, t0.Add(30 * 24 * time.Hour)} {
+		e.now = at
+		e.event(fmt.Sprintf(`{"type":"order.placed","id":"o%d","email":"kim@example.de","order":{"id":"o%d","currency":"EUR","total":20}}`, i, i))
+	}
+	for _, days := range []int{60, 100, 200, 201} {
+		at := t0.Add(time.Duration(days) * 24 * time.Hour)
+		e.now = at
+		if _, err := ret.Pass(ctx, at); err != nil {
+			t.Fatal(err)
+		}
+		e.tick(at)
+	}
+	m := e.mails()
+	if len(m) != 1 || m[0].msg.Subject != "Wir vermissen Sie" {
+		t.Fatalf("mails = %d %+v", len(m), m)
+	}
+}
+
+func TestSegmentEntered(t *testing.T) {
+	e := newEnv(t)
+	segs := segments.NewStore(e.db, discard)
+	eng, err := flows.New(e.db, e.q, links{}, segs, e.coupons, flows.Config{
+		From: "news@shop.example", ListID: "newsletter.shop.example", SegmentEvery: time.Hour}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.eng = eng
+	rule, err := segments.Parse([]byte(`{"field":"attributes.vip","op":"eq","value":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, err := segs.Create(ctx, "VIPs", rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.subscriber("before@example.de", "en")
+	later := e.subscriber("later@example.de", "en")
+	e.attrs(before, `{"vip":true}`)
+	e.create(fmt.Sprintf(`{"slug":"vip","enabled":true,"trigger":{"segment_id":%d},
+		"steps":[{"delay":"0s","subject":"Welcome, VIP","markdown":"Hi"}]}`, seg.ID))
+	e.tick(t0) // the first check records who is in already
+	e.attrs(later, `{"vip":true}`)
+	e.tick(t0.Add(30 * time.Minute)) // not yet time to check
+	e.tick(t0.Add(61 * time.Minute))
+	e.tick(t0.Add(61 * time.Minute))
+	e.tick(t0.Add(3 * time.Hour)) // still in: not again
+	m := e.mails()
+	if len(m) != 1 || m[0].to != "later@example.de" {
+		t.Fatalf("mails = %+v", m)
+	}
+}
+
+// FuzzFlowJSON: any body of POST /api/flows decodes or is refused without
+// a panic, and what decodes writes back to JSON that decodes to the same
+// flow (the steps' delay, until, no and value survive a save and a load).
+// Create's checks run in TestCreateValidates: with the database under the
+// fuzzer's coverage instrumentation a run takes seconds.
+func FuzzFlowJSON(f *testing.F) {
+	f.Add(`{"slug":"a","trigger":{"event":"order.shipped"},"steps":[{"delay":"0s","subject":"{{ .Event.data.x }}","markdown":"b"}]}`)
+	f.Add(`{"slug":"b","trigger":{"date_attribute":"birthday"},"cooldown":"1h","steps":[{"type":"wait","until":{"weekday":"mon","time":"09:00"}},{"type":"condition","rule":{"field":"email","op":"eq","value":"a"},"no":"end"},{"type":"attribute","action":"set","key":"k","value":[1,{"a":null}]}]}`)
+	f.Add(`{"slug":"c","trigger":{"stage":"lapsing"},"steps":[{"type":"condition","rule":{"field":"email","op":"eq","value":"a"},"no":1},{"type":"list","action":"remove","list":"newsletter"}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var in flows.Flow
+		if err := json.Unmarshal([]byte(body), &in); err != nil {
+			return
+		}
+		out, err := json.Marshal(in)
+		if err != nil {
+			t.Fatalf("%s: marshal: %v", body, err)
+		}
+		var again flows.Flow
+		if err := json.Unmarshal(out, &again); err != nil {
+			t.Fatalf("%s: wrote %s, which does not decode: %v", body, out, err)
+		}
+		out2, _ := json.Marshal(again)
+		if string(out) != string(out2) {
+			t.Fatalf("round trip changed the flow:\n%s\n%s", out, out2)
+		}
+	})
 }
