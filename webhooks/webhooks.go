@@ -1,5 +1,6 @@
 // Package webhooks tells the shop what happened: a subscriber confirmed,
-// unsubscribed, bounced or complained, a campaign finished. The shop
+// unsubscribed, bounced or complained, a campaign finished, a flow reached
+// a webhook step (flow.webhook). The shop
 // registers endpoints (POST /api/webhooks); every event is a delivery row,
 // written in the transaction of the change that causes it, and sent from
 // that durable queue with retries and backoff, so a receiver that is down
