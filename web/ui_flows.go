@@ -25,6 +25,7 @@ type uiFlows interface {
 	List(ctx context.Context) ([]flows.Flow, error)
 	Get(ctx context.Context, slug string) (flows.Flow, error)
 	Put(ctx context.Context, slug string, in flows.Flow) (flows.Flow, error)
+	Create(ctx context.Context, in flows.Flow) (flows.Flow, error)
 	Stats(ctx context.Context, slug string) (flows.Stats, error)
 }
 
@@ -168,11 +169,14 @@ func (u *ui) flowPage(c echo.Context) error {
 
 // flow loads the flow named in the URL.
 func (u *ui) flow(c echo.Context) (flows.Flow, error) {
-	slug := c.Param("slug")
-	if _, ok := flowInfo[slug]; !ok || u.flows == nil {
+	if u.flows == nil {
 		return flows.Flow{}, errs.NotFoundf("no such flow")
 	}
-	return u.flows.Get(c.Request().Context(), slug)
+	f, err := u.flows.Get(c.Request().Context(), c.Param("slug"))
+	if errs.Is(err, errs.NotFound) {
+		return flows.Flow{}, errs.NotFoundf("no such flow")
+	}
+	return f, err
 }
 
 // renderFlow shows the editor for f. delays are the delays as typed (nil:
@@ -412,8 +416,18 @@ type flowPreviewData struct {
 // (templates.Compile/Render) and a sample recipient, cart and coupon.
 func (u *ui) previewFlowStep(c echo.Context) error {
 	slug := c.Param("slug")
-	if _, ok := flowInfo[slug]; !ok {
-		return errs.NotFoundf("no such flow")
+	var event map[string]any
+	if _, ok := flowInfo[slug]; !ok && slug != "new" {
+		f, err := u.flows.Get(c.Request().Context(), slug)
+		if err != nil {
+			return err
+		}
+		if f.Trigger.Event != "" {
+			event = sampleEvent(f.Trigger.Event)
+		}
+	}
+	if slug == "new" {
+		event = sampleEvent("order.shipped")
 	}
 	form, err := c.FormParams()
 	if err != nil {
@@ -433,7 +447,7 @@ func (u *ui) previewFlowStep(c echo.Context) error {
 	if t, ok := st.Locales[d.Locale]; ok {
 		text = t
 	}
-	r, err := u.renderSample(slug, st.CouponPool != "", text, d.Locale)
+	r, err := u.renderSample(slug, st.CouponPool != "", text, d.Locale, event)
 	if err != nil {
 		e, ok := errs.As(err)
 		if !ok || e.Kind == errs.Internal {
@@ -448,7 +462,7 @@ func (u *ui) previewFlowStep(c echo.Context) error {
 
 // renderSample renders a text for a made-up recipient with the footer the
 // installation's mails carry.
-func (u *ui) renderSample(slug string, coupon bool, t flows.Text, locale string) (templates.Rendered, error) {
+func (u *ui) renderSample(slug string, coupon bool, t flows.Text, locale string, event map[string]any) (templates.Rendered, error) {
 	if strings.TrimSpace(t.Subject) == "" || strings.TrimSpace(t.Markdown) == "" {
 		return templates.Rendered{}, errs.Invalidf("markdown", "subject and text are needed for a preview")
 	}
@@ -460,7 +474,7 @@ func (u *ui) renderSample(slug string, coupon bool, t flows.Text, locale string)
 	base := strings.TrimRight(u.cfg.BaseURL, "/")
 	d := &templates.Data{Email: "kim@example.com", Name: "Kim Muster", Locale: locale,
 		Attributes:     map[string]any{"city": "Berlin"},
-		UnsubscribeURL: base + "/unsubscribe/preview", PreferencesURL: base + "/preferences/preview"}
+		UnsubscribeURL: base + "/unsubscribe/preview", PreferencesURL: base + "/preferences/preview", Event: event}
 	if coupon {
 		d.Coupon = "PREVIEW-7KX2QF"
 	}
@@ -530,4 +544,12 @@ func triggerText(t flows.Trigger) string {
 		return fmt.Sprintf("after the subscriber enters segment %d", *t.SegmentID)
 	}
 	return ""
+}
+
+// sampleEvent is a made-up event of type typ for a preview: an order and
+// some data, so {{ .Event.order.id }} and {{ .Event.data.x }} show something.
+func sampleEvent(typ string) map[string]any {
+	return map[string]any{"type": typ, "id": "preview", "email": "kim@example.com",
+		"order": map[string]any{"id": "1001", "currency": "EUR", "total": 74.8},
+		"data":  map[string]any{"id": "1001", "name": "Kim", "url": "https://shop.example/track/1001", "tracking_url": "https://shop.example/track/1001"}}
 }
