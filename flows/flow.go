@@ -202,8 +202,10 @@ func (e *Engine) validate(ctx context.Context, f *Flow) error {
 				return err
 			}
 		}
-	} else if f.Cron != "" || f.SegmentID != nil {
-		return errs.Invalidf("cron", "only a scheduled flow (offers) runs on a cron and a segment")
+	} else if f.Cron != "" {
+		return errs.Invalidf("cron", "only a scheduled flow (offers) runs on a cron")
+	} else if f.SegmentID != nil {
+		return errs.Invalidf("segment_id", "only a scheduled flow (offers) has an audience segment; a flow for people entering a segment has the trigger {\"segment_id\": N}")
 	}
 	return nil
 }

@@ -421,6 +421,14 @@ func TestSegmentEntered(t *testing.T) {
 	if len(m) != 1 || m[0].to != "later@example.de" {
 		t.Fatalf("mails = %+v", m)
 	}
+	// Leaving and joining again enters again.
+	e.attrs(later, `{"vip":false}`)
+	e.tick(t0.Add(5 * time.Hour))
+	e.attrs(later, `{"vip":true}`)
+	e.tick(t0.Add(7 * time.Hour))
+	if m := e.mails(); len(m) != 2 || m[1].to != "later@example.de" {
+		t.Fatalf("after joining again: %+v", m)
+	}
 }
 
 // FuzzFlowJSON: any body of POST /api/flows decodes or is refused without

@@ -66,11 +66,14 @@ func (e *Engine) checkSegment(ctx context.Context, f *flowRow, now time.Time) (i
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM flow_segment_members WHERE flow = ?`, f.Slug); err != nil {
+		// The members now: those who left go, those who joined come; the
+		// ones who stayed are not written again.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM flow_segment_members WHERE flow = ? AND subscriber_id NOT IN (
+			SELECT s.id FROM subscribers AS s WHERE `+where+`)`, append([]any{f.Slug}, args...)...); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO flow_segment_members (flow, subscriber_id)
-			SELECT ?, s.id FROM subscribers AS s WHERE `+where, append([]any{f.Slug}, args...)...)
+			SELECT ?, s.id FROM subscribers AS s WHERE `+where+` ON CONFLICT DO NOTHING`, append([]any{f.Slug}, args...)...)
 		return err
 	})
 	if err != nil {
