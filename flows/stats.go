@@ -52,7 +52,7 @@ func (e *Engine) Stats(ctx context.Context, slug string) (Stats, error) {
 		return Stats{}, err
 	}
 	st := Stats{Flow: slug, Ended: map[string]int64{}, WindowHours: int64(e.cfg.AttributionWindow.Hours())}
-	if f.Enabled && slug == Offers {
+	if f.Enabled && f.Trigger.Schedule {
 		// What Tick would find: checked now, so every instance and a restart agree.
 		if _, err := e.offersRule(ctx, &flowRow{Flow: f}); err != nil {
 			st.Problem = err.Error()
@@ -159,7 +159,7 @@ func (e *Engine) Stats(ctx context.Context, slug string) (Stats, error) {
 		st.RecoveredCarts += runs
 	}
 	rows.Close()
-	if slug == CartAbandonment {
+	if f.Trigger.CartAbandoned {
 		var mailed int64
 		if err := e.db.QueryRowContext(ctx, `SELECT count(DISTINCT run_id) FROM flow_sends WHERE flow = ? AND outcome = 'sent'`, slug).Scan(&mailed); err != nil {
 			return Stats{}, fmt.Errorf("flows: stats: %w", err)

@@ -81,7 +81,9 @@ func (s *Server) routes(ui UIDeps) {
 
 	admin(http.MethodGet, "/flows", s.listFlows)
 	admin(http.MethodGet, "/flows/:slug", s.getFlow)
+	admin(http.MethodPost, "/flows", s.createFlow)
 	admin(http.MethodPut, "/flows/:slug", s.putFlow)
+	admin(http.MethodDelete, "/flows/:slug", s.deleteFlow)
 	admin(http.MethodGet, "/flows/:slug/stats", s.flowStats)
 
 	admin(http.MethodGet, "/coupon-pools", s.listPools)

@@ -197,6 +197,8 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/segments/:id/count", u.segmentCount)
 	editor(http.MethodPost, "/segments/:id/delete", u.deleteSegment)
 	viewer(http.MethodGet, "/flows", u.flowList)
+	viewer(http.MethodGet, "/flows/new", u.newFlow)
+	editor(http.MethodPost, "/flows/new", u.createFlow)
 	viewer(http.MethodGet, "/flows/:slug", u.flowPage)
 	editor(http.MethodPost, "/flows/:slug", u.saveFlow)
 	viewer(http.MethodPost, "/flows/:slug/preview", u.previewFlowStep)

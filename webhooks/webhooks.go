@@ -1,5 +1,6 @@
 // Package webhooks tells the shop what happened: a subscriber confirmed,
-// unsubscribed, bounced or complained, a campaign finished. The shop
+// unsubscribed, bounced or complained, a campaign finished, a flow reached
+// a webhook step (flow.webhook). The shop
 // registers endpoints (POST /api/webhooks); every event is a delivery row,
 // written in the transaction of the change that causes it, and sent from
 // that durable queue with retries and backoff, so a receiver that is down
@@ -52,10 +53,13 @@ const (
 	// a campaign or flow mail. The subscriber's address only with their
 	// tracking consent (package tracking decides).
 	LinkClicked = "link.clicked"
+	// FlowWebhook is queued by a flow's webhook step (package flows):
+	// {"flow", "step", "subscriber_id", "email", "event"?}.
+	FlowWebhook = "flow.webhook"
 )
 
 // Types are the event types an endpoint may ask for.
-var Types = []string{SubscriberConfirmed, SubscriberUnsubscribed, SubscriberBounced, SubscriberComplained, CampaignFinished, LinkClicked}
+var Types = []string{SubscriberConfirmed, SubscriberUnsubscribed, SubscriberBounced, SubscriberComplained, CampaignFinished, LinkClicked, FlowWebhook}
 
 // Config tunes delivery; zero values take the defaults.
 type Config struct {

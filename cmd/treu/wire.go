@@ -183,6 +183,8 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:   footer,
 		Location: cfg.Location,
 		Tracking: a.tracking,
+		// Webhook steps queue a flow.webhook event on the durable queue.
+		Emit: a.webhooks.Emit,
 		// Gmail's feedback loop reports complaint rates per Feedback-ID.
 		FeedbackSender: host,
 		// Bounces and complaints in the per-step figures (a.feedback is
@@ -200,6 +202,10 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	if err != nil {
 		return nil, err
 	}
+	// A shop event and a stage change start their flows in the transaction
+	// that stores them: never lost, never started twice.
+	a.events.OnEvent = a.flows.OnEvent
+	a.retention.OnChange(a.flows.OnStageChange)
 	// Confirming starts the welcome flow and attaches the carts and orders the
 	// shop reported for this address before it enrolled.
 	subs.OnActivated = func(ctx context.Context, tx *store.Tx, s subscribers.Subscriber) error {
@@ -213,7 +219,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			map[string]any{"subscriber_id": s.ID, "email": s.Email}); err != nil {
 			return err
 		}
-		return a.flows.StartWelcome(ctx, tx, s.ID)
+		return a.flows.Confirmed(ctx, tx, s.ID)
 	}
 	subs.OnUnsubscribed = func(ctx context.Context, tx *store.Tx, id int64, channel string) error {
 		return a.webhooks.Emit(ctx, tx, webhooks.SubscriberUnsubscribed, fmt.Sprintf("subscriber:%d", id),
