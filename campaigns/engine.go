@@ -80,6 +80,10 @@ type Config struct {
 	// contact) each batch is checked against, as the campaign's
 	// contact_policy says; nil: none.
 	Contact *contact.Policy
+	// Loyalty reads recipients' points and referral links ({{ .Points }},
+	// {{ .ReferralURL }}; package loyalty), per batch and only for mails
+	// that print them; nil: they stay empty.
+	Loyalty templates.LoyaltyOf
 
 	// Feedback (package feedback), each optional:
 	// ReturnPath gives each delivery its envelope sender (a VERP address
