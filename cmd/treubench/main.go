@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/treu-mail/treu/campaigns"
@@ -41,7 +42,10 @@ type report struct {
 	Sent        int64   `json:"sent"`
 	SendSeconds float64 `json:"send_seconds"`
 	SeedSeconds float64 `json:"seed_seconds"`
-	SeedRSSMB   float64 `json:"seed_peak_rss_mb"` // the seeding's own peak, before the reset`
+	SeedRSSMB   float64 `json:"seed_peak_rss_mb"` // the seeding's own peak, before the reset
+	// CPUMicrosPerMsg is this process's user+system CPU from Start (the
+	// snapshot included) to the last recorded result, per mail sent.
+	CPUMicrosPerMsg float64 `json:"cpu_us_per_msg"`
 }
 
 func main() {
@@ -151,6 +155,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	go func() { done <- eng.Run(runCtx) }()
 
 	t1 := time.Now()
+	cpu0 := cpuTime()
 	c, err = eng.Start(ctx, c.ID) // snapshots the audience
 	if err != nil {
 		stop()
@@ -189,6 +194,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	sendDur := time.Since(t1)
+	cpuDur := cpuTime() - cpu0
 	stop()
 	if err := <-done; err != nil {
 		return err
@@ -215,14 +221,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		SeedSeconds: float64(seedDur.Milliseconds()) / 1000,
 		SeedRSSMB:   seedPeak,
 	}
+	if st.Sent > 0 {
+		r.CPUMicrosPerMsg = float64(int(float64(cpuDur.Microseconds())/float64(st.Sent)*10)) / 10
+	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(r)
 	}
 	if partial {
 		fmt.Fprintf(stdout, "partial: stopped after %s (--for)\n", *limit)
 	}
-	fmt.Fprintf(stdout, "subscribers   %d\nmsgs/s        %.0f\nsnapshot_ms   %d\npeak_rss_mb   %.1f\nfailed        %d\n(sent %d in %.2fs; seeding took %.2fs)\n",
-		r.Subscribers, r.MsgsPerSec, r.SnapshotMS, r.PeakRSSMB, r.Failed, r.Sent, r.SendSeconds, r.SeedSeconds)
+	fmt.Fprintf(stdout, "subscribers   %d\nmsgs/s        %.0f\ncpu_us/msg    %.1f\nsnapshot_ms   %d\npeak_rss_mb   %.1f\nfailed        %d\n(sent %d in %.2fs; seeding took %.2fs)\n",
+		r.Subscribers, r.MsgsPerSec, r.CPUMicrosPerMsg, r.SnapshotMS, r.PeakRSSMB, r.Failed, r.Sent, r.SendSeconds, r.SeedSeconds)
 	return nil
 }
 
@@ -292,6 +301,15 @@ func seed(ctx context.Context, db *store.DB, n int) error {
 		}
 	}
 	return nil
+}
+
+// cpuTime is the user+system CPU this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // resetPeakRSS starts VmHWM afresh (Linux: clear_refs 5), so the figure is
