@@ -181,6 +181,10 @@ func New(db *store.DB, cfg Config, tr []Transport, links Links, log *slog.Logger
 		if mc, ok := t.(interface{ MaxConns() int }); ok && mc.MaxConns() > 0 {
 			n = mc.MaxConns()
 		}
+		// A pipelining pool is kept busy by more sends than connections.
+		if cc, ok := t.(interface{ Concurrency() int }); ok && cc.Concurrency() > 0 {
+			n = cc.Concurrency()
+		}
 		e.tr = append(e.tr, &transport{Transport: t, conns: n})
 		conns += n
 	}
