@@ -280,11 +280,11 @@ func NewSMTP(cfg SMTPConfig, log *slog.Logger) (*SMTP, error) {
 		return nil, fmt.Errorf("mailer: smtp client: %w", err)
 	}
 	s := &SMTP{
-		cfg:    cfg,
-		client: client,
-		log:    log,
-		now:    time.Now,
-		idle:   make(chan *conn, cfg.MaxConns),
+		cfg:     cfg,
+		client:  client,
+		log:     log,
+		now:     time.Now,
+		idle:    make(chan *conn, cfg.MaxConns),
 		tokens:  make(chan struct{}, cfg.MaxConns),
 		handoff: make(chan *conn),
 		closed:  make(chan struct{}),
