@@ -322,6 +322,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		return errors.New("campaigns: engine already running")
 	}
 	defer e.running.Store(false)
+	if err := e.db.Prepare(ctx, recordSent); err != nil {
+		e.log.Warn("prepare the record statement; it is parsed per batch", "err", err)
+	}
 
 	jobs := make(chan *item, e.maxInflight)
 	results := make(chan result, e.maxInflight)

@@ -49,6 +49,11 @@ func (e *Engine) recordLoop(results <-chan result) {
 	}
 }
 
+// recordSent is prepared once (Run): a batch is recorded every few
+// milliseconds, and parsing the statement cost as much as running it.
+const recordSent = `UPDATE deliveries SET status = 'sent', sent_at = ?, reply = NULL,
+	lease_owner = NULL, lease_until = NULL WHERE id IN (SELECT value FROM json_each(?))`
+
 // record writes one batch of results. It must not be lost: an error (the disk
 // is full, say) is retried for a while; if it still fails the leases run out
 // and those deliveries are sent again, which is the at-least-once fallback.
@@ -70,9 +75,7 @@ func (e *Engine) record(buf []result) {
 			// Sent is the truth even if the campaign was cancelled meanwhile or
 			// the lease was lost: the mail is out.
 			if len(sent) > 0 {
-				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'sent', sent_at = ?, reply = NULL,
-					lease_owner = NULL, lease_until = NULL WHERE id IN (SELECT value FROM json_each(?))`,
-					now.Unix(), store.JSONInts(sent)); err != nil {
+				if _, err := tx.ExecCached(ctx, recordSent, now.Unix(), store.JSONInts(sent)); err != nil {
 					return err
 				}
 			}
