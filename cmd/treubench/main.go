@@ -46,6 +46,11 @@ type report struct {
 	// CPUMicrosPerMsg is this process's user+system CPU from Start (the
 	// snapshot included) to the last recorded result, per mail sent.
 	CPUMicrosPerMsg float64 `json:"cpu_us_per_msg"`
+	// ReadsPerMsg and WritesPerMsg are this process's read and write system
+	// calls (sockets and SQLite's files, /proc/self/io) per mail sent: unlike
+	// time, they do not move with the machine's load.
+	ReadsPerMsg  float64 `json:"reads_per_msg"`
+	WritesPerMsg float64 `json:"writes_per_msg"`
 }
 
 func main() {
@@ -156,6 +161,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	t1 := time.Now()
 	cpu0 := cpuTime()
+	r0, w0 := ioCalls()
 	c, err = eng.Start(ctx, c.ID) // snapshots the audience
 	if err != nil {
 		stop()
@@ -195,6 +201,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	sendDur := time.Since(t1)
 	cpuDur := cpuTime() - cpu0
+	r1, w1 := ioCalls()
 	stop()
 	if err := <-done; err != nil {
 		return err
@@ -223,6 +230,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if st.Sent > 0 {
 		r.CPUMicrosPerMsg = float64(int(float64(cpuDur.Microseconds())/float64(st.Sent)*10)) / 10
+		r.ReadsPerMsg = float64(int(float64(r1-r0)/float64(st.Sent)*100)) / 100
+		r.WritesPerMsg = float64(int(float64(w1-w0)/float64(st.Sent)*100)) / 100
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(r)
@@ -310,6 +319,23 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ioCalls returns the read and write system calls this process has made
+// (Linux /proc/self/io syscr and syscw; 0 elsewhere).
+func ioCalls() (reads, writes int64) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			reads, _ = strconv.ParseInt(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return reads, writes
 }
 
 // resetPeakRSS starts VmHWM afresh (Linux: clear_refs 5), so the figure is
