@@ -7,6 +7,7 @@
 #   ratio       treu rate / raw rate of the same round
 #   cpu µs/msg  treubench's user+system CPU from campaign start to the last result, per mail
 #   rss         treubench's peak RSS during the send, at N and at LARGE (partial send)
+#   syscalls    treubench's read and write system calls per mail (sockets and SQLite)
 #
 # Each round runs raw and Treu back to back; the medians of ROUNDS rounds are
 # reported with the load average, since the rate of a loopback benchmark on a
@@ -62,7 +63,7 @@ raw_cmd="smtp-source -d -s 8 -m $N -l 3000 $addr"
 treu_cmd="treubench -n $N -smtp $addr -json"
 echo "== send engine, $N mails, $ROUNDS rounds (raw and Treu back to back), $(nproc) cores"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-: >"$tmp/raw"; : >"$tmp/treu"; : >"$tmp/ratio"; : >"$tmp/cpu"; : >"$tmp/rss"
+: >"$tmp/raw"; : >"$tmp/treu"; : >"$tmp/ratio"; : >"$tmp/cpu"; : >"$tmp/rss"; : >"$tmp/rd"; : >"$tmp/wr"
 for i in $(seq "$ROUNDS"); do
 	t0=$(date +%s.%N)
 	smtp-source -d -s 8 -m "$N" -l 3000 "$addr"
@@ -72,6 +73,8 @@ for i in $(seq "$ROUNDS"); do
 	rate=$(echo "$out" | field msgs_per_sec)
 	cpu=$(echo "$out" | field cpu_us_per_msg)
 	rss=$(echo "$out" | field peak_rss_mb)
+	echo "$out" | field reads_per_msg >>"$tmp/rd"
+	echo "$out" | field writes_per_msg >>"$tmp/wr"
 	ratio=$(awk -v a="$rate" -v b="$raw" 'BEGIN {printf "%.2f", a/b}')
 	echo "round $i: raw $raw msgs/s, treu $rate msgs/s, ratio $ratio, cpu $cpu µs/msg, rss $rss MB (load $(cut -d' ' -f1 /proc/loadavg))"
 	echo "$raw" >>"$tmp/raw"; echo "$rate" >>"$tmp/treu"; echo "$ratio" >>"$tmp/ratio"
@@ -85,6 +88,7 @@ echo "| Treu send rate | $(median <"$tmp/treu") msgs/s | \`$treu_cmd\` |"
 echo "| ratio Treu / raw (per round) | $(median <"$tmp/ratio") | both of the same round |"
 echo "| CPU per message | $(median <"$tmp/cpu") µs | \`$treu_cmd\` (cpu_us_per_msg) |"
 echo "| peak RSS at $N | $(median <"$tmp/rss") MB | \`$treu_cmd\` (peak_rss_mb) |"
+echo "| system calls per mail | $(median <"$tmp/rd") reads, $(median <"$tmp/wr") writes | \`$treu_cmd\` (reads_per_msg, writes_per_msg) |"
 if [ "$LARGE" != "0" ]; then
 	out=$("$tmp/treubench" -n "$LARGE" -smtp "$addr" -for "$LARGE_FOR" -json)
 	echo "| peak RSS at $LARGE | $(echo "$out" | field peak_rss_mb) MB ($(echo "$out" | field sent) sent in $LARGE_FOR) | \`treubench -n $LARGE -smtp $addr -for $LARGE_FOR -json\` |"
