@@ -54,6 +54,10 @@ const SnapshotChunk = 2000
 // process takes it over.
 const snapshotLease = time.Minute
 
+// snapshotHook, if set (tests only), runs after each chunk's commit with the
+// rows copied so far; returning false stops the copy there as a crash would.
+var snapshotHook func(id, copied int64) bool
+
 // markStarted moves campaign id to running with an empty audience still to be
 // copied by snapshot (after the caller's transaction commits).
 func (e *Engine) markStarted(ctx context.Context, tx *store.Tx, id int64) error {
@@ -156,6 +160,9 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		if first || last || !goOn {
 			first = false
 			e.changed() // the claimer starts on the first chunk
+		}
+		if snapshotHook != nil && !last && !snapshotHook(id, total) {
+			return false, nil
 		}
 		return goOn, nil
 	}
