@@ -45,10 +45,18 @@ import (
 // missing rows (INSERT OR IGNORE on deliveries_recipient): nobody gets two
 // deliveries, and the audience is then who matched at the resume.
 
-// SnapshotChunk is how many delivery rows one write transaction of a start
-// adds. At 2,000 a chunk holds the writer for a few milliseconds (≈5 ms on
-// a loaded 2-core machine), well under the 50 ms an enrollment may wait.
+// SnapshotChunk is how many delivery rows the first write transaction of a
+// start adds. Later chunks adapt so that one holds the writer for about
+// snapshotHold: halved when a chunk took longer than twice that (a loaded
+// machine), doubled up to snapshotMaxChunk when it took less than half. An
+// enrollment waits behind at most one chunk.
 const SnapshotChunk = 2000
+
+const (
+	snapshotHold     = 10 * time.Millisecond
+	snapshotMinChunk = 100
+	snapshotMaxChunk = 8000
+)
 
 // snapshotLease is how long a copy may go without progress before another
 // process takes it over.
@@ -111,15 +119,21 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 	}
 	defer rows.Close()
 	var (
-		chunk   = make([]int64, 0, SnapshotChunk)
+		size    = SnapshotChunk
+		chunk   = make([]int64, 0, snapshotMaxChunk)
 		total   int64
 		slowest time.Duration
+		holdSum time.Duration
+		chunks  int
 		first   = true
 	)
 	flush := func(last bool) (bool, error) {
-		w0 := time.Now()
-		var goOn bool
+		var (
+			goOn bool
+			w0   time.Time
+		)
 		err := e.db.Tx(ctx, func(tx *store.Tx) error {
+			w0 = time.Now() // the writer is ours from here to the commit
 			var st Status
 			if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE id = ?`, id).Scan(&st); err != nil {
 				return err
@@ -154,8 +168,17 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		if err != nil {
 			return false, fmt.Errorf("write audience: %w", err)
 		}
-		slowest = max(slowest, time.Since(w0))
+		hold := time.Since(w0)
+		switch {
+		case hold > 2*snapshotHold:
+			size = max(size/2, snapshotMinChunk)
+		case hold < snapshotHold/2:
+			size = min(size*2, snapshotMaxChunk)
+		}
+		slowest = max(slowest, hold)
+		holdSum += hold
 		total += int64(len(chunk))
+		chunks++
 		chunk = chunk[:0]
 		if first || last || !goOn {
 			first = false
@@ -172,7 +195,7 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 			return wrap("snapshot", id, fmt.Errorf("read audience: %w", err))
 		}
 		chunk = append(chunk, sid)
-		if len(chunk) == SnapshotChunk {
+		if len(chunk) >= size {
 			goOn, err := flush(false)
 			if err != nil {
 				return wrap("snapshot", id, err)
@@ -190,7 +213,8 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		return wrap("snapshot", id, err)
 	}
 	e.log.InfoContext(ctx, "campaign audience snapshotted", "campaign_id", id, "audience", total,
-		"ms", time.Since(t0).Milliseconds(), "slowest_chunk_ms", slowest.Milliseconds())
+		"ms", time.Since(t0).Milliseconds(), "chunks", chunks,
+		"writer_held_ms", holdSum.Milliseconds(), "longest_hold_ms", slowest.Milliseconds())
 	return nil
 }
 
