@@ -50,8 +50,8 @@ func TestSnapshotChunksKeepAudienceOfStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(chunks) != 3 {
-		t.Fatalf("copied in chunks %v, want 3 full chunks and the rest", chunks)
+	if len(chunks) < 2 || chunks[0] != SnapshotChunk {
+		t.Fatalf("copied in chunks %v, want several, the first of %d", chunks, SnapshotChunk)
 	}
 	if got.Status != Running || got.Stats.Audience != int64(n) {
 		t.Fatalf("after start: status %s audience %d, want running %d", got.Status, got.Stats.Audience, n)
