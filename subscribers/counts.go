@@ -224,4 +224,3 @@ func searchQuery(f SearchFilter, sparse bool) (string, []any) {
 	args = append(args, max(f.Limit, 1))
 	return query, args
 }
-
