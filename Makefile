@@ -31,7 +31,10 @@ race:
 fuzz:
 	./scripts/fuzz.sh $(or $(FUZZTIME),5s)
 
-# bench runs the Go benchmarks and the send-engine bench (see README).
+# bench runs the Go benchmarks, the send-engine bench, the campaign start's
+# writer latency at 1M and the marketer's pages at 1M (see README).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	$(GO) run ./cmd/treubench -n 100000
+	TREU_BENCH_START=1000000 $(GO) test -run='^$$' -bench=StartWriterLatency -benchtime=1x ./campaigns/
+	./scripts/bench_pages.sh
