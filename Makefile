@@ -31,8 +31,11 @@ race:
 fuzz:
 	./scripts/fuzz.sh $(or $(FUZZTIME),5s)
 
-# bench prints issue #12's send figures with their commands (raw Postfix rate,
-# Treu's rate and ratio, CPU per mail, RSS), then runs the Go benchmarks.
-# Installs postfix for smtp-sink/smtp-source if missing. See scripts/bench.sh.
+# bench prints issue #12's figures with their commands: the send figures
+# (raw Postfix rate, Treu's rate and ratio, CPU per mail, RSS; scripts/bench.sh,
+# which installs postfix if missing and runs the Go benchmarks), the campaign
+# start's writer latency at 1M and the marketer's pages at 1M.
 bench:
 	GO=$(GO) ./scripts/bench.sh
+	TREU_BENCH_START=1000000 $(GO) test -run='^$$' -bench=StartWriterLatency -benchtime=1x ./campaigns/
+	./scripts/bench_pages.sh

@@ -472,7 +472,7 @@ func assignVariants(ctx context.Context, tx *store.Tx, id, n int64) error {
 			FROM deliveries WHERE campaign_id = ?1)
 		UPDATE deliveries SET
 			variant = CASE WHEN r.rk < ?2 THEN r.rk % ?3 END,
-			next_attempt_at = CASE WHEN r.rk < ?2 THEN next_attempt_at ELSE ?4 END
+			next_attempt_at = CASE WHEN r.rk < ?2 THEN 0 ELSE ?4 END
 		FROM ranked r WHERE deliveries.id = r.id`, id, test, variants, heldUntil)
 	if err != nil {
 		return fmt.Errorf("a/b test: assign variants: %w", err)

@@ -442,7 +442,7 @@ func (e *Engine) idle(ctx context.Context, r *run) time.Time {
 	var done bool
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'finished', finished_at = ?, updated_at = ?
-			WHERE id = ? AND status = 'running'
+			WHERE id = ? AND status = 'running' AND snapshot_upto IS NULL
 			AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND status IN ('pending', 'sending'))`,
 			tx.Now.Unix(), tx.Now.Unix(), r.id, r.id)
 		if err != nil {

@@ -2,7 +2,8 @@
 //
 // Tables written: campaigns, layouts, deliveries (store/migrations/0003_campaigns.sql),
 // contact_policy and the capped index (0014_contact.sql), campaign_ab,
-// campaign_variants and deliveries.variant (0015_abtest.sql).
+// campaign_variants and deliveries.variant (0015_abtest.sql), the snapshot's
+// columns (0016).
 // Who may be mailed is package subscribers' rule: the snapshot uses it
 // through segments.AudienceWhere, each batch through subscribers.Recipients,
 // a test send through subscribers.Lookup.
@@ -20,9 +21,18 @@
 // cancelling it ends them. Cron expressions are robfig/cron standard (five
 // fields, @daily, @every 1h, optional CRON_TZ=), evaluated in Config.Location.
 //
-// Sending: when a campaign starts its audience is snapshotted inside SQLite in
-// one INSERT ... SELECT (one delivery row per recipient), so the count and the
-// sends agree and memory stays flat at any size. Run's claimer takes batches
+// Sending: when a campaign starts it is marked running at once and its
+// audience is snapshotted in chunks (snapshot.go): one read statement on the
+// read pool streams the recipients' ids from one consistent snapshot of the
+// database, and each chunk (2,000 first, then sized to hold the writer about
+// 10 ms) becomes delivery rows in a short write transaction of its own, so
+// enrollments are never stuck behind a million-row insert and the first mail
+// leaves after the first chunk. Memory stays flat at any size (one chunk of
+// ids). The audience is exactly who matched when the read began; people who
+// enroll during the start are not in it (ids above snapshot_upto), people who
+// leave during it are skipped by the per-batch check. A campaign does not
+// finish while its copy is under way; a copy whose process died is taken
+// over by Tick when its lease (snapshot_until) runs out. Run's claimer takes batches
 // of pending deliveries with UPDATE ... RETURNING, setting lease_owner and
 // lease_until (instances sharing a database never take the same row; leases
 // are renewed while held), loads the batch's recipients and checks again that

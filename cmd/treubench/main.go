@@ -72,8 +72,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	verbose := fs.Bool("v", false, "log the engine")
 	limit := fs.Duration("for", 0, "stop sending after this long and report the partial send (e.g. for RSS at 1M)")
 	poolOnly := fs.Bool("pool-only", false, "baseline: send one fixed message n times through the pool, without the engine")
+	fs.IntVar(n, "subscribers", 100000, "the same as -n")
+	seedOnly := fs.Bool("seed-only", false, "only seed a database in -data for the page benchmarks (scripts/bench_pages.sh), and exit")
+	dataDir := fs.String("data", "", "with -seed-only: the folder for treu.db (as treu serve --data)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *seedOnly {
+		return seedOnlyRun(ctx, *dataDir, *n, stdout)
 	}
 
 	dir, err := os.MkdirTemp("", "treubench-")
