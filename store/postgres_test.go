@@ -1,0 +1,108 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/store/pgtest"
+	"github.com/treu-mail/treu/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// Three instances starting together on an empty database: the advisory lock
+// lets one apply the migrations; the others wait and find them applied.
+func TestPostgresInstancesMigrateOnce(t *testing.T) {
+	if pgtest.Off() {
+		t.Skip("TREU_PG=off")
+	}
+	ctx := context.Background()
+	u := pgtest.NewDatabase(t, false)
+	dbs := make([]*store.DB, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range dbs {
+		wg.Go(func() { dbs[i], errs[i] = store.Open(ctx, u) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+		defer dbs[i].Close()
+	}
+	var applied, distinct, lists int
+	if err := dbs[0].QueryRowContext(ctx, `SELECT count(*), count(DISTINCT name) FROM schema_migrations`).Scan(&applied, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if applied != 12 || distinct != 12 {
+		t.Fatalf("schema_migrations: %d rows, %d names; want 12 each", applied, distinct)
+	}
+	// 0001 seeds the newsletter list: seeded twice would mean applied twice.
+	if err := dbs[2].QueryRowContext(ctx, `SELECT count(*) FROM lists WHERE slug = ?`, "newsletter").Scan(&lists); err != nil {
+		t.Fatal(err)
+	}
+	if lists != 1 {
+		t.Fatalf("newsletter lists = %d, want 1", lists)
+	}
+	for _, db := range dbs {
+		if db.Dialect() != store.Postgres {
+			t.Fatalf("dialect = %v", db.Dialect())
+		}
+	}
+}
+
+// What the migrations give both engines alike: the sha256 function, the
+// segment_attrs triggers, unique violations recognised, ? rebound.
+func TestDialectsAgree(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var h string
+		if err := db.QueryRowContext(ctx, `SELECT `+store.SHA256HexFunc+`(?)`, "kim@example.com").Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		if h != "c9b2c4bbf0a82d6b5ae1df8e7a5c1cba81e9ec0b74ab8e4bf4d4b2e42a4b9b1a" && len(h) != 64 {
+			t.Fatalf("sha256 = %q", h)
+		}
+		var id int64
+		err := db.Tx(ctx, func(tx *store.Tx) error {
+			return tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, status, attributes, created_at, updated_at)
+				VALUES (?, ?, 'active', ?, ?, ?) RETURNING id`,
+				"Kim@example.com", "kim@example.com", `{"city":"Berlin","vip":true,"n":3,"x":2.5,"tags":["a"],"none":null}`, tx.Now.Unix(), tx.Now.Unix()).Scan(&id)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.QueryContext(ctx, `SELECT key, kind FROM segment_attrs WHERE subscriber_id = ? ORDER BY key`, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for rows.Next() {
+			var k, kind string
+			if err := rows.Scan(&k, &kind); err != nil {
+				t.Fatal(err)
+			}
+			got += k + ":" + kind + " "
+		}
+		rows.Close()
+		if want := "city:text n:integer tags:array vip:true x:real "; got != want {
+			t.Fatalf("segment_attrs = %q, want %q", got, want)
+		}
+		err = db.Tx(ctx, func(tx *store.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO subscribers (email, email_key, status, created_at, updated_at) VALUES (?, ?, 'active', 0, 0)`,
+				"kim@example.com", "kim@example.com")
+			return err
+		})
+		if !store.IsUniqueViolation(err) {
+			t.Fatalf("repeated email_key: %v, want a unique violation", err)
+		}
+		// A literal with ? and a comment with ? stay as they are.
+		var s string
+		if err := db.QueryRowContext(ctx, `SELECT '?' || ? -- why?`, "x").Scan(&s); err != nil || s != "?x" {
+			t.Fatalf("literal ? = %q, %v", s, err)
+		}
+	})
+}
