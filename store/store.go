@@ -24,7 +24,7 @@ var migrations embed.FS
 type DB struct {
 	*sql.DB         // read-only pool
 	w       *sql.DB // the one writer
-	path    string // the SQLite file; "" on PostgreSQL
+	path    string  // the SQLite file; "" on PostgreSQL
 	dialect Dialect
 	stmts   stmtCache // statements prepared on w (stmts.go)
 	// Now is the clock every package reads through the store, so a test can fix time.
