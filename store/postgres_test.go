@@ -115,3 +115,53 @@ func TestDialectsAgree(t *testing.T) {
 		}
 	})
 }
+
+// Every SQLite migration has its PostgreSQL twin: the same tables, columns,
+// named indexes and triggers, so one set of domain code reads both.
+func TestSchemasAgree(t *testing.T) {
+	if pgtest.Off() {
+		t.Skip("TREU_PG=off")
+	}
+	ctx := context.Background()
+	list := func(db *store.DB, q string) map[string]bool {
+		t.Helper()
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]bool{}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out[s] = true
+		}
+		return out
+	}
+	lite, pg := storetest.Open(t), pgtest.Open(t)
+	for _, c := range []struct{ what, sqlite, postgres string }{
+		{"columns",
+			`SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'`,
+			`SELECT table_name || '.' || column_name FROM information_schema.columns WHERE table_schema = 'public'`},
+		{"indexes",
+			`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`,
+			`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT IN (SELECT conname FROM pg_constraint)`},
+		{"triggers",
+			`SELECT name FROM sqlite_master WHERE type = 'trigger'`,
+			`SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = 'public'`},
+	} {
+		a, b := list(lite, c.sqlite), list(pg, c.postgres)
+		for k := range a {
+			if !b[k] {
+				t.Errorf("%s: %s is in SQLite's schema, not in PostgreSQL's (store/migrations/postgres)", c.what, k)
+			}
+		}
+		for k := range b {
+			if !a[k] {
+				t.Errorf("%s: %s is in PostgreSQL's schema, not in SQLite's", c.what, k)
+			}
+		}
+	}
+}
