@@ -5,7 +5,8 @@
 // costs a CREATE DATABASE, not the migrations.
 //
 // Missing binaries fail the package's tests: CI must run against PostgreSQL
-// (scripts/deps.sh installs it). TREU_PG=off, set on purpose, runs the tests
+// (scripts/deps.sh installs it). TREU_PG_BIN names the folder of initdb and
+// postgres where they are not Debian's. TREU_PG=off, set on purpose, runs the tests
 // without it (storetest.Each then runs SQLite only).
 //
 // initdb refuses to run as root; as root the cluster runs as the postgres
@@ -261,9 +262,16 @@ func (c *Cluster) Stop() error {
 	return errors.Join(err, os.RemoveAll(c.dir))
 }
 
-// binDir finds the newest Debian PostgreSQL (/usr/lib/postgresql/N/bin), or
-// initdb on PATH.
+// binDir finds the PostgreSQL binaries: TREU_PG_BIN if set (another
+// system's layout), else the newest Debian one (/usr/lib/postgresql/N/bin),
+// else initdb on PATH.
 func binDir() (string, error) {
+	if dir := os.Getenv("TREU_PG_BIN"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "initdb")); err != nil {
+			return "", fmt.Errorf("TREU_PG_BIN=%s: no initdb there", dir)
+		}
+		return dir, nil
+	}
 	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	sort.Slice(found, func(i, j int) bool { return version(found[i]) > version(found[j]) })
 	if len(found) > 0 {
