@@ -54,9 +54,11 @@ func (tx *Tx) Dialect() Dialect { return tx.db.dialect }
 // Rebind turns the ? placeholders of q into PostgreSQL's $1, $2, ... on
 // PostgreSQL and returns q unchanged on SQLite. Every query method of DB and
 // Tx calls it, so a statement both engines understand is written once, with
-// ?. A ? inside a string literal, a quoted identifier or a comment is left
-// alone, and so is a statement that already numbers its parameters ($1):
-// that is how a PostgreSQL statement uses the jsonb ? operator.
+// ?. SQLite's numbered ?NNN becomes $NNN, and a bare ? after it is numbered
+// as SQLite numbers it (the largest so far, plus one). A ? inside a string
+// literal, a quoted identifier or a comment is left alone, and so is a
+// statement that already numbers its parameters ($1): that is how a
+// PostgreSQL statement uses the jsonb ? operator.
 func (db *DB) Rebind(q string) string {
 	if db.dialect != Postgres {
 		return q
@@ -70,7 +72,7 @@ func rebind(q string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(q) + 16)
-	n := 0
+	n := 0 // the largest parameter number so far
 	for i := 0; i < len(q); i++ {
 		c := q[i]
 		switch {
@@ -99,9 +101,20 @@ func rebind(q string) string {
 		case c == '$' && i+1 < len(q) && q[i+1] >= '1' && q[i+1] <= '9':
 			return q // numbered already: the author chose $n
 		case c == '?':
-			n++
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
 			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
+			if j == i+1 {
+				n++
+				b.WriteString(strconv.Itoa(n))
+				break
+			}
+			k, _ := strconv.Atoi(q[i+1 : j])
+			n = max(n, k)
+			b.WriteString(q[i+1 : j])
+			i = j - 1
 		default:
 			b.WriteByte(c)
 		}
