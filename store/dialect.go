@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -159,4 +160,51 @@ func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.R
 // PrepareContext prepares q in the transaction.
 func (tx *Tx) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
 	return tx.Tx.PrepareContext(ctx, tx.db.Rebind(q))
+}
+
+// Lock holds the lock called name until the transaction ends. Take it before
+// a read that decides a write, such as "is there another owner?" before
+// demoting one: on SQLite the transaction runs alone anyway, so it costs
+// nothing there; on PostgreSQL, where other instances' transactions run at
+// the same time, it is a transaction-level advisory lock on the name's hash.
+func (tx *Tx) Lock(ctx context.Context, name string) error {
+	if tx.db.dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.Tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, name); err != nil {
+		return fmt.Errorf("store: lock %s: %w", name, err)
+	}
+	return nil
+}
+
+// Query, QueryRow and Exec without a context: the same, rebound.
+
+// Query reads through the read pool.
+func (db *DB) Query(q string, args ...any) (*sql.Rows, error) {
+	return db.QueryContext(context.Background(), q, args...)
+}
+
+// QueryRow reads one row through the read pool.
+func (db *DB) QueryRow(q string, args ...any) *sql.Row {
+	return db.QueryRowContext(context.Background(), q, args...)
+}
+
+// Exec runs q on the read pool (see ExecContext).
+func (db *DB) Exec(q string, args ...any) (sql.Result, error) {
+	return db.ExecContext(context.Background(), q, args...)
+}
+
+// Exec runs q in the transaction.
+func (tx *Tx) Exec(q string, args ...any) (sql.Result, error) {
+	return tx.ExecContext(context.Background(), q, args...)
+}
+
+// Query runs q in the transaction.
+func (tx *Tx) Query(q string, args ...any) (*sql.Rows, error) {
+	return tx.QueryContext(context.Background(), q, args...)
+}
+
+// QueryRow runs q in the transaction for one row.
+func (tx *Tx) QueryRow(q string, args ...any) *sql.Row {
+	return tx.QueryRowContext(context.Background(), q, args...)
 }

@@ -59,7 +59,7 @@
 //	func TestMain(m *testing.M) { storetest.Main(m) }
 //
 // and per test storetest.Each(t, func(t *testing.T, db *store.DB) {...})
-// (audit and coupons do; store/pgtest starts the throwaway cluster).
+// (accounts, audit and coupons do; store/pgtest starts the throwaway cluster).
 //
 // The usual differences (SQLite → PostgreSQL):
 //
@@ -71,15 +71,20 @@
 //	claims: UPDATE ... WHERE id IN (SELECT ... LIMIT n)
 //	                                      → ... LIMIT n FOR UPDATE SKIP LOCKED
 //	bool arguments                        → pass 0/1: flag columns stay integers on both
+//	SELECT EXISTS (...) scanned into int  → scan into bool (PostgreSQL answers a boolean; SQLite's 1 scans into bool too)
+//	ON CONFLICT DO UPDATE SET a = a + 1   → INSERT INTO t AS r ... SET a = r.a + 1  (a bare column is ambiguous there; the alias works on both)
 //
 // And one difference of behaviour, not syntax: on SQLite a write transaction
 // runs alone, so read-then-write inside one Tx is safe; on PostgreSQL it is
 // READ COMMITTED beside other instances' transactions. A read that decides a
-// write takes a lock (SELECT ... FOR UPDATE, a conditional UPDATE, ON
-// CONFLICT) or a pg_advisory_xact_lock; claims use leases as they already do.
+// write takes a lock first: Tx.Lock(ctx, "pkg.what") (an advisory lock on
+// PostgreSQL, nothing on SQLite; accounts' last-owner check), or SELECT ...
+// FOR UPDATE, a conditional UPDATE, ON CONFLICT; claims use leases as they
+// already do.
 //
 // IsUniqueViolation recognises both engines' unique errors.
 //
-// Ported so far (cmd/treu/database.go, portedToPostgres): audit, coupons.
+// Ported so far (cmd/treu/database.go, portedToPostgres): accounts, audit,
+// coupons.
 // serve refuses a postgres:// --database until every package is.
 package store

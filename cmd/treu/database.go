@@ -22,7 +22,7 @@ import (
 var (
 	usesDatabase = []string{"accounts", "audit", "campaigns", "coupons", "events", "feedback", "flows",
 		"imports", "mailer", "retention", "segments", "subscribers", "tracking", "txmail", "webhooks"}
-	portedToPostgres = map[string]bool{"audit": true, "coupons": true}
+	portedToPostgres = map[string]bool{"accounts": true, "audit": true, "coupons": true}
 )
 
 // notPorted is the packages that do not run on PostgreSQL yet.
