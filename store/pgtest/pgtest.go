@@ -136,7 +136,12 @@ func Start() (*Cluster, error) {
 		return nil, err
 	}
 	// A short path: a Unix socket's path must fit in 107 bytes.
-	dir, err := os.MkdirTemp("", "treupg-")
+	tmp := os.TempDir()
+	if len(tmp) > 60 {
+		tmp = "/tmp"
+	}
+	sweep(tmp)
+	dir, err := os.MkdirTemp(tmp, "treupg-")
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +265,17 @@ func (c *Cluster) Stop() error {
 		}
 	}
 	return errors.Join(err, os.RemoveAll(c.dir))
+}
+
+// sweep removes clusters left by test binaries killed before Stop (their
+// server went with them, Pdeathsig): folders older than a day.
+func sweep(tmp string) {
+	old, _ := filepath.Glob(filepath.Join(tmp, "treupg-*"))
+	for _, d := range old {
+		if st, err := os.Stat(d); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // binDir finds the PostgreSQL binaries: TREU_PG_BIN if set (another
