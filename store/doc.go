@@ -36,8 +36,9 @@
 //
 // Every query method of DB and Tx (QueryContext, QueryRowContext,
 // ExecContext, PrepareContext and the Cached ones) rebinds ? to $1, $2, ... on
-// PostgreSQL (Rebind). So a statement both engines understand stays as it
-// is, written once with ?. Most do: plain SELECT/INSERT/UPDATE/DELETE, ON
+// PostgreSQL (Rebind; SQLite's numbered ?NNN too). Writer() is the raw pool
+// and is not rebound: wrap its statements in db.Rebind. So a statement both
+// engines understand stays as it is, written once with ?. Most do: plain SELECT/INSERT/UPDATE/DELETE, ON
 // CONFLICT ... DO NOTHING or DO UPDATE SET x = excluded.x, RETURNING,
 // coalesce, count(*).
 //
@@ -66,6 +67,7 @@
 //	x IN (SELECT value FROM json_each(?))  → x IN (SELECT value::bigint FROM jsonb_array_elements_text(?::jsonb))  (same JSONInts argument)
 //	json_extract(attributes, '$.k')       → attributes->>'k'  (attributes is jsonb)
 //	json_each(c.lists)                    → jsonb_array_elements_text(c.lists)
+//	segment_attrs.value (untyped)         → jsonb scalar: value = to_jsonb(?::text), value > to_jsonb(?::numeric)
 //	recipient = ? COLLATE NOCASE          → lower(recipient) = lower(?)  (the index is on lower(recipient))
 //	INSERT OR IGNORE                      → INSERT ... ON CONFLICT DO NOTHING  (works on both: prefer it)
 //	claims: UPDATE ... WHERE id IN (SELECT ... LIMIT n)
@@ -85,6 +87,5 @@
 // IsUniqueViolation recognises both engines' unique errors.
 //
 // Ported so far (cmd/treu/database.go, portedToPostgres): accounts, audit,
-// coupons.
-// serve refuses a postgres:// --database until every package is.
+// coupons. serve refuses a postgres:// --database until every package is.
 package store
