@@ -108,6 +108,24 @@ func TestDialectsAgree(t *testing.T) {
 		if err := db.QueryRowContext(ctx, q, store.JSONInts([]int64{id, id + 1}), "Berlin").Scan(&n); err != nil || n != 1 {
 			t.Fatalf("json ids and attribute: %d, %v", n, err)
 		}
+		q = db.Pick(`SELECT count(*) FROM segment_attrs WHERE key = 'n' AND kind = 'integer' AND value > ?
+			UNION ALL SELECT count(*) FROM segment_attrs WHERE key = 'city' AND kind = 'text' AND value = ?`,
+			`SELECT count(*) FROM segment_attrs WHERE key = 'n' AND kind = 'integer' AND value > to_jsonb(?::numeric)
+			UNION ALL SELECT count(*) FROM segment_attrs WHERE key = 'city' AND kind = 'text' AND value = to_jsonb(?::text)`)
+		rows, err = db.QueryContext(ctx, q, 2, "Berlin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var counts []int
+		for rows.Next() {
+			var c int
+			rows.Scan(&c)
+			counts = append(counts, c)
+		}
+		rows.Close()
+		if len(counts) != 2 || counts[0] != 1 || counts[1] != 1 {
+			t.Fatalf("segment_attrs comparisons = %v, want [1 1]", counts)
+		}
 		// A literal with ? and a comment with ? stay as they are.
 		var s string
 		if err := db.QueryRowContext(ctx, `SELECT '?' || ? -- why?`, "x").Scan(&s); err != nil || s != "?x" {
