@@ -92,6 +92,9 @@ func (e *Engine) begin(ctx context.Context, tx *store.Tx, id int64) error {
 		return fmt.Errorf("snapshot audience: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	if err := assignVariants(ctx, tx, id, n); err != nil {
+		return err
+	}
 	status, finished := Running, any(nil)
 	if n == 0 {
 		status, finished = Finished, tx.Now.Unix()
@@ -274,6 +277,10 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	if started {
 		e.changed()
 	}
+	// A/B tests whose wait is over choose their winner.
+	if _, err := e.abTick(ctx, now); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -296,11 +303,14 @@ func (e *Engine) spawn(ctx context.Context, tx *store.Tx, parent int64, spec str
 	occurrence := time.Unix(next, 0).In(e.location())
 	var child int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO campaigns
-		(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, parent_id, status, created_at, updated_at, coupon_pool, utm)
-		SELECT name || ' (' || ? || ')', subject, preheader, markdown, lists, segment_id, layout_id, ?, '', id, 'draft', ?, ?, coupon_pool, utm
+		(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, parent_id, status, created_at, updated_at, coupon_pool, utm, contact_policy)
+		SELECT name || ' (' || ? || ')', subject, preheader, markdown, lists, segment_id, layout_id, ?, '', id, 'draft', ?, ?, coupon_pool, utm, contact_policy
 		FROM campaigns WHERE id = ? RETURNING id`,
 		occurrence.Format("2006-01-02 15:04"), next, tx.Now.Unix(), tx.Now.Unix(), parent).Scan(&child)
 	if err != nil {
+		return err
+	}
+	if err := copyAB(ctx, tx, parent, child); err != nil {
 		return err
 	}
 	return e.begin(ctx, tx, child)
