@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"sync"
 	"testing"
 
@@ -39,8 +40,12 @@ func TestPostgresInstancesMigrateOnce(t *testing.T) {
 	if err := dbs[0].QueryRowContext(ctx, `SELECT count(*), count(DISTINCT name) FROM schema_migrations`).Scan(&applied, &distinct); err != nil {
 		t.Fatal(err)
 	}
-	if applied != 12 || distinct != 12 {
-		t.Fatalf("schema_migrations: %d rows, %d names; want 12 each", applied, distinct)
+	files, err := os.ReadDir("migrations/postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(files) || distinct != len(files) {
+		t.Fatalf("schema_migrations: %d rows, %d names; want %d each", applied, distinct, len(files))
 	}
 	// 0001 seeds the newsletter list: seeded twice would mean applied twice.
 	if err := dbs[2].QueryRowContext(ctx, `SELECT count(*) FROM lists WHERE slug = ?`, "newsletter").Scan(&lists); err != nil {

@@ -20,7 +20,7 @@ import (
 // the admin commands refuse --database postgres://... until the two agree;
 // `treu migrate` already works there.
 var (
-	usesDatabase = []string{"accounts", "audit", "campaigns", "coupons", "events", "feedback", "flows",
+	usesDatabase = []string{"accounts", "audit", "campaigns", "contact", "coupons", "events", "feedback", "flows",
 		"imports", "mailer", "retention", "segments", "subscribers", "tracking", "txmail", "webhooks"}
 	portedToPostgres = map[string]bool{"accounts": true, "audit": true, "coupons": true}
 )
