@@ -22,6 +22,8 @@ import (
 type config struct {
 	Listen        string
 	Data          string
+	Database      string // "" = SQLite in Data; postgres://... = PostgreSQL (database.go)
+	SecretFile    string // the link-signing key shared by instances; "" = Data/secret.key
 	BaseURL       string
 	SMTPURL       string
 	From          string
@@ -76,6 +78,7 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.Data, "data", "./treu-data", "data folder (database, secret key)")
+	databaseFlags(fs, cfg)
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL used in every link in a mail (default http://LISTEN)")
 	fs.StringVar(&cfg.SMTPURL, "smtp-url", "", "smtp://user:pass@host:port?tls=starttls|tls|none&max_conns=N&rate=N; several separated by spaces; empty captures mail in the outbox")
 	fs.StringVar(&cfg.From, "from", "newsletter@localhost", "sender address, or name and address: \"Shop <news@shop.example>\"")
@@ -148,6 +151,9 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 // value stops `treu serve` before anything is created or started, with an
 // error naming its flag, instead of failing each mail later.
 func (c *config) validate() error {
+	if err := c.checkDatabase(true); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q must be host:port, e.g. 127.0.0.1:8080 or :8080", c.Listen)
 	}
