@@ -41,4 +41,10 @@
 // (loyalty takes the points back); the order and its figures stay, since
 // the retention report counts what was ordered. Cohorts counts months in the
 // zone it is given (store.LocalMonth).
+//
+// Besides the types it applies, any custom type (ValidType: lower-case
+// words joined by dots, "order.shipped") is accepted with its own "data"
+// object and stored. Service.OnEvent runs for every event stored for the
+// first time whose address is a subscriber, in the storing transaction:
+// package flows starts the flows triggered by the event's type there.
 package events

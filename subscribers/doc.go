@@ -2,14 +2,20 @@
 // with double opt-in, confirmation, lists and subscriptions, preferences,
 // unsubscribing, export and erasure (GDPR), and the signed customer links.
 //
-// Tables written: subscribers, lists, subscriptions, consents (append-only;
+// Tables written: subscribers, lists, subscriptions, subscriber_counts and
+// list_counts (by triggers), consents (append-only;
 // only erasure and the purge of never-confirmed sign-ups delete from it, with
 // the person), suppressions (the hash of an erased, bounced or complaining
 // address; package feedback suppresses through suppress.go). Mails are queued
 // through Queue inside the same transaction as the change that causes them, so
 // a confirmation mail is durable when Enroll returns. The marketer's pages
 // and the metrics read through counts.go (counts by status, list sizes,
-// growth, search); the separate consent to per-person tracking (TDDDG § 25)
+// growth, search). Counts by status and per list come from the summary
+// tables subscriber_counts and list_counts (this package's, migration 0016),
+// kept by triggers on subscribers, subscriptions and lists, so every write
+// path (imports, erasure, the purge) keeps them right and a page reads a few
+// rows at any size; the search matches the start of the address (email_key)
+// or of the name (lower(name), indexed); the separate consent to per-person tracking (TDDDG § 25)
 // is the subscribers.tracking column, kept in tracking.go.
 //
 // Consent is data (DESIGN.md): the log records, per subscriber, the sign-up
@@ -31,6 +37,10 @@
 // Enrollments arriving while the single SQLite writer is busy are written
 // together in one transaction (store.GroupCommit); each caller still
 // returns only after the commit that holds its subscriber and mail.
+//
+// Flows change a subscriber through automation.go, in the flow's
+// transaction: AutomationList (add to a private list, remove from any;
+// logged with channel "flow") and SetAttribute (Update's limits).
 //
 // Bulk imports (package imports) go through Importer (batch.go): Enroll's
 // rules for proven consent, written a batch at a time in the caller's
