@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/treu-mail/treu/feedback"
-	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/webhooks"
 )
 
