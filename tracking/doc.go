@@ -29,6 +29,9 @@
 // within ScannerWindow (1 s) are a link scanner's. Both are stored, marked,
 // and reported apart from people's.
 //
+// People lists who did something with a mail (tracked opens and clicks,
+// unsubscribes, credited orders), for per-variant figures of A/B tests.
+//
 // Listeners: Config.OnClick hears of each click by a person inside the
 // transaction that records it (cmd/treu queues the link.clicked webhook), with
 // the subscriber only where the click is tied to one (tracking consent).

@@ -167,6 +167,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/campaigns/:id/preview", u.previewSaved)
 	viewer(http.MethodGet, "/campaigns/:id/progress", u.campaignProgressFragment) // polled while it sends
 	editor(http.MethodPost, "/campaigns/:id/test", u.testCampaign)
+	editor(http.MethodPost, "/campaigns/:id/winner", u.pickWinner)      // A/B test: this variant to the rest
 	editor(http.MethodPost, "/campaigns/:id/:action", u.campaignAction) // start, pause, resume, cancel
 	admin(http.MethodGet, "/webhooks", u.webhooksPage)
 	admin(http.MethodPost, "/webhooks", u.createWebhook)
