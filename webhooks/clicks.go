@@ -38,6 +38,9 @@ func clickRef(id int64) string { return "click:" + strconv.FormatInt(id, 10) }
 // Clicked queues link.clicked for c, held until c.Settled: a link scanner's
 // second click within the window withdraws it (Scanner).
 func (k Clicks) Clicked(ctx context.Context, tx *store.Tx, c tracking.Click) error {
+	if ok, err := k.Hooks.Wanted(ctx, tx, LinkClicked); err != nil || !ok {
+		return err // nobody asked: no address read
+	}
 	d := ClickData{ClickID: c.ID, URL: c.URL, CampaignID: c.CampaignID, Flow: c.Flow, At: c.At.UTC()}
 	if c.Flow != "" {
 		d.Step = &c.Step

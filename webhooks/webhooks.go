@@ -250,22 +250,34 @@ const selectSubscribed = `SELECT id FROM webhooks WHERE EXISTS (SELECT 1 FROM js
 const insertDelivery = `INSERT INTO webhook_deliveries
 	(webhook_id, message_id, type, ordering_key, ref, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
-func (s *Service) emit(ctx context.Context, tx *store.Tx, typ, orderingKey, ref string, notBefore time.Time, data any) error {
+// endpoints are the ids of the endpoints that asked for typ.
+func (s *Service) endpoints(ctx context.Context, tx *store.Tx, typ string) ([]int64, error) {
 	rows, err := tx.QueryCached(ctx, selectSubscribed, typ)
 	if err != nil {
-		return fmt.Errorf("webhooks: emit %s: %w", typ, err)
+		return nil, fmt.Errorf("webhooks: endpoints for %s: %w", typ, err)
 	}
+	defer rows.Close()
 	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("webhooks: emit %s: %w", typ, err)
+			return nil, fmt.Errorf("webhooks: endpoints for %s: %w", typ, err)
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
+	return ids, rows.Err()
+}
+
+// Wanted reports whether any endpoint asked for typ, so that a caller can
+// spare the reads its event's data needs (a click's address) when none did.
+func (s *Service) Wanted(ctx context.Context, tx *store.Tx, typ string) (bool, error) {
+	ids, err := s.endpoints(ctx, tx, typ)
+	return len(ids) > 0, err
+}
+
+func (s *Service) emit(ctx context.Context, tx *store.Tx, typ, orderingKey, ref string, notBefore time.Time, data any) error {
+	ids, err := s.endpoints(ctx, tx, typ)
+	if err != nil || len(ids) == 0 {
 		return err
 	}
 	body, err := json.Marshal(map[string]any{"type": typ, "timestamp": tx.Now.Format(time.RFC3339), "data": data})
