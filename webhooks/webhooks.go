@@ -11,9 +11,10 @@
 // loopback, private or link-local addresses unless Config.AllowPrivate
 // (checked at connect time, so a DNS answer cannot sneak one in).
 //
-// A click (link.clicked) is held back for the scanner window (EmitHeld):
-// when a second click shows the clicker was a link scanner, Withdraw drops it
-// before it goes out.
+// A click (link.clicked, clicks.go) is held back for the scanner window
+// (its delivery is due only then, and names the click in ref): when a second
+// click shows the clicker was a link scanner, Withdraw drops it before it
+// goes out.
 //
 // Tables written: webhooks, webhook_deliveries (store/migrations/0007_feedback.sql,
 // ref in 0018_click_events.sql).
@@ -219,19 +220,8 @@ func (s *Service) Emit(ctx context.Context, tx *store.Tx, typ, orderingKey strin
 	return s.emit(ctx, tx, typ, orderingKey, "", tx.Now, data)
 }
 
-// EmitHeld is Emit for an event that may yet be called off: it goes out no
-// earlier than notBefore, and until then Withdraw(ref) drops it. A click is
-// held for the scanner window, since a second click may show it was a
-// machine's.
-func (s *Service) EmitHeld(ctx context.Context, tx *store.Tx, typ, orderingKey, ref string, notBefore time.Time, data any) error {
-	if ref == "" {
-		return errors.New("webhooks: a held event needs a ref")
-	}
-	return s.emit(ctx, tx, typ, orderingKey, ref, notBefore, data)
-}
-
-// Withdraw drops the deliveries of held events named by refs that have not
-// gone out yet, inside tx. One already sent stays sent.
+// Withdraw drops the deliveries of held events (Clicks.Clicked) named by
+// refs that have not gone out yet, inside tx. One already sent stays sent.
 func (s *Service) Withdraw(ctx context.Context, tx *store.Tx, refs []string) error {
 	if len(refs) == 0 {
 		return nil
@@ -268,18 +258,16 @@ func (s *Service) endpoints(ctx context.Context, tx *store.Tx, typ string) ([]in
 	return ids, rows.Err()
 }
 
-// Wanted reports whether any endpoint asked for typ, so that a caller can
-// spare the reads its event's data needs (a click's address) when none did.
-func (s *Service) Wanted(ctx context.Context, tx *store.Tx, typ string) (bool, error) {
-	ids, err := s.endpoints(ctx, tx, typ)
-	return len(ids) > 0, err
-}
-
 func (s *Service) emit(ctx context.Context, tx *store.Tx, typ, orderingKey, ref string, notBefore time.Time, data any) error {
 	ids, err := s.endpoints(ctx, tx, typ)
 	if err != nil || len(ids) == 0 {
 		return err
 	}
+	return s.queue(ctx, tx, ids, typ, orderingKey, ref, notBefore, data)
+}
+
+// queue writes one delivery of the event per endpoint in ids.
+func (s *Service) queue(ctx context.Context, tx *store.Tx, ids []int64, typ, orderingKey, ref string, notBefore time.Time, data any) error {
 	body, err := json.Marshal(map[string]any{"type": typ, "timestamp": tx.Now.Format(time.RFC3339), "data": data})
 	if err != nil {
 		return fmt.Errorf("webhooks: emit %s: %w", typ, err)
