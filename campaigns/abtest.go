@@ -309,10 +309,7 @@ func (e *Engine) loadAB(ctx context.Context, c *Campaign, stats bool) error {
 	rows.Close()
 	c.AB = &ab
 	if !stats || c.StartedAt == nil {
-		if c.StartedAt == nil {
-			ab.Rest = 0
-		}
-		return nil
+		return nil // no figures yet (or not asked for): Rest stays 0
 	}
 	vs, err := e.variantStats(ctx, c.ID, len(c.Variants))
 	if err != nil {

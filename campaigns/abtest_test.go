@@ -10,6 +10,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/store/storetest"
 	"github.com/treu-mail/treu/tracking"
 )
 
@@ -346,4 +347,34 @@ func FuzzFmtWait(f *testing.F) {
 			t.Fatalf("%s -> %s -> %v %v", s, fmtWait(d), back, err)
 		}
 	})
+}
+
+// BenchmarkStartAB: the audience snapshot of 100,000 recipients, plain and
+// with an A/B test's assignment in the same transaction. Reported per start.
+func BenchmarkStartAB(b *testing.B) {
+	for _, ab := range []bool{false, true} {
+		name := "plain"
+		if ab {
+			name = "ab"
+		}
+		b.Run(name, func(b *testing.B) {
+			db := storetest.Open(b)
+			seedBulk(b, db, 100_000)
+			e := New(db, testConfig(), []Transport{nil}, fakeLinks{}, testLog())
+			ctx := context.Background()
+			in := Input{Subject: "Hallo", Markdown: "Hallo {{ .FirstName }}"}
+			if ab {
+				in.Variants = []Variant{{}, {Subject: "Servus"}, {Subject: "Moin"}}
+			}
+			for b.Loop() {
+				c, err := e.Create(ctx, in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.Start(ctx, c.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
