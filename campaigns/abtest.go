@@ -436,41 +436,69 @@ func best(vs []VariantStats, m Metric) int {
 	return win
 }
 
-// assignVariants splits the test share of campaign id's freshly snapshotted
-// audience (n deliveries) evenly among its variants, in the snapshot's
-// transaction, and holds the rest back until the winner is chosen. The test
-// group is the first share of the deliveries in the order of a keyed
-// multiplicative hash of the subscriber, not the oldest subscribers; within
-// it the variants take turns, so their sizes differ by at most one. The
-// same audience always gets the same split.
-func assignVariants(ctx context.Context, tx *store.Tx, id, n int64) error {
+// shareScale is the resolution of the test share in the snapshot's integer
+// arithmetic: 0.2 is 2000/10000.
+const shareScale = 10_000
+
+// snapshotAB snapshots the audience of campaign id (where, args: the
+// audience condition over subscribers s) when it is an A/B test, assigning
+// the variants in the same INSERT, and says whether it was one. The test
+// group is a systematic sample of the snapshot's scan (subscriber order): row
+// rn is in the test when floor((rn+1)*share) steps past floor(rn*share), so
+// it is spread over the whole audience, not its oldest subscribers, and the
+// step's number modulo the variants is the variant: an even split (sizes
+// differ by at most one), the same for the same audience, no sort and no
+// second pass. The rest are held (next_attempt_at = heldUntil) until the
+// winner is chosen.
+func snapshotAB(ctx context.Context, tx *store.Tx, id int64, where string, args []any) (int64, bool, error) {
 	var (
 		share    float64
 		variants int64
 	)
 	err := tx.QueryRowContext(ctx, `SELECT a.test_share, (SELECT count(*) FROM campaign_variants v WHERE v.campaign_id = a.campaign_id)
 		FROM campaign_ab a WHERE a.campaign_id = ?`, id).Scan(&share, &variants)
-	if errors.Is(err, sql.ErrNoRows) || n == 0 {
-		return nil
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("a/b test: %w", err)
+		return 0, false, fmt.Errorf("a/b test: %w", err)
 	}
 	if variants < MinVariants {
-		return nil
+		return 0, false, nil // cannot happen through Create: send it as a plain campaign
 	}
-	test := int64(float64(n)*share + 0.5)
-	test = min(max(test, variants), n)
-	// 2654435761 is Knuth's multiplicative hash constant; the campaign id
-	// changes the order from one campaign to the next. Products stay far
-	// below 2^63 for any subscriber id SQLite hands out in practice.
-	_, err = tx.ExecContext(ctx, `WITH ranked AS (
-			SELECT id, row_number() OVER (ORDER BY (subscriber_id * 2654435761 + ?1 * 40503) % 4294967296, id) - 1 AS rk
-			FROM deliveries WHERE campaign_id = ?1)
+	p := int64(share*shareScale + 0.5)
+	// The numbered parameters come first in the text, so the audience
+	// condition's plain ? are numbered after them (?5, ?6, ...).
+	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, variant, next_attempt_at)
+		SELECT ?1, id,
+			CASE WHEN (rn + 1) * ?2 / `+fmt.Sprint(shareScale)+` > rn * ?2 / `+fmt.Sprint(shareScale)+`
+				THEN (rn * ?2 / `+fmt.Sprint(shareScale)+`) % ?3 END,
+			CASE WHEN (rn + 1) * ?2 / `+fmt.Sprint(shareScale)+` > rn * ?2 / `+fmt.Sprint(shareScale)+` THEN 0 ELSE ?4 END
+		FROM (SELECT s.id, row_number() OVER () - 1 AS rn FROM subscribers s WHERE `+where+`)`,
+		append([]any{id, p, variants, heldUntil}, args...)...)
+	if err != nil {
+		return 0, true, err
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 && n*p/shareScale < variants {
+		// Too small an audience for one test recipient per variant: give
+		// each variant one (or everyone one, if there are fewer people).
+		if err := smallTest(ctx, tx, id, min(variants, n), variants); err != nil {
+			return 0, true, err
+		}
+	}
+	return n, true, nil
+}
+
+// smallTest makes the first test deliveries of campaign id (in id order) the
+// test group, variant by turn, and holds the rest.
+func smallTest(ctx context.Context, tx *store.Tx, id, test, variants int64) error {
+	_, err := tx.ExecContext(ctx, `WITH ranked AS (
+			SELECT id, row_number() OVER (ORDER BY id) - 1 AS rk FROM deliveries WHERE campaign_id = ?1)
 		UPDATE deliveries SET
-			variant = CASE WHEN r.rk < ?2 THEN r.rk % ?3 END,
-			next_attempt_at = CASE WHEN r.rk < ?2 THEN next_attempt_at ELSE ?4 END
-		FROM ranked r WHERE deliveries.id = r.id`, id, test, variants, heldUntil)
+			variant = (SELECT CASE WHEN rk < ?2 THEN rk % ?3 END FROM ranked r WHERE r.id = deliveries.id),
+			next_attempt_at = (SELECT CASE WHEN rk < ?2 THEN 0 ELSE ?4 END FROM ranked r WHERE r.id = deliveries.id)
+		WHERE campaign_id = ?1`, id, test, variants, heldUntil)
 	if err != nil {
 		return fmt.Errorf("a/b test: assign variants: %w", err)
 	}

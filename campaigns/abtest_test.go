@@ -378,3 +378,22 @@ func BenchmarkStartAB(b *testing.B) {
 		})
 	}
 }
+
+// An audience too small for the share still tests each variant once.
+func TestABSmallAudience(t *testing.T) {
+	h, _ := abHarness(t, 5)
+	ctx := context.Background()
+	c := mustCreate(t, h.e, abInput(0.05, "1m"))
+	if _, err := h.e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = h.e.Get(ctx, c.ID)
+	for i, v := range c.Variants {
+		if v.Stats == nil || v.Stats.Audience != 1 {
+			t.Fatalf("variant %d: %+v", i, v.Stats)
+		}
+	}
+	if c.AB.Rest != 2 {
+		t.Fatalf("rest %d", c.AB.Rest)
+	}
+}

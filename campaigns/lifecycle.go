@@ -83,17 +83,21 @@ func (e *Engine) begin(ctx context.Context, tx *store.Tx, id int64) error {
 		return err
 	}
 	t0 := time.Now()
-	// No ORDER BY: the plain plan scans subscribers in rowid order anyway, and
-	// with ORDER BY s.id SQLite (3.5x) picks an automatic index on
-	// subscriptions(status) for the EXISTS and goes quadratic (60 s at 20k).
-	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id)
-		SELECT ?, s.id FROM subscribers s WHERE `+where, append([]any{id}, args...)...)
+	// An A/B test assigns its variants in its own snapshot (abtest.go).
+	n, ab, err := snapshotAB(ctx, tx, id, where, args)
 	if err != nil {
 		return fmt.Errorf("snapshot audience: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	if err := assignVariants(ctx, tx, id, n); err != nil {
-		return err
+	if !ab {
+		// No ORDER BY: the plain plan scans subscribers in rowid order anyway, and
+		// with ORDER BY s.id SQLite (3.5x) picks an automatic index on
+		// subscriptions(status) for the EXISTS and goes quadratic (60 s at 20k).
+		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id)
+			SELECT ?, s.id FROM subscribers s WHERE `+where, append([]any{id}, args...)...)
+		if err != nil {
+			return fmt.Errorf("snapshot audience: %w", err)
+		}
+		n, _ = res.RowsAffected()
 	}
 	status, finished := Running, any(nil)
 	if n == 0 {
