@@ -1,7 +1,8 @@
 // Package campaigns owns campaigns, their layouts and the send engine.
 //
 // Tables written: campaigns, layouts, deliveries (store/migrations/0003_campaigns.sql),
-// campaign_ab, campaign_variants and deliveries.variant (0015_abtest.sql).
+// contact_policy and the capped index (0014_contact.sql), campaign_ab,
+// campaign_variants and deliveries.variant (0015_abtest.sql).
 // Who may be mailed is package subscribers' rule: the snapshot uses it
 // through segments.AudienceWhere, each batch through subscribers.Recipients,
 // a test send through subscribers.Lookup.
@@ -31,6 +32,19 @@
 // executed per recipient) and send; the recorder writes results one
 // transaction per batch. At most ~3 batches are in flight: memory is bounded
 // by the batch size, not the audience.
+//
+// Contact policy (package contact, Config.Contact): after the marketing
+// check each batch is checked against the frequency cap in one write
+// transaction that also logs the recipients let through (checkContact). The
+// campaign's contact_policy says what happens to a recipient over the cap:
+// skip (the default, like Klaviyo's smart sending: a marketer expects a
+// send to finish today, not to trickle out for a week) skips the delivery
+// with reply "capped" (Stats.Capped); wait keeps it pending with
+// next_attempt_at at the next allowed time, the campaign running until then;
+// ignore applies no cap and no quiet hours (its mails still count). During
+// quiet hours a skip or wait campaign claims nothing and goes on when they
+// end (quiet). A delivery claimed again (retry, resume) finds its own log
+// row and is neither capped nor counted twice.
 //
 // Coupons: a campaign with a coupon pool (required when the mail prints
 // {{ .Coupon }}) gives each recipient one code through package coupons,

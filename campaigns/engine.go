@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
@@ -75,6 +76,14 @@ type Config struct {
 	// redirects (and adds the open pixel where consented); nil sends them
 	// as written. Previews and test sends are never rewritten.
 	Tracking *tracking.Service
+	// Contact is the contact policy (frequency cap, quiet hours; package
+	// contact) each batch is checked against, as the campaign's
+	// contact_policy says; nil: none.
+	Contact *contact.Policy
+	// Loyalty reads recipients' points and referral links ({{ .Points }},
+	// {{ .ReferralURL }}; package loyalty), per batch and only for mails
+	// that print them; nil: they stay empty.
+	Loyalty templates.LoyaltyOf
 
 	// Feedback (package feedback), each optional:
 	// ReturnPath gives each delivery its envelope sender (a VERP address
@@ -87,7 +96,8 @@ type Config struct {
 	// (the shop's webhooks hear of it).
 	OnFinished func(ctx context.Context, tx *store.Tx, campaignID int64) error
 	// OnResult, if set, hears after each recorded batch how many deliveries
-	// ended with result "sent", "retry", "failed" or "skipped" (for /metrics).
+	// ended with result "sent", "retry", "failed", "skipped", "capped" or
+	// "held" (for /metrics).
 	OnResult func(result string, n int)
 	// Feedback counts what came back after the send, for Stats.
 	Feedback func(ctx context.Context, campaignID int64) (FeedbackCounts, error)

@@ -91,6 +91,12 @@ func (e *Engine) record(buf []result) {
 					if err == nil && r.refused != nil && e.cfg.OnRefused != nil {
 						err = e.cfg.OnRefused(ctx, tx, *r.refused)
 					}
+				case resHeld:
+					// Held by the contact policy: due again when it allows;
+					// not an attempt.
+					_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?,
+						lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'sending' AND lease_owner = ?`,
+						r.until, r.delivery, e.cfg.Owner)
 				case resSkipped:
 					_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'skipped', reply = ?,
 						lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'sending' AND lease_owner = ?`,
@@ -129,7 +135,7 @@ func (e *Engine) countResults(buf []result) {
 	if e.cfg.OnResult == nil {
 		return
 	}
-	var sent, retry, failed, skipped int
+	var sent, retry, failed, skipped, capped, held int
 	for _, r := range buf {
 		switch r.kind {
 		case resSent:
@@ -137,7 +143,13 @@ func (e *Engine) countResults(buf []result) {
 		case resFailed:
 			failed++
 		case resSkipped:
-			skipped++
+			if r.reply == Capped {
+				capped++
+			} else {
+				skipped++
+			}
+		case resHeld:
+			held++
 		case resRetry:
 			if r.attempts+1 >= e.cfg.MaxAttempts {
 				failed++ // the last attempt: recorded as failed
@@ -149,7 +161,7 @@ func (e *Engine) countResults(buf []result) {
 	for _, c := range [...]struct {
 		name string
 		n    int
-	}{{"sent", sent}, {"retry", retry}, {"failed", failed}, {"skipped", skipped}} {
+	}{{"sent", sent}, {"retry", retry}, {"failed", failed}, {"skipped", skipped}, {"capped", capped}, {"held", held}} {
 		if c.n > 0 {
 			e.cfg.OnResult(c.name, c.n)
 		}

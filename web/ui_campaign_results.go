@@ -21,7 +21,7 @@ type campaignProgress struct {
 	// Started: the audience was snapshotted, there is something to count.
 	Started bool
 	Stats   campaigns.Stats
-	// Done is what has been dealt with: sent, failed or skipped.
+	// Done is what has been dealt with: sent, failed, skipped or capped.
 	Done      int64
 	Pct       int64
 	SendAt    *time.Time
@@ -62,7 +62,7 @@ const (
 func (u *ui) progressOf(c echo.Context, cp campaigns.Campaign) (campaignProgress, error) {
 	p := campaignProgress{ID: cp.ID, Status: cp.Status, Started: cp.StartedAt != nil, Stats: cp.Stats, SendAt: cp.SendAt, NextRunAt: cp.NextRunAt, Cron: cp.Cron,
 		AB: abViewOf(cp)}
-	p.Done = cp.Stats.Sent + cp.Stats.Failed + cp.Stats.Skipped
+	p.Done = cp.Stats.Sent + cp.Stats.Failed + cp.Stats.Skipped + cp.Stats.Capped
 	if cp.Stats.Audience > 0 {
 		p.Pct = p.Done * 100 / cp.Stats.Audience
 	}

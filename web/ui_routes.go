@@ -48,6 +48,10 @@ type UISettings struct {
 	From      string
 	BaseURL   string
 	Impressum string
+	// The contact policy (--contact-per-day, --contact-per-week, 0: off;
+	// --quiet-hours, "off" for none).
+	ContactPerDay, ContactPerWeek int
+	QuietHours                    string
 }
 
 // ui is the marketers' browser UI: server-rendered pages under /ui.
@@ -193,6 +197,8 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/segments/:id/count", u.segmentCount)
 	editor(http.MethodPost, "/segments/:id/delete", u.deleteSegment)
 	viewer(http.MethodGet, "/flows", u.flowList)
+	viewer(http.MethodGet, "/flows/new", u.newFlow)
+	editor(http.MethodPost, "/flows/new", u.createFlow)
 	viewer(http.MethodGet, "/flows/:slug", u.flowPage)
 	editor(http.MethodPost, "/flows/:slug", u.saveFlow)
 	viewer(http.MethodPost, "/flows/:slug/preview", u.previewFlowStep)
