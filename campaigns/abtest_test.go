@@ -23,10 +23,14 @@ func (everyoneConsents) TrackingAllowed(context.Context, int64) (bool, error) { 
 const abMarkdown = "Hallo {{ .Name }}, neu: [Espresso](https://kaffee.example/p/espresso)\n"
 
 // abHarness is a harness with tracking and n tracked subscribers.
-func abHarness(t *testing.T, n int) (*harness, *tracking.Service) {
+func abHarness(t *testing.T, n int, configure ...func(*sink)) (*harness, *tracking.Service) {
 	t.Helper()
 	cfg := testConfig()
-	h := newHarness(t, cfg, nil)
+	var c func(*sink)
+	if len(configure) > 0 {
+		c = configure[0]
+	}
+	h := newHarness(t, cfg, c)
 	tr := tracking.New(h.db, tracking.Config{BaseURL: cfg.BaseURL, Secret: []byte("secret")}, everyoneConsents{}, nil)
 	h.e.cfg.Tracking = tr
 	seed(t, h.db, activePeople(n))
@@ -395,5 +399,43 @@ func TestABSmallAudience(t *testing.T) {
 	}
 	if c.AB.Rest != 2 {
 		t.Fatalf("rest %d", c.AB.Rest)
+	}
+}
+
+// Pausing while the winner goes to the rest, then resuming: the rest still
+// gets the winner, everyone exactly once.
+func TestABPauseDuringRest(t *testing.T) {
+	atRest := make(chan struct{})
+	h, _ := abHarness(t, 1000, func(s *sink) {
+		s.onMessage = func(n int64) {
+			if n == 400 {
+				close(atRest)
+			}
+		}
+	})
+	ctx := context.Background()
+	c := mustCreate(t, h.e, abInput(0.1, "1m"))
+	h.run(t)
+	start := time.Now()
+	h.e.Start(ctx, c.ID)
+	testSent(t, h, c.ID, 100)
+	if err := h.e.Tick(ctx, start.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	<-atRest
+	if _, err := h.e.Pause(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "in-flight deliveries to settle", func() bool { return h.deliveryCounts(t, c.ID)["sending"] == 0 })
+	if s, _ := h.e.Stats(ctx, c.ID); s.Sent >= 1000 {
+		t.Skip("the send finished before the pause took hold; nothing to resume")
+	}
+	if _, err := h.e.Resume(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, c.ID)
+	got := bySubject(t, h.snk)
+	if len(got["Betreff A"]) != 934 || len(got["Betreff B"]) != 33 || len(got["Betreff C"]) != 33 {
+		t.Fatalf("after pause and resume: %d A, %d B, %d C", len(got["Betreff A"]), len(got["Betreff B"]), len(got["Betreff C"]))
 	}
 }
