@@ -56,6 +56,7 @@ func TestUIABTest(t *testing.T) {
 		cp.AB.TestShare != 0.5 || cp.AB.Wait != "2h" || cp.AB.Metric != "revenue" {
 		t.Fatalf("saved: %+v %+v", cp.Variants, cp.AB)
 	}
+	mustContain(t, "campaign list", c.get("/ui/campaigns").Body, `title="A/B test">A/B</span>`)
 	// Saving the page again keeps the test (nothing is lost on a round trip).
 	r = c.get(page)
 	mustContain(t, "saved composer", r.Body, `name="variant_subject_1" value="Betreff B"`, `value="50"`, `name="ab_wait" value="2h"`, `<option value="revenue" selected>`)
