@@ -73,6 +73,20 @@ func bySubject(t *testing.T, snk *sink) map[string][]string {
 	return out
 }
 
+// startAB creates and starts in with the engine running and waits until its
+// test mails (want of them) are sent; it returns the campaign and the start.
+func startAB(t *testing.T, h *harness, in Input, want int) (Campaign, time.Time) {
+	t.Helper()
+	c := mustCreate(t, h.e, in)
+	h.run(t)
+	start := time.Now()
+	if _, err := h.e.Start(context.Background(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	testSent(t, h, c.ID, want)
+	return c, start
+}
+
 func testSent(t *testing.T, h *harness, id int64, want int) {
 	t.Helper()
 	eventually(t, "the test mails", func() bool {
@@ -144,11 +158,7 @@ func TestABClicksPickWinner(t *testing.T) {
 func TestABTieGoesToA(t *testing.T) {
 	h, _ := abHarness(t, 20)
 	ctx := context.Background()
-	c := mustCreate(t, h.e, abInput(0.2, "1m"))
-	h.run(t)
-	start := time.Now()
-	h.e.Start(ctx, c.ID)
-	testSent(t, h, c.ID, 4)
+	c, start := startAB(t, h, abInput(0.2, "1m"), 4)
 	h.e.Tick(ctx, start.Add(2*time.Minute))
 	h.wait(t, c.ID)
 	got := bySubject(t, h.snk)
@@ -414,11 +424,7 @@ func TestABPauseDuringRest(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	c := mustCreate(t, h.e, abInput(0.1, "1m"))
-	h.run(t)
-	start := time.Now()
-	h.e.Start(ctx, c.ID)
-	testSent(t, h, c.ID, 100)
+	c, start := startAB(t, h, abInput(0.1, "1m"), 100)
 	if err := h.e.Tick(ctx, start.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
