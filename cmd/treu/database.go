@@ -21,7 +21,7 @@ import (
 // `treu migrate` already works there.
 var (
 	usesDatabase = []string{"accounts", "audit", "campaigns", "contact", "coupons", "events", "feedback", "flows",
-		"imports", "mailer", "retention", "segments", "subscribers", "tracking", "txmail", "webhooks"}
+		"imports", "loyalty", "mailer", "retention", "segments", "subscribers", "tracking", "txmail", "webhooks"}
 	portedToPostgres = map[string]bool{"accounts": true, "audit": true, "coupons": true}
 )
 
