@@ -459,3 +459,37 @@ func FuzzFlowJSON(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTickGeneral100k: a tick with 100,000 runs of a marketer's flow
+// due, each checking the order exit and a condition step, then mailing with
+// its event's data.
+func BenchmarkTickGeneral100k(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		b.StopTimer()
+		e := newEnv(b)
+		e.create(`{"slug":"shipped","enabled":true,"trigger":{"event":"order.shipped"},"exit":{"order":true},"steps":[
+			{"type":"condition","rule":{"field":"status","op":"eq","value":"active"}},
+			{"subject":"Unterwegs mit {{ .Event.data.carrier }}","markdown":"Hallo {{ .FirstName }}"}]}`)
+		err := e.db.Tx(ctx, func(tx *store.Tx) error {
+			_, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?)
+				INSERT INTO subscribers (email, email_key, name, locale, status, created_at, updated_at)
+				SELECT 'u'||i||'@example.de', 'u'||i||'@example.de', 'Kim '||i, CASE WHEN i%2=0 THEN 'de' ELSE 'en' END, 'active', 0, 0 FROM n;
+				INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) SELECT id, 1, 'active', 0, 0 FROM subscribers;
+				INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, event, created_at, updated_at)
+				SELECT 'shipped', id, 'event:'||id, ?, '{"type":"order.shipped","data":{"carrier":"DHL"}}', ?, ? FROM subscribers`,
+				n, t0.Unix(), t0.Unix(), t0.Unix())
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		r := e.tick(t0.Add(time.Minute))
+		if r.Sent != n {
+			b.Fatalf("sent %d", r.Sent)
+		}
+		b.ReportMetric(float64(r.Sent)/time.Since(start).Seconds(), "mails/s")
+	}
+}
