@@ -493,3 +493,24 @@ func BenchmarkTickGeneral100k(b *testing.B) {
 		b.ReportMetric(float64(r.Sent)/time.Since(start).Seconds(), "mails/s")
 	}
 }
+
+func TestFlowJSONNamesTheStep(t *testing.T) {
+	for _, tc := range []struct{ js, field string }{
+		{`{"steps":[{"subject":"a"},{"delay":"soon"}]}`, "steps[1].delay"},
+		{`{"steps":[{"type":"condition","no":"never"}]}`, "steps[0].no"},
+		{`{"steps":[{},{},{"type":"condition","rule":{"all":[{"field":"email","op":"xx","value":"a"}]}}]}`, "steps[2].rule.all[0].op"},
+		{`{"steps":[{"subject":5}]}`, "steps[0].subject"},
+		{`{"cooldown":"a while","steps":[]}`, "cooldown"},
+	} {
+		var f flows.Flow
+		err := json.Unmarshal([]byte(tc.js), &f)
+		if ee, ok := errs.As(err); !ok || ee.Kind != errs.Invalid || ee.Field != tc.field {
+			t.Errorf("%s: %v (field %q), want %s", tc.js, err, func() string { e, _ := errs.As(err); return e.Field }(), tc.field)
+		}
+	}
+	var f flows.Flow
+	if err := json.Unmarshal([]byte(`{"slug":"x","name":"X","trigger":{"event":"a.b"},"cooldown":"1h","steps":[{"delay":"2h","subject":"s","markdown":"m"}]}`), &f); err != nil ||
+		f.Slug != "x" || f.Trigger.Event != "a.b" || time.Duration(f.Cooldown) != time.Hour || time.Duration(f.Steps[0].Delay) != 2*time.Hour {
+		t.Fatalf("decoded %+v, %v", f, err)
+	}
+}
