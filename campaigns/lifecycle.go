@@ -10,12 +10,14 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 )
 
-// Start sends a draft campaign: now (the audience is snapshotted in this call
-// and the status is running), or at its send_at, or, with a cron expression,
+// Start sends a draft campaign: now (the status is running and the audience is
+// snapshotted in this call, in short chunks: snapshot.go), or at its send_at, or, with a cron expression,
 // at each occurrence (status scheduled until then).
 func (e *Engine) Start(ctx context.Context, id int64) (Campaign, error) {
+	began := false
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		var (
 			st     Status
@@ -38,12 +40,20 @@ func (e *Engine) Start(ctx context.Context, id int64) (Campaign, error) {
 			}
 			return e.schedule(ctx, tx, id, nullTime(sendAt), spec)
 		}
+		began = true
 		return e.begin(ctx, tx, id)
 	})
 	if err != nil {
 		return Campaign{}, wrap("start", id, err)
 	}
 	e.changed()
+	if began {
+		// The engine starts sending with the first chunk; Start answers with
+		// the whole audience.
+		if err := e.snapshot(ctx, id, e.now()); err != nil {
+			return Campaign{}, err
+		}
+	}
 	return e.Get(ctx, id)
 }
 
@@ -66,47 +76,31 @@ func (e *Engine) schedule(ctx context.Context, tx *store.Tx, id int64, sendAt *t
 	return err
 }
 
-// begin moves campaign id to running and snapshots its audience: one delivery
-// row per recipient, in one INSERT ... SELECT inside the database, so memory
-// stays flat at any audience size and the count and the sends agree.
-// Subscribers added after this moment wait for the next campaign.
+// begin moves campaign id to running; its audience is copied into deliveries
+// by snapshot after the caller's transaction commits (snapshot.go), in
+// chunks, so the writer is never held for the whole audience.
 func (e *Engine) begin(ctx context.Context, tx *store.Tx, id int64) error {
 	var (
 		lists     string
 		segmentID sql.NullInt64
+		existing  bool
 	)
-	if err := tx.QueryRowContext(ctx, `SELECT lists, segment_id FROM campaigns WHERE id = ?`, id).Scan(&lists, &segmentID); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT lists, segment_id, existing_customers FROM campaigns WHERE id = ?`, id).Scan(&lists, &segmentID, &existing); err != nil {
 		return err
 	}
-	where, args, err := e.audienceWhere(ctx, lists, nullID(segmentID))
-	if err != nil {
+	// A broken audience (a deleted segment, bad lists) fails the start here,
+	// not later in the copy.
+	if _, _, err := e.audienceWhere(ctx, lists, nullID(segmentID), existing); err != nil {
 		return err
 	}
-	t0 := time.Now()
-	// No ORDER BY: the plain plan scans subscribers in rowid order anyway, and
-	// with ORDER BY s.id SQLite (3.5x) picks an automatic index on
-	// subscriptions(status) for the EXISTS and goes quadratic (60 s at 20k).
-	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id)
-		SELECT ?, s.id FROM subscribers s WHERE `+where, append([]any{id}, args...)...)
-	if err != nil {
-		return fmt.Errorf("snapshot audience: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	status, finished := Running, any(nil)
-	if n == 0 {
-		status, finished = Finished, tx.Now.Unix()
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE campaigns SET status = ?, audience = ?, started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
-		status, n, tx.Now.Unix(), finished, tx.Now.Unix(), id)
-	e.log.InfoContext(ctx, "campaign audience snapshotted", "campaign_id", id, "audience", n, "ms", time.Since(t0).Milliseconds())
-	return err
+	return e.markStarted(ctx, tx, id)
 }
 
 // audienceWhere is the SQL condition over subscribers s for a campaign's
 // recipients; segments.AudienceWhere is the one definition of an audience
 // (active, active on one of the lists, in the segment, not suppressed), shared
 // with the segment counts the marketer sees.
-func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int64) (string, []any, error) {
+func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int64, existingCustomers bool) (string, []any, error) {
 	var slugs []string
 	if err := json.Unmarshal([]byte(lists), &slugs); err != nil {
 		return "", nil, fmt.Errorf("lists: %w", err)
@@ -122,7 +116,7 @@ func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int
 		}
 		rule = &seg.Rule
 	}
-	return segments.AudienceWhere(rule, slugs, e.now())
+	return segments.AudienceWhereFor(rule, subscribers.Mailing{Lists: slugs, ExistingCustomers: existingCustomers}, e.now())
 }
 
 // Pause stops sending within a second; Resume continues where it stopped.
@@ -274,7 +268,12 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	if started {
 		e.changed()
 	}
-	return nil
+	// A/B tests whose wait is over choose their winner.
+	if _, err := e.abTick(ctx, now); err != nil {
+		return err
+	}
+	// Copies of the starts above, and of starts whose process died mid-copy.
+	return e.resumeSnapshots(ctx, now)
 }
 
 // spawn makes one child send of recurring campaign parent for the occurrence
@@ -296,11 +295,14 @@ func (e *Engine) spawn(ctx context.Context, tx *store.Tx, parent int64, spec str
 	occurrence := time.Unix(next, 0).In(e.location())
 	var child int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO campaigns
-		(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, parent_id, status, created_at, updated_at, coupon_pool, utm)
-		SELECT name || ' (' || ? || ')', subject, preheader, markdown, lists, segment_id, layout_id, ?, '', id, 'draft', ?, ?, coupon_pool, utm
+		(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, parent_id, status, created_at, updated_at, coupon_pool, utm, contact_policy, existing_customers)
+		SELECT name || ' (' || ? || ')', subject, preheader, markdown, lists, segment_id, layout_id, ?, '', id, 'draft', ?, ?, coupon_pool, utm, contact_policy, existing_customers
 		FROM campaigns WHERE id = ? RETURNING id`,
 		occurrence.Format("2006-01-02 15:04"), next, tx.Now.Unix(), tx.Now.Unix(), parent).Scan(&child)
 	if err != nil {
+		return err
+	}
+	if err := copyAB(ctx, tx, parent, child); err != nil {
 		return err
 	}
 	return e.begin(ctx, tx, child)

@@ -61,6 +61,12 @@
 // restart never sends a step twice; time comes only from Tick's argument and
 // tx.Now.
 //
+// Contact policy (package contact, Config.Contact): each batch of due runs
+// is checked in one query; a step whose mail would break the frequency cap or
+// fall in quiet hours waits (its due_at moves to the next allowed time, the
+// run stays at its step), and the mails queued are logged (contact_log) in
+// the batch's transaction, so two runs of one subscriber in a batch send one.
+//
 // Tables written: flows, flow_runs, flow_sends (one row per mail step sent
 // or skipped, the basis of Stats), flow_segment_members, and through
 // coupons.Assign coupon_codes. Read, not written: carts and shop_orders
@@ -69,4 +75,10 @@
 // With Config.Tracking a step's links are rewritten to tracked redirects
 // (package tracking) inside the tick's transaction, so links registered for a
 // mail vanish with it if the batch rolls back.
+//
+// Stats per step carry what a campaign's figures do (engagement.go):
+// delivered, opens, clicks and unsubscribes from package tracking's reads of
+// the step's mail key, bounces and complaints through Config.Feedback
+// (package feedback's bounced mails, mapped to steps by flow_sends), with
+// their rates as shares of the mails sent; the flow's are the steps' sum.
 package flows

@@ -60,6 +60,10 @@ func (sv *Service) Run(ctx context.Context, id string) error {
 	case err == nil:
 		sv.log.Info("import finished", "import", id, "created", j.Created, "existing", j.Existing, "failed", j.Failed,
 			"skipped", j.Skipped)
+		// Fresh planner statistics for the grown tables (milliseconds: sampled).
+		if err := sv.db.Analyze(ctx); err != nil {
+			sv.log.Warn("analyze after import", "import", id, "err", err)
+		}
 		return nil
 	case errors.Is(err, errLostLease):
 		sv.log.Warn("import taken over by another instance", "import", id)

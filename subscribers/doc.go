@@ -2,14 +2,20 @@
 // with double opt-in, confirmation, lists and subscriptions, preferences,
 // unsubscribing, export and erasure (GDPR), and the signed customer links.
 //
-// Tables written: subscribers, lists, subscriptions, consents (append-only;
+// Tables written: subscribers, lists, subscriptions, subscriber_counts and
+// list_counts (by triggers), consents (append-only;
 // only erasure and the purge of never-confirmed sign-ups delete from it, with
 // the person), suppressions (the hash of an erased, bounced or complaining
 // address; package feedback suppresses through suppress.go). Mails are queued
 // through Queue inside the same transaction as the change that causes them, so
 // a confirmation mail is durable when Enroll returns. The marketer's pages
 // and the metrics read through counts.go (counts by status, list sizes,
-// growth, search); the separate consent to per-person tracking (TDDDG § 25)
+// growth, search). Counts by status and per list come from the summary
+// tables subscriber_counts and list_counts (this package's, migration 0016),
+// kept by triggers on subscribers, subscriptions and lists, so every write
+// path (imports, erasure, the purge) keeps them right and a page reads a few
+// rows at any size; the search matches the start of the address (email_key)
+// or of the name (lower(name), indexed); the separate consent to per-person tracking (TDDDG § 25)
 // is the subscribers.tracking column, kept in tracking.go.
 //
 // Consent is data (DESIGN.md): the log records, per subscriber, the sign-up
@@ -52,8 +58,17 @@
 // Status model: a subscriber is pending, active or unsubscribed; each list
 // membership is pending (asked for, not confirmed), active or unsubscribed.
 // Marketing mail goes only to active subscribers on active memberships whose
-// address is not suppressed. That rule is written once, in marketing.go
-// (MarketingWhere for SQL, Recipients and Lookup for batches and typed
-// addresses), and segments, campaigns, flows and txmail all call it; a
-// table test in cmd/treu feeds the same fixtures through every path.
+// address is not suppressed and whose legal basis is consent, or
+// existing_customer where the mailing allows it (Mailing.ExistingCustomers).
+// That rule is written once, in marketing.go (MarketingWhere and
+// MarketingWhereFor for SQL, Recipients, RecipientsFor and Lookup for
+// batches and typed addresses), and segments, campaigns, flows and txmail
+// all call it; a table test in cmd/treu feeds the same fixtures through
+// every path.
+//
+// Legal basis (subscribers.legal_basis): consent, or existing_customer (UWG
+// § 7 (3)): enrolled with the sale that brought the address (EnrollInput
+// LegalBasis, OrderID, Notice), active at once without double opt-in, logged
+// as the consent action existing_customer. A confirmed opt-in or an import of
+// proof of consent makes the basis consent; the basis never moves down.
 package subscribers

@@ -89,11 +89,8 @@ func (s *Service) CreateListPublic(ctx context.Context, slug, name, description 
 func (s *Service) Lists(ctx context.Context) ([]List, error) {
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT l.id, l.slug, l.name, l.description, l.created_at, l.public,
-		       (SELECT count(*) FROM subscriptions su JOIN subscribers s ON s.id = su.subscriber_id
-		         WHERE su.list_id = l.id AND su.status = 'active' AND s.status = 'active'),
-		       (SELECT count(*) FROM subscriptions su
-		         WHERE su.list_id = l.id AND su.status = 'pending')
-		FROM lists l ORDER BY l.slug`)
+		       coalesce(c.active, 0), coalesce(c.pending, 0)
+		FROM lists l LEFT JOIN list_counts c ON c.list_id = l.id ORDER BY l.slug`)
 	if err != nil {
 		return nil, fmt.Errorf("subscribers: lists: %w", err)
 	}

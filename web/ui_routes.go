@@ -48,6 +48,10 @@ type UISettings struct {
 	From      string
 	BaseURL   string
 	Impressum string
+	// The contact policy (--contact-per-day, --contact-per-week, 0: off;
+	// --quiet-hours, "off" for none).
+	ContactPerDay, ContactPerWeek int
+	QuietHours                    string
 }
 
 // ui is the marketers' browser UI: server-rendered pages under /ui.
@@ -167,6 +171,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/campaigns/:id/preview", u.previewSaved)
 	viewer(http.MethodGet, "/campaigns/:id/progress", u.campaignProgressFragment) // polled while it sends
 	editor(http.MethodPost, "/campaigns/:id/test", u.testCampaign)
+	editor(http.MethodPost, "/campaigns/:id/winner", u.pickWinner)      // A/B test: this variant to the rest
 	editor(http.MethodPost, "/campaigns/:id/:action", u.campaignAction) // start, pause, resume, cancel
 	admin(http.MethodGet, "/webhooks", u.webhooksPage)
 	viewer(http.MethodGet, "/outbox", u.outboxList)
