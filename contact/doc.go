@@ -17,6 +17,13 @@
 // writer. Rows older than Keep are deleted by Prune (daily), a subscriber's
 // rows by Eraser at erasure.
 //
+// Why a table of its own rather than counting deliveries, flow_sends and
+// the mail queue: none of those has a (subscriber, time) index, a campaign
+// adds a million delivery rows, and the check would be a union of three
+// reads per batch. contact_log is narrow, holds a week, and its covering
+// index answers a batch of 1,000 subscribers against 1,000,000 rows in one
+// query of about 10 ms (BenchmarkCheck).
+//
 // Use, once per batch (one query whatever its size):
 //
 //	b, err := policy.Check(ctx, tx, ids, now, campaignID) // 0 for a flow mail
