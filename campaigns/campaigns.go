@@ -55,10 +55,15 @@ type Campaign struct {
 	// recipient over the frequency cap: ContactSkip, ContactWait or ContactIgnore.
 	ContactPolicy string `json:"contact_policy"`
 	// ParentID is the recurring campaign this send was spawned from.
-	ParentID   *int64     `json:"parent_id,omitempty"`
-	Status     Status     `json:"status"`
-	NextRunAt  *time.Time `json:"next_run_at,omitempty"`
-	Stats      Stats      `json:"stats"`
+	ParentID  *int64     `json:"parent_id,omitempty"`
+	Status    Status     `json:"status"`
+	NextRunAt *time.Time `json:"next_run_at,omitempty"`
+	Stats     Stats      `json:"stats"`
+	// An A/B test (abtest.go): the variants (A first, with each one's test
+	// figures once started), the test's settings, and the chosen variant.
+	Variants   []Variant  `json:"variants,omitempty"`
+	AB         *AB        `json:"ab,omitempty"`
+	Winner     *int       `json:"winner,omitempty"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
@@ -106,6 +111,10 @@ type Input struct {
 	// recipient from, assigned at send; required when the mail uses it.
 	CouponPool string `json:"coupon_pool,omitempty"`
 	UTM        *bool  `json:"utm"` // nil: true on create, unchanged on update
+	// Variants (2-4, A first) make the campaign an A/B test with the
+	// settings AB (nil: the defaults); none: a plain campaign.
+	Variants []Variant `json:"variants,omitempty"`
+	AB       *ABInput  `json:"ab,omitempty"`
 	// ContactPolicy: "skip", "wait" or "ignore"; "": skip on create,
 	// unchanged on update.
 	ContactPolicy string `json:"contact_policy,omitempty"`
@@ -214,12 +223,16 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 	lists, _ := json.Marshal(in.Lists)
 	var id int64
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
+		err := tx.QueryRowContext(ctx, `INSERT INTO campaigns
 			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm, contact_policy)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, coalesce(?, 'skip')) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
 			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM,
 			strOrNil(in.ContactPolicy)).Scan(&id)
+		if err != nil {
+			return err
+		}
+		return saveAB(ctx, tx, id, in)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
@@ -251,6 +264,9 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 		if err != nil {
 			return err
 		}
+		if err := saveAB(ctx, tx, id, in); err != nil {
+			return err
+		}
 		if st == Scheduled {
 			if in.SendAt == nil && in.Cron == "" {
 				// Nothing to wait for any more: back to draft, to be started by hand.
@@ -278,6 +294,9 @@ func (e *Engine) Get(ctx context.Context, id int64) (Campaign, error) {
 		return Campaign{}, fmt.Errorf("campaigns: get %d: %w", id, err)
 	}
 	if c.Stats, err = e.stats(ctx, c.ID, c.Stats.Audience); err != nil {
+		return Campaign{}, err
+	}
+	if err := e.loadAB(ctx, &c, true); err != nil {
 		return Campaign{}, err
 	}
 	return c, nil
@@ -309,6 +328,9 @@ func (e *Engine) List(ctx context.Context, o ListOptions) ([]Campaign, error) {
 	rows.Close()
 	for i := range out {
 		if out[i].Stats, err = e.stats(ctx, out[i].ID, out[i].Stats.Audience); err != nil {
+			return nil, err
+		}
+		if err := e.loadAB(ctx, &out[i], false); err != nil {
 			return nil, err
 		}
 	}
@@ -434,6 +456,7 @@ func (e *Engine) parseCron(spec string) (cron.Schedule, error) {
 }
 
 func (e *Engine) validate(ctx context.Context, in Input) (Input, error) {
+	in = fillFromVariants(in)
 	in.Name = strings.TrimSpace(in.Name)
 	in.Subject = strings.TrimSpace(in.Subject)
 	in.Cron = strings.TrimSpace(in.Cron)
@@ -506,5 +529,5 @@ func (e *Engine) validate(ctx context.Context, in Input) (Input, error) {
 	if in.CouponPool, err = e.checkCouponPool(ctx, in.CouponPool, tmpl); err != nil {
 		return in, err
 	}
-	return in, nil
+	return e.validateAB(ctx, in, layout)
 }

@@ -26,7 +26,9 @@ type run struct {
 	listID  string            // List-Id header value
 	headers map[string]string // shared by all its messages; read-only
 	links   *tracking.Links   // nil: links stay as written
-	contact string            // ContactSkip, ContactWait or ContactIgnore
+	// variants of an A/B test, compiled (A first); nil: tmpl for everyone.
+	variants []*templates.Template
+	contact  string // ContactSkip, ContactWait or ContactIgnore
 
 	nextSweep time.Time // when to look for expired leases again
 	idleUntil time.Time // nothing due before this (unless poked)
@@ -44,6 +46,7 @@ type item struct {
 	run      *run
 	delivery int64
 	attempts int
+	variant  int // A/B test variant (abtest.go); -1: none
 	rcpt     recipient
 }
 
@@ -253,6 +256,10 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	variants, err := e.loadVariants(ctx, id, layout)
+	if err != nil {
+		return nil, err
+	}
 	var slugs []string
 	json.Unmarshal([]byte(lists), &slugs)
 	first := DefaultList
@@ -260,13 +267,14 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 		first = slugs[0]
 	}
 	r := &run{
-		id:      id,
-		tmpl:    tmpl,
-		pool:    pool,
-		lists:   slugs,
-		listID:  e.listID(first),
-		headers: e.headers(id),
-		contact: policy,
+		id:       id,
+		tmpl:     tmpl,
+		variants: variants,
+		pool:     pool,
+		lists:    slugs,
+		listID:   e.listID(first),
+		headers:  e.headers(id),
+		contact:  policy,
 	}
 	if e.cfg.Tracking != nil {
 		r.links = e.cfg.Tracking.Links(tracking.CampaignMail(id, name, utm))
@@ -311,6 +319,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 		id, sub  int64
 		attempts int
 		coupon   sql.NullString
+		variant  int
 	}
 	var got []claimed
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
@@ -331,15 +340,16 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 				WHERE campaign_id = ? AND status = 'pending' AND next_attempt_at <= ?
 				ORDER BY next_attempt_at, id LIMIT ?)
 			AND EXISTS (SELECT 1 FROM campaigns WHERE id = ? AND status = 'running')
-			RETURNING id, subscriber_id, attempts, coupon`,
-			e.cfg.Owner, now.Add(e.cfg.Lease).Unix(), r.id, now.Unix(), e.cfg.BatchSize, r.id)
+			RETURNING id, subscriber_id, attempts, coupon,
+				coalesce(variant, (SELECT winner FROM campaign_ab WHERE campaign_id = ?), -1)`,
+			e.cfg.Owner, now.Add(e.cfg.Lease).Unix(), r.id, now.Unix(), e.cfg.BatchSize, r.id, r.id)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var c claimed
-			if err := rows.Scan(&c.id, &c.sub, &c.attempts, &c.coupon); err != nil {
+			if err := rows.Scan(&c.id, &c.sub, &c.attempts, &c.coupon, &c.variant); err != nil {
 				return err
 			}
 			got = append(got, c)
@@ -380,7 +390,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 			done = append(done, result{delivery: c.id, kind: resSkipped, reply: reason})
 			continue
 		}
-		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts,
+		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts, variant: c.variant,
 			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes, Tracking: rc.Tracking,
 				Coupon: c.coupon.String}})
 	}

@@ -1,7 +1,8 @@
 // Package campaigns owns campaigns, their layouts and the send engine.
 //
-// Tables written: campaigns, layouts, deliveries (store/migrations/0003_campaigns.sql;
-// contact_policy and the capped index in 0014_contact.sql).
+// Tables written: campaigns, layouts, deliveries (store/migrations/0003_campaigns.sql),
+// contact_policy and the capped index (0014_contact.sql), campaign_ab,
+// campaign_variants and deliveries.variant (0015_abtest.sql).
 // Who may be mailed is package subscribers' rule: the snapshot uses it
 // through segments.AudienceWhere, each batch through subscribers.Recipients,
 // a test send through subscribers.Lookup.
@@ -62,6 +63,18 @@
 // become due when their lease expires. Only mails handed to the server but not
 // yet recorded at the crash (at most the in-flight bound) can go twice.
 // Pause and Cancel take effect within a second: queued work is handed back.
+//
+// A/B tests (abtest.go): a campaign with 2-4 Variants (A is its own mail)
+// sends each to an even part of AB's test share of the audience, fixed on the
+// deliveries in the snapshot's transaction by a hash of the subscriber; the
+// rest are pending deliveries due at heldUntil (never), which the claim's
+// "due" condition skips. Tick chooses the winner once the wait
+// since the start is over and every test mail has been tried: the best rate
+// per delivered mail of unique clickers, unique openers (tracking) or credited
+// revenue (people named through tracking.People), ties to the earlier
+// variant; then the rest become due and are rendered with the winner.
+// PickWinner chooses early. Paused campaigns are not decided; a restart keeps
+// everything, since assignment and choice live in the database.
 //
 // Every mail: From/FromName from Config, List-Id "<first list slug>.<host of
 // Config.BaseURL>", List-Unsubscribe from Links, header X-Treu-Campaign: <id>.

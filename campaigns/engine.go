@@ -409,7 +409,7 @@ func (e *Engine) deliver(ctx context.Context, idx int, t *transport, it *item) r
 		res.kind = resRelease // paused or cancelled: leave it for later (or for Cancel)
 		return res
 	}
-	m, err := e.message(it.run.tmpl, it.run, &it.rcpt, "")
+	m, err := e.message(it.run.template(it.variant), it.run, &it.rcpt, "")
 	if err != nil {
 		res.kind, res.reply = resFailed, "render: "+err.Error()
 		return res

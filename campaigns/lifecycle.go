@@ -92,6 +92,9 @@ func (e *Engine) begin(ctx context.Context, tx *store.Tx, id int64) error {
 		return fmt.Errorf("snapshot audience: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	if err := assignVariants(ctx, tx, id, n); err != nil {
+		return err
+	}
 	status, finished := Running, any(nil)
 	if n == 0 {
 		status, finished = Finished, tx.Now.Unix()
@@ -274,6 +277,10 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	if started {
 		e.changed()
 	}
+	// A/B tests whose wait is over choose their winner.
+	if _, err := e.abTick(ctx, now); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -301,6 +308,9 @@ func (e *Engine) spawn(ctx context.Context, tx *store.Tx, parent int64, spec str
 		FROM campaigns WHERE id = ? RETURNING id`,
 		occurrence.Format("2006-01-02 15:04"), next, tx.Now.Unix(), tx.Now.Unix(), parent).Scan(&child)
 	if err != nil {
+		return err
+	}
+	if err := copyAB(ctx, tx, parent, child); err != nil {
 		return err
 	}
 	return e.begin(ctx, tx, child)

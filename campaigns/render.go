@@ -147,8 +147,16 @@ func (e *Engine) PreviewCampaign(ctx context.Context, id, sampleSubscriberID int
 }
 
 func (c Campaign) input() Input {
-	return Input{Name: c.Name, Subject: c.Subject, Preheader: c.Preheader, Markdown: c.Markdown, Lists: c.Lists,
+	in := Input{Name: c.Name, Subject: c.Subject, Preheader: c.Preheader, Markdown: c.Markdown, Lists: c.Lists,
 		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron, CouponPool: c.CouponPool, UTM: &c.UTM}
+	for _, v := range c.Variants {
+		in.Variants = append(in.Variants, Variant{Subject: v.Subject, Preheader: v.Preheader, Markdown: v.Markdown})
+	}
+	if c.AB != nil {
+		share := c.AB.TestShare
+		in.AB = &ABInput{TestShare: &share, Wait: c.AB.Wait, Metric: c.AB.Metric}
+	}
+	return in
 }
 
 // MaxTestRecipients bounds a test send.

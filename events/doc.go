@@ -36,4 +36,10 @@
 // Config.OnOrder runs for each order seen for the first time, inside the
 // transaction that stores it: package tracking credits the order to the mail
 // that earned it (or to the campaign the order names in "attribution").
+//
+// Besides the three types it applies, any custom type (ValidType: lower-case
+// words joined by dots, "order.shipped") is accepted with its own "data"
+// object and stored. Service.OnEvent runs for every event stored for the
+// first time whose address is a subscriber, in the storing transaction:
+// package flows starts the flows triggered by the event's type there.
 package events

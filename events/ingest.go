@@ -28,6 +28,15 @@ type Config struct {
 	OnOrder func(ctx context.Context, tx *store.Tx, o PlacedOrder) error
 }
 
+// Stored is a new event as OnEvent sees it.
+type Stored struct {
+	ID           string // the event id
+	Type         string
+	SubscriberID int64
+	Payload      []byte // the event's JSON as stored
+	OccurredAt   time.Time
+}
+
 // PlacedOrder is a new order as OnOrder sees it.
 type PlacedOrder struct {
 	OrderID      string
@@ -46,6 +55,12 @@ type Service struct {
 
 	// group writes concurrent Ingest calls in shared transactions.
 	group *store.GroupCommit[*ingestJob]
+
+	// OnEvent, when set, runs for every event stored for the first time
+	// whose address is a subscriber, in the transaction that stores it: the
+	// flows start runs there, so an event starts a flow exactly once. Set it
+	// before the first Ingest.
+	OnEvent func(ctx context.Context, tx *store.Tx, ev Stored) error
 
 	// OnOrder, when set, runs in the transaction that stores a new order of
 	// a subscriber (not for a repeated order id), and in the one where
@@ -224,6 +239,10 @@ func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) erro
 		if err == nil && fresh && sub.Valid && s.OnOrder != nil {
 			err = s.OnOrder(ctx, tx, sub.Int64)
 		}
+	}
+	if err == nil && sub.Valid && s.OnEvent != nil {
+		err = s.OnEvent(ctx, tx, Stored{ID: ev.ID, Type: ev.Type, SubscriberID: sub.Int64, Payload: j.payload,
+			OccurredAt: time.Unix(at, 0).UTC()})
 	}
 	if err != nil {
 		return fmt.Errorf("events: apply %s: %w", ev.Type, err)

@@ -60,3 +60,22 @@ func Count(ctx context.Context, q Querier, r *Rule, lists []string, now time.Tim
 	}
 	return n, nil
 }
+
+// Matches reports whether subscriber id matches r at now (the rule alone,
+// not the marketing rule): a flow's condition step asks it for one person.
+func Matches(ctx context.Context, q Querier, r Rule, id int64, now time.Time) (bool, error) {
+	where, args, err := r.SQL(now)
+	if err != nil {
+		return false, err
+	}
+	var one int
+	err = q.QueryRowContext(ctx, "SELECT 1 FROM subscribers AS s WHERE s.id = ? AND ("+where+")",
+		append([]any{id}, args...)...).Scan(&one)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("segments: match %d: %w", id, err)
+	}
+	return true, nil
+}

@@ -32,6 +32,10 @@
 // together in one transaction (store.GroupCommit); each caller still
 // returns only after the commit that holds its subscriber and mail.
 //
+// Flows change a subscriber through automation.go, in the flow's
+// transaction: AutomationList (add to a private list, remove from any;
+// logged with channel "flow") and SetAttribute (Update's limits).
+//
 // Bulk imports (package imports) go through Importer (batch.go): Enroll's
 // rules for proven consent, written a batch at a time in the caller's
 // transaction. ExportCSV (csvexport.go) streams subscribers as CSV.

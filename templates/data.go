@@ -20,6 +20,12 @@ type Data struct {
 	// Data is what a transactional mail's request carried, so a template
 	// reads {{ .Data.order_id }}; nil elsewhere.
 	Data map[string]any
+
+	// Event is the event that started a flow run (the shop event as posted
+	// to /api/events, a stage change), so a flow mail reads
+	// {{ .Event.order.id }} or {{ .Event.data.tracking_url }}; nil elsewhere.
+	// A field the event lacks prints nothing.
+	Event map[string]any
 }
 
 // recipientData is Data under another name, so that the view can embed it
@@ -144,6 +150,7 @@ func samples() []*Data {
 			Locale:         "de",
 			Attributes:     map[string]any{"city": "Berlin", "vip": true, "points": 120},
 			Data:           map[string]any{"order_id": "1001", "items": []any{map[string]any{"name": "Tee"}}},
+			Event:          map[string]any{"type": "order.placed", "order": map[string]any{"id": "1001", "total": 59.8}},
 			UnsubscribeURL: "https://shop.example/unsubscribe/t",
 			PreferencesURL: "https://shop.example/preferences/t",
 			ConfirmURL:     "https://shop.example/confirm/t",

@@ -67,6 +67,7 @@ func (s *Server) routes(ui UIDeps) {
 	admin(http.MethodGet, "/campaigns/:id/preview", s.previewCampaign)
 	admin(http.MethodGet, "/campaigns/:id/links", s.campaignLinks)
 	admin(http.MethodPost, "/campaigns/:id/test", s.testCampaign)
+	admin(http.MethodPost, "/campaigns/:id/winner", s.pickWinner)
 	admin(http.MethodPost, "/campaigns/:id/start", s.campaignAction((*campaigns.Engine).Start))
 	admin(http.MethodPost, "/campaigns/:id/pause", s.campaignAction((*campaigns.Engine).Pause))
 	admin(http.MethodPost, "/campaigns/:id/resume", s.campaignAction((*campaigns.Engine).Resume))
@@ -80,7 +81,9 @@ func (s *Server) routes(ui UIDeps) {
 
 	admin(http.MethodGet, "/flows", s.listFlows)
 	admin(http.MethodGet, "/flows/:slug", s.getFlow)
+	admin(http.MethodPost, "/flows", s.createFlow)
 	admin(http.MethodPut, "/flows/:slug", s.putFlow)
+	admin(http.MethodDelete, "/flows/:slug", s.deleteFlow)
 	admin(http.MethodGet, "/flows/:slug/stats", s.flowStats)
 
 	admin(http.MethodGet, "/coupon-pools", s.listPools)

@@ -32,6 +32,8 @@ type campaignProgress struct {
 	Results *campaignResults
 	// Engagement: opens, clicks, unsubscribes and revenue (with tracking).
 	Engagement *engagement
+	// AB: a started A/B test's variants with their figures (ui_abtest.go).
+	AB *abView
 }
 
 // campaignResults are a send's figures after it ended.
@@ -58,7 +60,8 @@ const (
 // campaign has ended, so the fragment a running campaign polls stays one
 // cheap count per status.
 func (u *ui) progressOf(c echo.Context, cp campaigns.Campaign) (campaignProgress, error) {
-	p := campaignProgress{ID: cp.ID, Status: cp.Status, Started: cp.StartedAt != nil, Stats: cp.Stats, SendAt: cp.SendAt, NextRunAt: cp.NextRunAt, Cron: cp.Cron}
+	p := campaignProgress{ID: cp.ID, Status: cp.Status, Started: cp.StartedAt != nil, Stats: cp.Stats, SendAt: cp.SendAt, NextRunAt: cp.NextRunAt, Cron: cp.Cron,
+		AB: abViewOf(cp)}
 	p.Done = cp.Stats.Sent + cp.Stats.Failed + cp.Stats.Skipped + cp.Stats.Capped
 	if cp.Stats.Audience > 0 {
 		p.Pct = p.Done * 100 / cp.Stats.Audience

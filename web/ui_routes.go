@@ -171,6 +171,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/campaigns/:id/preview", u.previewSaved)
 	viewer(http.MethodGet, "/campaigns/:id/progress", u.campaignProgressFragment) // polled while it sends
 	editor(http.MethodPost, "/campaigns/:id/test", u.testCampaign)
+	editor(http.MethodPost, "/campaigns/:id/winner", u.pickWinner)      // A/B test: this variant to the rest
 	editor(http.MethodPost, "/campaigns/:id/:action", u.campaignAction) // start, pause, resume, cancel
 	admin(http.MethodGet, "/webhooks", u.webhooksPage)
 	viewer(http.MethodGet, "/outbox", u.outboxList)
@@ -196,6 +197,8 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/segments/:id/count", u.segmentCount)
 	editor(http.MethodPost, "/segments/:id/delete", u.deleteSegment)
 	viewer(http.MethodGet, "/flows", u.flowList)
+	viewer(http.MethodGet, "/flows/new", u.newFlow)
+	editor(http.MethodPost, "/flows/new", u.createFlow)
 	viewer(http.MethodGet, "/flows/:slug", u.flowPage)
 	editor(http.MethodPost, "/flows/:slug", u.saveFlow)
 	viewer(http.MethodPost, "/flows/:slug/preview", u.previewFlowStep)

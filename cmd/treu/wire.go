@@ -21,6 +21,7 @@ import (
 	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
+	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
@@ -144,8 +145,17 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	}
 	a.subs = subs
 	// Clicks and opens: per person only with the subscriber's tracking consent.
+	// A person's click is a link.clicked webhook, written with the click.
+	clicks := webhooks.Clicks{Hooks: a.webhooks, Email: func(ctx context.Context, tx *store.Tx, id int64) (string, error) {
+		ad, err := subs.FindAddressee(ctx, tx, id, "")
+		if errs.Is(err, errs.NotFound) {
+			return "", nil // erased since the look-up of the consent
+		}
+		return ad.Email, err
+	}}
 	a.tracking = tracking.New(db, tracking.Config{BaseURL: cfg.BaseURL, Secret: secret, UTM: cfg.UTM,
-		AttributionWindow: cfg.Attribution}, subs, log.With("component", "tracking"))
+		AttributionWindow: cfg.Attribution, OnClick: clicks.Clicked, OnScanner: clicks.Scanner},
+		subs, log.With("component", "tracking"))
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
@@ -173,13 +183,29 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:   footer,
 		Location: cfg.Location,
 		Tracking: a.tracking,
+		// Webhook steps queue a flow.webhook event on the durable queue.
+		Emit: a.webhooks.Emit,
 		// Gmail's feedback loop reports complaint rates per Feedback-ID.
 		FeedbackSender: host,
-		Contact:        cfg.Contact,
+		// Bounces and complaints in the per-step figures (a.feedback is
+		// made below; it asks the flows which flow a mail was).
+		Feedback: func(ctx context.Context, flow string) ([]flows.MailFeedback, error) {
+			ms, err := a.feedback.Flow(ctx, flow)
+			out := make([]flows.MailFeedback, len(ms))
+			for i, m := range ms {
+				out[i] = flows.MailFeedback{SubscriberID: m.SubscriberID, MailID: m.MailID, Bounced: m.Bounced, Complained: m.Complained}
+			}
+			return out, err
+		},
+		Contact: cfg.Contact,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
 	}
+	// A shop event and a stage change start their flows in the transaction
+	// that stores them: never lost, never started twice.
+	a.events.OnEvent = a.flows.OnEvent
+	a.retention.OnChange(a.flows.OnStageChange)
 	// Confirming starts the welcome flow and attaches the carts and orders the
 	// shop reported for this address before it enrolled.
 	subs.OnActivated = func(ctx context.Context, tx *store.Tx, s subscribers.Subscriber) error {
@@ -193,7 +219,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			map[string]any{"subscriber_id": s.ID, "email": s.Email}); err != nil {
 			return err
 		}
-		return a.flows.StartWelcome(ctx, tx, s.ID)
+		return a.flows.Confirmed(ctx, tx, s.ID)
 	}
 	subs.OnUnsubscribed = func(ctx context.Context, tx *store.Tx, id int64, channel string) error {
 		return a.webhooks.Emit(ctx, tx, webhooks.SubscriberUnsubscribed, fmt.Sprintf("subscriber:%d", id),
