@@ -30,6 +30,9 @@
 //	for each recipient: if until, held := b.Held(id); held { wait or skip } else { b.Take(id) }
 //	err = b.Record(ctx, tx)
 //
+// (Policy.Record logs mails without a check.) QuietUntil alone answers
+// whether a moment is in quiet hours (a campaign pauses its claims).
+//
 // Held gives the next time the caps and quiet hours allow one more mail
 // (the start of the next local day, or when the week's oldest mail leaves
 // the window, moved out of quiet hours). A campaign delivery claimed again
