@@ -57,6 +57,10 @@ type Campaign struct {
 	// QuietUntil: a running campaign sends nothing in the contact policy's
 	// quiet hours; this is when they end (only while they last).
 	QuietUntil *time.Time `json:"quiet_until,omitempty"`
+	// ExistingCustomers: the campaign is about the shop's own similar
+	// products and may reach existing customers (UWG § 7 (3)), whose mail
+	// then carries the objection notice.
+	ExistingCustomers bool `json:"existing_customers"`
 	// ParentID is the recurring campaign this send was spawned from.
 	ParentID  *int64     `json:"parent_id,omitempty"`
 	Status    Status     `json:"status"`
@@ -121,6 +125,8 @@ type Input struct {
 	// ContactPolicy: "skip", "wait" or "ignore"; "": skip on create,
 	// unchanged on update.
 	ContactPolicy string `json:"contact_policy,omitempty"`
+	// ExistingCustomers: may reach existing customers (see Campaign).
+	ExistingCustomers bool `json:"existing_customers"`
 }
 
 // What a campaign does with a recipient the contact policy holds.
@@ -146,7 +152,7 @@ type ListOptions struct {
 
 const campaignCols = `c.id, c.name, c.subject, c.preheader, c.markdown, c.lists, c.segment_id, c.layout_id,
 	c.send_at, c.cron, c.parent_id, c.status, c.next_run_at, c.audience, c.started_at, c.finished_at,
-	c.created_at, c.updated_at, c.coupon_pool, c.utm, c.contact_policy`
+	c.created_at, c.updated_at, c.coupon_pool, c.utm, c.contact_policy, c.existing_customers`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -160,7 +166,7 @@ func scanCampaign(r rowScanner) (Campaign, error) {
 	)
 	err := r.Scan(&c.ID, &c.Name, &c.Subject, &c.Preheader, &c.Markdown, &lists, &segment, &layout,
 		&sendAt, &c.Cron, &parent, &c.Status, &nextRun, &c.Stats.Audience, &started, &finished,
-		&created, &updated, &c.CouponPool, &c.UTM, &c.ContactPolicy)
+		&created, &updated, &c.CouponPool, &c.UTM, &c.ContactPolicy, &c.ExistingCustomers)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -227,11 +233,11 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 	var id int64
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm, contact_policy)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, coalesce(?, 'skip')) RETURNING id`,
+			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm, contact_policy, existing_customers)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, coalesce(?, 'skip'), ?) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
 			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM,
-			strOrNil(in.ContactPolicy)).Scan(&id)
+			strOrNil(in.ContactPolicy), in.ExistingCustomers).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -261,9 +267,9 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, subject = ?, preheader = ?, markdown = ?,
 			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm),
-			contact_policy = coalesce(?, contact_policy) WHERE id = ?`,
+			contact_policy = coalesce(?, contact_policy), existing_customers = ? WHERE id = ?`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), strOrNil(in.ContactPolicy), id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), strOrNil(in.ContactPolicy), in.ExistingCustomers, id)
 		if err != nil {
 			return err
 		}

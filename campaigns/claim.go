@@ -18,14 +18,15 @@ import (
 
 // run is a campaign this engine is sending, compiled once.
 type run struct {
-	id      int64
-	stopped atomic.Bool
-	tmpl    *templates.Template
-	pool    string            // coupon pool; "" for none
-	lists   []string          // the campaign's list slugs
-	listID  string            // List-Id header value
-	headers map[string]string // shared by all its messages; read-only
-	links   *tracking.Links   // nil: links stay as written
+	id       int64
+	stopped  atomic.Bool
+	tmpl     *templates.Template
+	pool     string            // coupon pool; "" for none
+	lists    []string          // the campaign's list slugs
+	existing bool              // may reach existing customers (subscribers.Mailing)
+	listID   string            // List-Id header value
+	headers  map[string]string // shared by all its messages; read-only
+	links    *tracking.Links   // nil: links stay as written
 	// variants of an A/B test, compiled (A first); nil: tmpl for everyone.
 	variants []*templates.Template
 	contact  string // ContactSkip, ContactWait or ContactIgnore
@@ -40,6 +41,8 @@ type recipient struct {
 	Email, Name, Locale, Attributes string
 	Coupon                          string // the code assigned to this delivery, if the campaign has a pool
 	Tracking                        bool   // consented to per-person tracking (subscribers.tracking)
+	ExistingCustomer                bool   // mailed as an existing customer: the footer has the objection notice
+	Loyalty                         templates.Loyalty
 }
 
 type item struct {
@@ -236,11 +239,11 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	var (
 		name, subject, preheader, markdown, lists, pool, policy string
 		layoutID                                                sql.NullInt64
-		utm                                                     bool
+		utm, existing                                           bool
 	)
-	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, coupon_pool, utm, contact_policy
+	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, coupon_pool, utm, contact_policy, existing_customers
 		FROM campaigns WHERE id = ?`, id).
-		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &pool, &utm, &policy)
+		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &pool, &utm, &policy, &existing)
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +278,7 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 		listID:   e.listID(first),
 		headers:  e.headers(id),
 		contact:  policy,
+		existing: existing,
 	}
 	if e.cfg.Tracking != nil {
 		r.links = e.cfg.Tracking.Links(tracking.CampaignMail(id, name, utm))
@@ -368,7 +372,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 	}
 	// The send may take hours: an unsubscribe, a bounce or an erasure in the
 	// meantime is honoured by checking the marketing rule again per batch.
-	rcpts, err := subscribers.Recipients(ctx, e.db, subs, r.lists)
+	rcpts, err := subscribers.RecipientsFor(ctx, e.db, subs, subscribers.Mailing{Lists: r.lists, ExistingCustomers: r.existing})
 	if err != nil {
 		// Hand the batch back; it is claimed again on a later round.
 		done := make([]result, len(got))
@@ -392,7 +396,24 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 		}
 		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts, variant: c.variant,
 			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes, Tracking: rc.Tracking,
-				Coupon: c.coupon.String}})
+				Coupon: c.coupon.String, ExistingCustomer: rc.ExistingCustomer()}})
+	}
+	if e.cfg.Loyalty != nil && r.tmpl.UsesLoyalty() && len(items) > 0 {
+		ids := make([]int64, len(items))
+		for i, it := range items {
+			ids[i] = it.rcpt.ID
+		}
+		ls, err := e.cfg.Loyalty(ctx, ids)
+		if err != nil {
+			for _, it := range items {
+				done = append(done, result{delivery: it.delivery, kind: resRelease})
+			}
+			e.log.Error("load points; batch handed back", "campaign_id", r.id, "err", err)
+			return nil, done, nil
+		}
+		for _, it := range items {
+			it.rcpt.Loyalty = ls[it.rcpt.ID]
+		}
 	}
 	if e.cfg.Contact != nil && len(items) > 0 {
 		var held []result

@@ -10,6 +10,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 )
 
 // Start sends a draft campaign: now (the audience is snapshotted in this call
@@ -74,11 +75,12 @@ func (e *Engine) begin(ctx context.Context, tx *store.Tx, id int64) error {
 	var (
 		lists     string
 		segmentID sql.NullInt64
+		existing  bool
 	)
-	if err := tx.QueryRowContext(ctx, `SELECT lists, segment_id FROM campaigns WHERE id = ?`, id).Scan(&lists, &segmentID); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT lists, segment_id, existing_customers FROM campaigns WHERE id = ?`, id).Scan(&lists, &segmentID, &existing); err != nil {
 		return err
 	}
-	where, args, err := e.audienceWhere(ctx, lists, nullID(segmentID))
+	where, args, err := e.audienceWhere(ctx, lists, nullID(segmentID), existing)
 	if err != nil {
 		return err
 	}
@@ -109,7 +111,7 @@ func (e *Engine) begin(ctx context.Context, tx *store.Tx, id int64) error {
 // recipients; segments.AudienceWhere is the one definition of an audience
 // (active, active on one of the lists, in the segment, not suppressed), shared
 // with the segment counts the marketer sees.
-func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int64) (string, []any, error) {
+func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int64, existingCustomers bool) (string, []any, error) {
 	var slugs []string
 	if err := json.Unmarshal([]byte(lists), &slugs); err != nil {
 		return "", nil, fmt.Errorf("lists: %w", err)
@@ -125,7 +127,7 @@ func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int
 		}
 		rule = &seg.Rule
 	}
-	return segments.AudienceWhere(rule, slugs, e.now())
+	return segments.AudienceWhereFor(rule, subscribers.Mailing{Lists: slugs, ExistingCustomers: existingCustomers}, e.now())
 }
 
 // Pause stops sending within a second; Resume continues where it stopped.
@@ -303,8 +305,8 @@ func (e *Engine) spawn(ctx context.Context, tx *store.Tx, parent int64, spec str
 	occurrence := time.Unix(next, 0).In(e.location())
 	var child int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO campaigns
-		(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, parent_id, status, created_at, updated_at, coupon_pool, utm, contact_policy)
-		SELECT name || ' (' || ? || ')', subject, preheader, markdown, lists, segment_id, layout_id, ?, '', id, 'draft', ?, ?, coupon_pool, utm, contact_policy
+		(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, parent_id, status, created_at, updated_at, coupon_pool, utm, contact_policy, existing_customers)
+		SELECT name || ' (' || ? || ')', subject, preheader, markdown, lists, segment_id, layout_id, ?, '', id, 'draft', ?, ?, coupon_pool, utm, contact_policy, existing_customers
 		FROM campaigns WHERE id = ? RETURNING id`,
 		occurrence.Format("2006-01-02 15:04"), next, tx.Now.Unix(), tx.Now.Unix(), parent).Scan(&child)
 	if err != nil {

@@ -23,6 +23,10 @@ const (
 	CartUpdated = "cart.updated"
 	CartCleared = "cart.cleared"
 	OrderPlaced = "order.placed"
+	// OrderRefunded takes back what an order earned (package loyalty's
+	// points): {"order": {"id", "total"?}}, total being the amount refunded
+	// (absent or 0: the whole order).
+	OrderRefunded = "order.refunded"
 )
 
 // Limits on one event. A shop cart with more than MaxItems lines is not a cart
@@ -219,12 +223,20 @@ func (ev *Event) Validate() error {
 			return errs.Invalidf("order", "order is required for %s", ev.Type)
 		}
 		return ev.Order.validate()
+	case OrderRefunded:
+		if ev.Order == nil {
+			return errs.Invalidf("order", "order is required for %s", ev.Type)
+		}
+		if err := checkID("order.id", ev.Order.ID); err != nil {
+			return err
+		}
+		return checkMoney("order.total", ev.Order.Total)
 	case "":
 		return errs.Invalidf("type", "type is required")
 	default:
 		// A custom event: stored and handed to the flows; its fields are in data.
 		if !ValidType(ev.Type) {
-			return errs.Invalidf("type", "type must be cart.updated, cart.cleared, order.placed or a custom type of lower-case words joined by dots (order.shipped), at most %d bytes", MaxType)
+			return errs.Invalidf("type", "type must be cart.updated, cart.cleared, order.placed, order.refunded or a custom type of lower-case words joined by dots (order.shipped), at most %d bytes", MaxType)
 		}
 		if ev.Cart != nil {
 			return errs.Invalidf("cart", "cart belongs to cart.updated and cart.cleared; a custom event carries its fields in data")

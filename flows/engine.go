@@ -78,6 +78,10 @@ type Config struct {
 	// Tracking rewrites the links of flow mails to tracked redirects (and
 	// adds the open pixel where consented); nil sends them as written.
 	Tracking *tracking.Service
+	// Loyalty reads a recipient's points and referral link ({{ .Points }},
+	// {{ .ReferralURL }}; package loyalty) for steps that print them; nil:
+	// they stay empty.
+	Loyalty templates.LoyaltyOf
 
 	// Emit queues a webhook event in the caller's transaction (package
 	// webhooks' durable queue; *webhooks.Service.Emit); nil: flows cannot
@@ -168,7 +172,7 @@ func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Con
 	if cfg.SegmentEvery <= 0 {
 		cfg.SegmentEvery = 15 * time.Minute
 	}
-	enterCart, args := cartEntry(cfg.Lists)
+	enterCart, args := cartEntry(subscribers.Mailing{Lists: cfg.Lists})
 	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log,
 		enterCart: enterCart, enterCartArgs: args,
 		cache: map[cacheKey]*templates.Template{}, problems: map[string]string{}}, nil
@@ -336,7 +340,6 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 			return err
 		}
 		var runs []dueRun
-		var subs []int64
 		for rows.Next() {
 			var r dueRun
 			var ev sql.NullString
@@ -348,21 +351,20 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 				r.event = []byte(ev.String)
 			}
 			runs = append(runs, r)
-			subs = append(subs, r.sub)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		seen = len(runs)
-		rcpts, err := subscribers.Recipients(ctx, tx, subs, e.cfg.Lists)
+		rcpts, err := e.recipients(ctx, tx, runs, enabled)
 		if err != nil {
 			return err
 		}
 		var refs []events.CartRef
 		for i := range runs {
 			r := &runs[i]
-			r.rc = rcpts[r.sub] // missing (erased): the zero Recipient, whose May is false
+			r.rc = rcpts[r.id] // missing (erased): the zero Recipient, whose May is false
 			if !r.rc.May() {
 				continue
 			}
@@ -376,6 +378,10 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 		}
 		// The contact policy, one query for the batch; each mail queued
 		// counts for the runs after it and is logged with the batch.
+		subs := make([]int64, len(runs))
+		for i := range runs {
+			subs[i] = runs[i].sub
+		}
 		contacts, err := e.cfg.Contact.Check(ctx, tx, subs, now, 0)
 		if err != nil {
 			return err
@@ -400,6 +406,41 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 		e.log.WarnContext(ctx, "coupon pool empty: flow mails not sent", "pool", p)
 	}
 	return seen, err
+}
+
+// recipients checks the marketing rule for the runs' subscribers, in one
+// read per kind of flow: those that may reach existing customers and those
+// that may not (subscribers.Mailing). The map is keyed by run id.
+func (e *Engine) recipients(ctx context.Context, tx *store.Tx, runs []dueRun, enabled map[string]*flowRow) (map[int64]subscribers.Recipient, error) {
+	var subs [2][]int64
+	for _, r := range runs {
+		i := 0
+		if enabled[r.flow].ExistingCustomers {
+			i = 1
+		}
+		subs[i] = append(subs[i], r.sub)
+	}
+	var got [2]map[int64]subscribers.Recipient
+	for i := range subs {
+		if len(subs[i]) == 0 {
+			continue
+		}
+		var err error
+		if got[i], err = subscribers.RecipientsFor(ctx, tx, subs[i], subscribers.Mailing{Lists: e.cfg.Lists, ExistingCustomers: i == 1}); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[int64]subscribers.Recipient, len(runs))
+	for _, r := range runs {
+		i := 0
+		if enabled[r.flow].ExistingCustomers {
+			i = 1
+		}
+		if rc, ok := got[i][r.sub]; ok {
+			out[r.id] = rc
+		}
+	}
+	return out, nil
 }
 
 // decodeAttrs decodes a subscriber's attributes.
@@ -613,12 +654,20 @@ func (e *Engine) send(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, c
 		e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
 		return false, e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart, Coupon: r.coupon}
+	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart, Coupon: r.coupon,
+		ExistingCustomer: rc.ExistingCustomer()}
 	if len(r.event) > 0 {
 		if err := json.Unmarshal(r.event, &data.Event); err != nil {
 			e.log.ErrorContext(ctx, "flow mail not built: event data", "flow", f.Slug, "run", r.id, "err", err)
 			return false, e.end(ctx, w, r, EndRenderFailed, res)
 		}
+	}
+	if e.cfg.Loyalty != nil && tpl.UsesLoyalty() {
+		ls, err := e.cfg.Loyalty(ctx, []int64{r.sub})
+		if err != nil {
+			return false, fmt.Errorf("flows: points of %d: %w", r.sub, err)
+		}
+		data.Points, data.ReferralURL = ls[r.sub].Points, ls[r.sub].ReferralURL
 	}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool != "" {

@@ -34,7 +34,7 @@ func entryGuard(f *Flow, now time.Time) (string, []any) {
 // many runs it started.
 func (e *Engine) enterWhere(ctx context.Context, tx *store.Tx, f *Flow, where string, args []any, marketing bool, key string, event []byte) (int64, error) {
 	if marketing {
-		where, args = subscribers.MarketingWhere(e.cfg.Lists, where, args...)
+		where, args = subscribers.MarketingWhereFor(subscribers.Mailing{Lists: e.cfg.Lists, ExistingCustomers: f.ExistingCustomers}, where, args...)
 	}
 	if g, gargs := entryGuard(f, tx.Now); g != "" {
 		where = "(" + where + ") AND " + g

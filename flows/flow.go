@@ -50,6 +50,9 @@ type Flow struct {
 	Default bool `json:"default"`
 	// Builtin marks the three ready-made flows: not deleted, trigger fixed (read-only).
 	Builtin bool `json:"builtin"`
+	// ExistingCustomers: the flow mails about the shop's own similar
+	// products and may reach existing customers (UWG § 7 (3); subscribers.Mailing).
+	ExistingCustomers bool `json:"existing_customers"`
 }
 
 // Exit ends a run early when it advances; an unsubscribe always does.
@@ -284,7 +287,7 @@ type flowRow struct {
 }
 
 const selectFlow = `SELECT slug, name, enabled, steps, cron, segment_id, version, enabled_at, last_round_at, cursor_at,
-	trigger_kind, trigger_arg, exit_order, exit_stage, once_per_person, cooldown, builtin FROM flows`
+	trigger_kind, trigger_arg, exit_order, exit_stage, once_per_person, cooldown, builtin, existing_customers FROM flows`
 
 func scanFlow(sc interface{ Scan(...any) error }) (flowRow, error) {
 	var f flowRow
@@ -293,7 +296,7 @@ func scanFlow(sc interface{ Scan(...any) error }) (flowRow, error) {
 	var enabledAt, cooldown int64
 	var kind, arg string
 	if err := sc.Scan(&f.Slug, &f.Name, &f.Enabled, &steps, &f.Cron, &seg, &f.Version, &enabledAt, &f.lastRoundAt, &f.cursorAt,
-		&kind, &arg, &f.Exit.Order, &f.Exit.StageChange, &f.OncePerPerson, &cooldown, &f.Builtin); err != nil {
+		&kind, &arg, &f.Exit.Order, &f.Exit.StageChange, &f.OncePerPerson, &cooldown, &f.Builtin, &f.ExistingCustomers); err != nil {
 		return flowRow{}, err
 	}
 	f.Cooldown = Duration(time.Duration(cooldown) * time.Second)
@@ -380,10 +383,11 @@ func (e *Engine) Create(ctx context.Context, in Flow) (Flow, error) {
 	kind, arg, seg := in.Trigger.columns()
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO flows (slug, name, enabled, steps, cron, segment_id, enabled_at, updated_at,
-			trigger_kind, trigger_arg, exit_order, exit_stage, once_per_person, cooldown)
-			VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			trigger_kind, trigger_arg, exit_order, exit_stage, once_per_person, cooldown, existing_customers)
+			VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			in.Slug, in.Name, in.Enabled, string(steps), seg, tx.Now.Unix(), tx.Now.Unix(),
-			kind, arg, in.Exit.Order, in.Exit.StageChange, in.OncePerPerson, int64(time.Duration(in.Cooldown)/time.Second))
+			kind, arg, in.Exit.Order, in.Exit.StageChange, in.OncePerPerson, int64(time.Duration(in.Cooldown)/time.Second),
+			in.ExistingCustomers)
 		if err != nil && strings.Contains(err.Error(), "UNIQUE") {
 			return errs.Conflictf("flow %q exists", in.Slug)
 		}
@@ -438,11 +442,12 @@ func (e *Engine) Put(ctx context.Context, slug string, in Flow) (Flow, error) {
 			last_round_at = CASE WHEN enabled = 0 AND ? THEN NULL ELSE last_round_at END,
 			cursor_at = CASE WHEN trigger_kind = 'segment' AND ((enabled = 0 AND ?) OR segment_id IS NOT ?) THEN NULL ELSE cursor_at END,
 			enabled = ?, steps = ?, cron = ?, segment_id = ?, version = version + 1, updated_at = ?,
-			name = ?, trigger_kind = ?, trigger_arg = ?, exit_order = ?, exit_stage = ?, once_per_person = ?, cooldown = ?
+			name = ?, trigger_kind = ?, trigger_arg = ?, exit_order = ?, exit_stage = ?, once_per_person = ?, cooldown = ?,
+			existing_customers = ?
 			WHERE slug = ?`, in.Enabled, tx.Now.Unix(), in.Enabled, in.Enabled, seg,
 			in.Enabled, string(steps), in.Cron, seg, tx.Now.Unix(),
 			in.Name, kind, arg, in.Exit.Order, in.Exit.StageChange, in.OncePerPerson, int64(time.Duration(in.Cooldown)/time.Second),
-			slug)
+			in.ExistingCustomers, slug)
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 )
 
 // offersRule loads the offers segment's rule (nil: the whole lists). An
@@ -63,7 +64,7 @@ func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int
 	if err != nil {
 		return 0, err
 	}
-	where, args, err := segments.AudienceWhere(rule, e.cfg.Lists, now)
+	where, args, err := segments.AudienceWhereFor(rule, subscribers.Mailing{Lists: e.cfg.Lists, ExistingCustomers: f.ExistingCustomers}, now)
 	if err != nil {
 		return 0, &problem{fmt.Errorf("offers audience: %w", err)}
 	}

@@ -14,6 +14,16 @@ type Data struct {
 	Coupon              string // the code assigned in a flow step with a coupon pool
 	Cart                *Cart  // the abandoned cart in cart-abandonment steps; nil elsewhere
 
+	// ExistingCustomer: the recipient is mailed as an existing customer
+	// (UWG § 7 (3)), so the footer says why and that they may object at any
+	// time, at no cost beyond base rates, with the unsubscribe link.
+	ExistingCustomer bool
+
+	// Points is the recipient's bonus points balance (package loyalty; 0
+	// when points are off), ReferralURL their recommend-a-friend link.
+	Points      int64
+	ReferralURL string
+
 	// ConfirmURL is set only for the double opt-in mail (see SystemMail).
 	ConfirmURL string
 
@@ -105,6 +115,7 @@ type Shop struct {
 type Strings struct {
 	Lang        string // "de" or "en", for <html lang>
 	Reason      string // why the recipient gets this mail, naming the shop
+	Customer    string // Reason for an existing customer, with the objection notice
 	Preferences string
 	Unsubscribe string
 }
@@ -112,15 +123,21 @@ type Strings struct {
 func footerStrings(lang, shop string) *Strings {
 	if lang == "de" {
 		return &Strings{
-			Lang:        "de",
-			Reason:      "Sie erhalten diese E-Mail, weil Sie sich bei " + shop + " angemeldet haben.",
+			Lang:   "de",
+			Reason: "Sie erhalten diese E-Mail, weil Sie sich bei " + shop + " angemeldet haben.",
+			Customer: "Sie erhalten diese E-Mail als Kundin oder Kunde von " + shop + ", weil Sie dort eingekauft haben. " +
+				"Sie können der Verwendung Ihrer E-Mail-Adresse für Werbung jederzeit widersprechen, ohne dass hierfür " +
+				"andere als die Übermittlungskosten nach den Basistarifen entstehen: Ein Klick auf „Abmelden“ genügt.",
 			Preferences: "Einstellungen ändern",
 			Unsubscribe: "Abmelden",
 		}
 	}
 	return &Strings{
-		Lang:        "en",
-		Reason:      "You receive this mail because you subscribed at " + shop + ".",
+		Lang:   "en",
+		Reason: "You receive this mail because you subscribed at " + shop + ".",
+		Customer: "You receive this mail as a customer of " + shop + ", because you bought there. " +
+			"You may object to the use of your address for advertising at any time, at no cost other than " +
+			"the transmission costs at base rates: one click on “Unsubscribe” is enough.",
 		Preferences: "Manage preferences",
 		Unsubscribe: "Unsubscribe",
 	}
@@ -155,6 +172,8 @@ func samples() []*Data {
 			PreferencesURL: "https://shop.example/preferences/t",
 			ConfirmURL:     "https://shop.example/confirm/t",
 			Coupon:         "WELCOME10",
+			Points:         120,
+			ReferralURL:    "https://shop.example/r/t",
 			Cart: &Cart{
 				ID: "c1", URL: "https://shop.example/cart/c1", Currency: "EUR", Total: 59.8,
 				Items: []Item{{SKU: "s1", Name: "Tee", Price: 29.9, Quantity: 2,

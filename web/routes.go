@@ -20,8 +20,9 @@ func (s *Server) routes(ui UIDeps) {
 
 	// Customers: signed links and the public form (web/public.go).
 	pub := s.publicRoutes(s.subs)
-	s.npsRoutes(pub)   // web/public_nps.go
-	s.trackingRoutes() // /l/ and /o/: tracked links and the open pixel
+	s.npsRoutes(pub)      // web/public_nps.go
+	s.referralRoutes(pub) // web/public_referral.go
+	s.trackingRoutes()    // /l/ and /o/: tracked links and the open pixel
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)

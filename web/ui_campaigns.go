@@ -122,7 +122,7 @@ func (u *ui) campaignPage(c echo.Context) error {
 func inputOf(cp campaigns.Campaign) campaigns.Input {
 	in := campaigns.Input{Name: cp.Name, Subject: cp.Subject, Preheader: cp.Preheader, Markdown: cp.Markdown,
 		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron, CouponPool: cp.CouponPool,
-		UTM: &cp.UTM, ContactPolicy: cp.ContactPolicy}
+		UTM: &cp.UTM, ContactPolicy: cp.ContactPolicy, ExistingCustomers: cp.ExistingCustomers}
 	for _, v := range cp.Variants {
 		in.Variants = append(in.Variants, campaigns.Variant{Subject: v.Subject, Preheader: v.Preheader, Markdown: v.Markdown})
 	}
@@ -251,7 +251,8 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 	}
 	in := campaigns.Input{Name: form.Get("name"), Subject: form.Get("subject"), Preheader: form.Get("preheader"),
 		Markdown: strings.ReplaceAll(form.Get("markdown"), "\r\n", "\n"), Lists: form["lists"], Cron: strings.TrimSpace(form.Get("cron")),
-		CouponPool: strings.TrimSpace(form.Get("coupon_pool")), ContactPolicy: form.Get("contact_policy")}
+		CouponPool: strings.TrimSpace(form.Get("coupon_pool")), ContactPolicy: form.Get("contact_policy"),
+		ExistingCustomers: form.Get("existing_customers") != ""}
 	if v := form.Get("segment_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {

@@ -522,6 +522,10 @@ var uiGerman = map[string]string{
 	"New":             "Neu",
 	"Active runs":     "Laufende Durchläufe",
 
+	// Existing customers (UWG § 7 (3)).
+	"Also to existing customers": "Auch an Bestandskunden",
+	"Only for mail about your shop's own similar products (UWG § 7 (3)): customers who gave their address with a purchase and did not object. Each such mail says they may object at any time.": "Nur für Mails über eigene ähnliche Produkte des Shops (UWG § 7 Abs. 3): Kunden, die ihre Adresse beim Kauf angegeben und nicht widersprochen haben. Jede solche Mail weist auf das jederzeitige Widerspruchsrecht hin.",
+
 	// Campaign results: opens, clicks, revenue (package tracking).
 	"Add UTM parameters to the links":                               "UTM-Parameter an die Links anhängen",
 	"So the shop's analytics see which campaign a visit came from.": "Damit die Auswertung des Shops sieht, aus welcher Kampagne ein Besuch kam.",

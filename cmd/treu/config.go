@@ -12,6 +12,7 @@ import (
 
 	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/loyalty"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/tracking"
@@ -39,8 +40,9 @@ type config struct {
 	DKIMDomain    string
 	Timezone      string
 	Stages        stageFlags
-	UTM           string        // query added to tracked links' targets; "off" for none
-	Attribution   time.Duration // an order this long after a click or open is credited to the mail
+	Loyalty       loyalty.Config // bonus points, rewards and referrals
+	UTM           string         // query added to tracked links' targets; "off" for none
+	Attribution   time.Duration  // an order this long after a click or open is credited to the mail
 
 	// The contact policy for marketing mail (package contact); 0 or "off"
 	// turns a part off.
@@ -96,6 +98,11 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.Float64Var(&cfg.Stages.LapsingFactor, "stage-lapsing-factor", 2, "lapsing after this many times the customer's usual gap between orders ...")
 	fs.IntVar(&cfg.Stages.LapsingDays, "stage-lapsing-days", 90, "... but at least this many days without an order")
 	fs.IntVar(&cfg.Stages.LostDays, "stage-lost-days", 365, "days without an order after which a customer is lost")
+	fs.Float64Var(&cfg.Loyalty.PointsPerEuro, "points-per-euro", 0, "bonus points an order earns per unit of the shop's currency; 0: no points")
+	fs.Int64Var(&cfg.Loyalty.RewardPoints, "reward-points", 0, "a points balance this large becomes a coupon code of --reward-pool; 0: never")
+	fs.StringVar(&cfg.Loyalty.RewardPool, "reward-pool", "", "coupon pool (slug) the codes for points come from")
+	fs.Int64Var(&cfg.Loyalty.ReferralPoints, "referral-points", 0, "points a subscriber earns when a friend who enrolled through their referral link first orders")
+	fs.StringVar(&cfg.Loyalty.ReferralPool, "referral-pool", "", "coupon pool (slug) a referrer also gets a code of at the friend's first order; empty: none")
 	fs.StringVar(&cfg.UTM, "utm", tracking.DefaultUTM, `query added to every tracked link's target ({slug}: the campaign's or flow's, {id}: the campaign id); "off" adds none`)
 	fs.DurationVar(&cfg.Attribution, "attribution-window", 5*24*time.Hour, "an order this long after a click (or open) on a campaign or flow mail is credited to it")
 	fs.IntVar(&cfg.ContactPerDay, "contact-per-day", contact.DefaultPerDay, "at most this many marketing mails (campaigns and flows) per subscriber per day in the shop's zone; 0: no daily cap")
@@ -224,6 +231,9 @@ func (c *config) validate() error {
 	}
 	if err := c.Stages.retention().Validate(); err != nil {
 		return fmt.Errorf("--stage-*: %w", err)
+	}
+	if err := c.Loyalty.Validate(); err != nil {
+		return fmt.Errorf("--%s", err.Error())
 	}
 	if c.BounceDomain == "" {
 		c.BounceDomain = c.From[strings.LastIndexByte(c.From, '@')+1:]

@@ -22,6 +22,7 @@ import (
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/loyalty"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
@@ -52,6 +53,7 @@ type app struct {
 	coupons    *coupons.Service
 	imports    *imports.Service
 	retention  *retention.Service
+	loyalty    *loyalty.Service
 	tracking   *tracking.Service
 	feedback   *feedback.Service
 	webhooks   *webhooks.Service
@@ -159,18 +161,36 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
+	if a.loyalty, err = loyalty.New(db, cfg.Loyalty, pools, log.With("component", "loyalty")); err != nil {
+		return nil, err
+	}
+	a.loyalty.Links = loyalty.NewReferralLinks(secret, cfg.BaseURL)
 	a.events = events.New(db, log.With("component", "events"), events.Config{
 		// An order is credited to the campaign or flow mail that earned it,
-		// in the transaction that stores it.
+		// and earns its points, in the transaction that stores it.
 		OnOrder: func(ctx context.Context, tx *store.Tx, o events.PlacedOrder) error {
-			return a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
-				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID})
+			if err := a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
+				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID}); err != nil {
+				return err
+			}
+			return a.loyalty.OnOrder(ctx, tx, o)
 		},
+		OnRefund: a.loyalty.OnRefund,
 	})
-	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
+	rcfg := cfg.Stages.retention()
+	rcfg.Location = cfg.Location // the report's days and months are the shop's
+	if a.retention, err = retention.New(db, rcfg, log.With("component", "retention")); err != nil {
 		return nil, err
 	}
 	a.retention.Links = retention.NewSurveyLinks(secret, cfg.BaseURL)
+	a.retention.Attribution = func(ctx context.Context, from, to time.Time) ([]retention.MailRevenue, error) {
+		ms, err := a.tracking.RevenueByMail(ctx, from, to)
+		out := make([]retention.MailRevenue, len(ms))
+		for i, m := range ms {
+			out[i] = retention.MailRevenue(m)
+		}
+		return out, err
+	}
 	// A new order moves its customer on the ladder in the order's transaction.
 	a.events.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
 		_, _, err := a.retention.Recompute(ctx, tx, id)
@@ -184,7 +204,8 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Location: cfg.Location,
 		Tracking: a.tracking,
 		// Webhook steps queue a flow.webhook event on the durable queue.
-		Emit: a.webhooks.Emit,
+		Emit:    a.webhooks.Emit,
+		Loyalty: a.loyalty.TemplateData,
 		// Gmail's feedback loop reports complaint rates per Feedback-ID.
 		FeedbackSender: host,
 		// Bounces and complaints in the per-step figures (a.feedback is
@@ -244,6 +265,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Pools:    pools,
 		Tracking: a.tracking,
 		Contact:  cfg.Contact,
+		Loyalty:  a.loyalty.TemplateData,
 		OnResult: a.metrics.Mails("campaign"),
 		// Feedback: VERP return paths, 5xx refusals as hard bounces, and
 		// bounces and complaints in the figures.
@@ -304,6 +326,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Outbox:      outbox,
 		TxMail:      txm,
 		Retention:   a.retention,
+		Loyalty:     a.loyalty,
 		Tracking:    a.tracking,
 		Feedback:    a.feedback,
 		Providers:   providers,
@@ -450,8 +473,12 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			if _, err := a.retention.Pass(ctx, now); err != nil {
 				return err
 			}
+			// Balances that reached the reward become coupon codes.
+			if _, err := a.loyalty.Pass(ctx); err != nil {
+				return err
+			}
 			// The retention page reads the report computed here.
-			from, to := retention.DefaultPeriod(now)
+			from, to := retention.DefaultPeriod(now, a.cfg.Location)
 			_, err := a.retention.Precompute(ctx, from, to, a.subs.Count)
 			return err
 		}},
