@@ -309,10 +309,7 @@ func (e *Engine) loadAB(ctx context.Context, c *Campaign, stats bool) error {
 	rows.Close()
 	c.AB = &ab
 	if !stats || c.StartedAt == nil {
-		if c.StartedAt == nil {
-			ab.Rest = 0
-		}
-		return nil
+		return nil // no figures yet (or not asked for): Rest stays 0
 	}
 	vs, err := e.variantStats(ctx, c.ID, len(c.Variants))
 	if err != nil {
@@ -439,41 +436,64 @@ func best(vs []VariantStats, m Metric) int {
 	return win
 }
 
-// assignVariants splits the test share of campaign id's freshly snapshotted
-// audience (n deliveries) evenly among its variants, in the snapshot's
-// transaction, and holds the rest back until the winner is chosen. The test
-// group is the first share of the deliveries in the order of a keyed
-// multiplicative hash of the subscriber, not the oldest subscribers; within
-// it the variants take turns, so their sizes differ by at most one. The
-// same audience always gets the same split.
-func assignVariants(ctx context.Context, tx *store.Tx, id, n int64) error {
-	var (
-		share    float64
-		variants int64
-	)
-	err := tx.QueryRowContext(ctx, `SELECT a.test_share, (SELECT count(*) FROM campaign_variants v WHERE v.campaign_id = a.campaign_id)
+// shareScale is the resolution of the test share in the snapshot's integer
+// arithmetic: 0.2 is 2000/10000.
+const shareScale = 10_000
+
+// abPlan reads campaign id's A/B split for the snapshot: the test share in
+// shareScale units and the number of variants; ok is false for a plain
+// campaign.
+func abPlan(ctx context.Context, tx *store.Tx, id int64) (p, variants int64, ok bool, err error) {
+	var share float64
+	err = tx.QueryRowContext(ctx, `SELECT a.test_share, (SELECT count(*) FROM campaign_variants v WHERE v.campaign_id = a.campaign_id)
 		FROM campaign_ab a WHERE a.campaign_id = ?`, id).Scan(&share, &variants)
-	if errors.Is(err, sql.ErrNoRows) || n == 0 {
-		return nil
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("a/b test: %w", err)
+		return 0, 0, false, fmt.Errorf("a/b test: %w", err)
 	}
 	if variants < MinVariants {
-		return nil
+		return 0, 0, false, nil // cannot happen through Create: send it as a plain campaign
 	}
-	test := int64(float64(n)*share + 0.5)
-	test = min(max(test, variants), n)
-	// 2654435761 is Knuth's multiplicative hash constant; the campaign id
-	// changes the order from one campaign to the next. Products stay far
-	// below 2^63 for any subscriber id SQLite hands out in practice.
-	_, err = tx.ExecContext(ctx, `WITH ranked AS (
-			SELECT id, row_number() OVER (ORDER BY (subscriber_id * 2654435761 + ?1 * 40503) % 4294967296, id) - 1 AS rk
-			FROM deliveries WHERE campaign_id = ?1)
+	return int64(share*shareScale + 0.5), variants, true, nil
+}
+
+// abAssign places row rn (0-based) of the snapshot's scan (subscriber order)
+// of an A/B test with share p and the given variants. The test group is a
+// systematic sample: row rn is in it when floor((rn+1)*p) steps past
+// floor(rn*p) (in shareScale units), so it is spread over the whole audience,
+// not its oldest subscribers, and the step's number modulo the variants is
+// the variant: an even split (sizes differ by at most one), the same for the
+// same audience, decided per row without knowing the audience's size, so the
+// chunked snapshot assigns as it copies. The rest are held (heldUntil) until
+// the winner is chosen.
+func abAssign(rn, p, variants int64) (variant any, next int64) {
+	if (rn+1)*p/shareScale > rn*p/shareScale {
+		return (rn * p / shareScale) % variants, 0
+	}
+	return nil, heldUntil
+}
+
+// abSmall fixes the split of an audience of n too small for one test
+// recipient per variant at share p: each variant gets one (or everyone one,
+// if there are fewer people). Run when the snapshot is complete.
+func abSmall(ctx context.Context, tx *store.Tx, id, n, p, variants int64) error {
+	if n > 0 && n*p/shareScale < variants {
+		return smallTest(ctx, tx, id, min(variants, n), variants)
+	}
+	return nil
+}
+
+// smallTest makes the first test deliveries of campaign id (in id order) the
+// test group, variant by turn, and holds the rest.
+func smallTest(ctx context.Context, tx *store.Tx, id, test, variants int64) error {
+	_, err := tx.ExecContext(ctx, `WITH ranked AS (
+			SELECT id, row_number() OVER (ORDER BY id) - 1 AS rk FROM deliveries WHERE campaign_id = ?1)
 		UPDATE deliveries SET
-			variant = CASE WHEN r.rk < ?2 THEN r.rk % ?3 END,
-			next_attempt_at = CASE WHEN r.rk < ?2 THEN 0 ELSE ?4 END
-		FROM ranked r WHERE deliveries.id = r.id`, id, test, variants, heldUntil)
+			variant = (SELECT CASE WHEN rk < ?2 THEN rk % ?3 END FROM ranked r WHERE r.id = deliveries.id),
+			next_attempt_at = (SELECT CASE WHEN rk < ?2 THEN 0 ELSE ?4 END FROM ranked r WHERE r.id = deliveries.id)
+		WHERE campaign_id = ?1`, id, test, variants, heldUntil)
 	if err != nil {
 		return fmt.Errorf("a/b test: assign variants: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/store/storetest"
 	"github.com/treu-mail/treu/tracking"
 )
 
@@ -22,10 +23,14 @@ func (everyoneConsents) TrackingAllowed(context.Context, int64) (bool, error) { 
 const abMarkdown = "Hallo {{ .Name }}, neu: [Espresso](https://kaffee.example/p/espresso)\n"
 
 // abHarness is a harness with tracking and n tracked subscribers.
-func abHarness(t *testing.T, n int) (*harness, *tracking.Service) {
+func abHarness(t *testing.T, n int, configure ...func(*sink)) (*harness, *tracking.Service) {
 	t.Helper()
 	cfg := testConfig()
-	h := newHarness(t, cfg, nil)
+	var c func(*sink)
+	if len(configure) > 0 {
+		c = configure[0]
+	}
+	h := newHarness(t, cfg, c)
 	tr := tracking.New(h.db, tracking.Config{BaseURL: cfg.BaseURL, Secret: []byte("secret")}, everyoneConsents{}, nil)
 	h.e.cfg.Tracking = tr
 	seed(t, h.db, activePeople(n))
@@ -66,6 +71,20 @@ func bySubject(t *testing.T, snk *sink) map[string][]string {
 		out[ms[0].Subject] = append(out[ms[0].Subject], rcpt)
 	}
 	return out
+}
+
+// startAB creates and starts in with the engine running and waits until its
+// test mails (want of them) are sent; it returns the campaign and the start.
+func startAB(t *testing.T, h *harness, in Input, want int) (Campaign, time.Time) {
+	t.Helper()
+	c := mustCreate(t, h.e, in)
+	h.run(t)
+	start := time.Now()
+	if _, err := h.e.Start(context.Background(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	testSent(t, h, c.ID, want)
+	return c, start
 }
 
 func testSent(t *testing.T, h *harness, id int64, want int) {
@@ -139,11 +158,7 @@ func TestABClicksPickWinner(t *testing.T) {
 func TestABTieGoesToA(t *testing.T) {
 	h, _ := abHarness(t, 20)
 	ctx := context.Background()
-	c := mustCreate(t, h.e, abInput(0.2, "1m"))
-	h.run(t)
-	start := time.Now()
-	h.e.Start(ctx, c.ID)
-	testSent(t, h, c.ID, 4)
+	c, start := startAB(t, h, abInput(0.2, "1m"), 4)
 	h.e.Tick(ctx, start.Add(2*time.Minute))
 	h.wait(t, c.ID)
 	got := bySubject(t, h.snk)
@@ -346,4 +361,87 @@ func FuzzFmtWait(f *testing.F) {
 			t.Fatalf("%s -> %s -> %v %v", s, fmtWait(d), back, err)
 		}
 	})
+}
+
+// BenchmarkStartAB: the audience snapshot of 100,000 recipients, plain and
+// with an A/B test's assignment in the same transaction. Reported per start.
+func BenchmarkStartAB(b *testing.B) {
+	for _, ab := range []bool{false, true} {
+		name := "plain"
+		if ab {
+			name = "ab"
+		}
+		b.Run(name, func(b *testing.B) {
+			db := storetest.Open(b)
+			seedBulk(b, db, 100_000)
+			e := New(db, testConfig(), []Transport{nil}, fakeLinks{}, testLog())
+			ctx := context.Background()
+			in := Input{Subject: "Hallo", Markdown: "Hallo {{ .FirstName }}"}
+			if ab {
+				in.Variants = []Variant{{}, {Subject: "Servus"}, {Subject: "Moin"}}
+			}
+			for b.Loop() {
+				c, err := e.Create(ctx, in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.Start(ctx, c.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// An audience too small for the share still tests each variant once.
+func TestABSmallAudience(t *testing.T) {
+	h, _ := abHarness(t, 5)
+	ctx := context.Background()
+	c := mustCreate(t, h.e, abInput(0.05, "1m"))
+	if _, err := h.e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = h.e.Get(ctx, c.ID)
+	for i, v := range c.Variants {
+		if v.Stats == nil || v.Stats.Audience != 1 {
+			t.Fatalf("variant %d: %+v", i, v.Stats)
+		}
+	}
+	if c.AB.Rest != 2 {
+		t.Fatalf("rest %d", c.AB.Rest)
+	}
+}
+
+// Pausing while the winner goes to the rest, then resuming: the rest still
+// gets the winner, everyone exactly once.
+func TestABPauseDuringRest(t *testing.T) {
+	atRest := make(chan struct{})
+	h, _ := abHarness(t, 1000, func(s *sink) {
+		s.onMessage = func(n int64) {
+			if n == 400 {
+				close(atRest)
+			}
+		}
+	})
+	ctx := context.Background()
+	c, start := startAB(t, h, abInput(0.1, "1m"), 100)
+	if err := h.e.Tick(ctx, start.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	<-atRest
+	if _, err := h.e.Pause(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "in-flight deliveries to settle", func() bool { return h.deliveryCounts(t, c.ID)["sending"] == 0 })
+	if s, _ := h.e.Stats(ctx, c.ID); s.Sent >= 1000 {
+		t.Skip("the send finished before the pause took hold; nothing to resume")
+	}
+	if _, err := h.e.Resume(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, c.ID)
+	got := bySubject(t, h.snk)
+	if len(got["Betreff A"]) != 934 || len(got["Betreff B"]) != 33 || len(got["Betreff C"]) != 33 {
+		t.Fatalf("after pause and resume: %d A, %d B, %d C", len(got["Betreff A"]), len(got["Betreff B"]), len(got["Betreff C"]))
+	}
 }

@@ -61,6 +61,7 @@ func benchClaim(b *testing.B, policy *contact.Policy) {
 	}
 	buf := make([]result, 0, cfg.BatchSize)
 	b.ResetTimer()
+	cpu := startCPU()
 	claimed := 0
 	for b.Loop() {
 		items, done, err := e.claim(ctx, r)
@@ -85,6 +86,7 @@ func benchClaim(b *testing.B, policy *contact.Policy) {
 		claimed += len(buf)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(claimed, 1)), "ns/delivery")
+	cpu.report(b)
 }
 
 func mustCreateB(b *testing.B, e *Engine) int64 {

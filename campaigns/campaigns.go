@@ -54,6 +54,9 @@ type Campaign struct {
 	// ContactPolicy is what the contact policy (package contact) does to a
 	// recipient over the frequency cap: ContactSkip, ContactWait or ContactIgnore.
 	ContactPolicy string `json:"contact_policy"`
+	// QuietUntil: a running campaign sends nothing in the contact policy's
+	// quiet hours; this is when they end (only while they last).
+	QuietUntil *time.Time `json:"quiet_until,omitempty"`
 	// ExistingCustomers: the campaign is about the shop's own similar
 	// products and may reach existing customers (UWG § 7 (3)), whose mail
 	// then carries the objection notice.
@@ -306,7 +309,19 @@ func (e *Engine) Get(ctx context.Context, id int64) (Campaign, error) {
 	if err := e.loadAB(ctx, &c, true); err != nil {
 		return Campaign{}, err
 	}
+	e.setQuiet(&c)
 	return c, nil
+}
+
+// setQuiet fills c.QuietUntil while quiet hours hold c's send.
+func (e *Engine) setQuiet(c *Campaign) {
+	if c.Status != Running || c.ContactPolicy == ContactIgnore || e.cfg.Contact == nil {
+		return
+	}
+	if until, quiet := e.cfg.Contact.QuietUntil(e.now()); quiet {
+		u := until.UTC()
+		c.QuietUntil = &u
+	}
 }
 
 // List returns campaigns newest first, with stats.
@@ -340,6 +355,7 @@ func (e *Engine) List(ctx context.Context, o ListOptions) ([]Campaign, error) {
 		if err := e.loadAB(ctx, &out[i], false); err != nil {
 			return nil, err
 		}
+		e.setQuiet(&out[i])
 	}
 	return out, nil
 }

@@ -173,12 +173,19 @@ func TestContactQuietHoursPauseClaims(t *testing.T) {
 	h.wait(t, ign.ID, Finished)
 	// The claimer looks at running campaigns in id order each round, so the
 	// rounds that sent the later one all passed the quiet one by.
-	if got, _ := h.e.Get(ctx, c.ID); got.Status != Running || got.Stats.Sent != 0 || got.Stats.Pending != 5 {
+	got, _ := h.e.Get(ctx, c.ID)
+	if got.Status != Running || got.Stats.Sent != 0 || got.Stats.Pending != 5 {
 		t.Fatalf("in quiet hours: %s %+v", got.Status, got.Stats)
+	}
+	if got.QuietUntil == nil || !got.QuietUntil.Equal(berlinAt(t, "2026-03-29 08:00")) {
+		t.Fatalf("quiet_until %v, want 08:00 summer time", got.QuietUntil)
 	}
 	clock.set(berlinAt(t, "2026-03-29 08:00"))
 	h.e.poke()
 	h.wait(t, c.ID, Finished)
+	if got, _ := h.e.Get(ctx, c.ID); got.QuietUntil != nil {
+		t.Fatalf("quiet_until on a finished campaign: %v", got.QuietUntil)
+	}
 	// The ignoring campaign's mail was logged at 22:00 on the 28th, the
 	// day before: the 1-a-day cap does not hold the 29th's.
 	if s, _ := h.e.Stats(ctx, c.ID); s.Sent != 5 {

@@ -80,9 +80,9 @@
 //
 // A/B tests (abtest.go): a campaign with 2-4 Variants (A is its own mail)
 // sends each to an even part of AB's test share of the audience, fixed on the
-// deliveries in the snapshot's transaction by a hash of the subscriber; the
-// rest are pending deliveries due at heldUntil (never), which the claim's
-// "due" condition skips. Tick chooses the winner once the wait
+// deliveries by the snapshot's own INSERT (a systematic sample of the scan,
+// variants by turn; abAssign, as the chunked snapshot copies); the rest are pending deliveries due at
+// heldUntil (never), which the claim's "due" condition skips. Tick chooses the winner once the wait
 // since the start is over and every test mail has been tried: the best rate
 // per delivered mail of unique clickers, unique openers (tracking) or credited
 // revenue (people named through tracking.People), ties to the earlier

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/treu-mail/treu/store"
@@ -35,10 +37,9 @@ import (
 // (subscribers.Recipients in claim) skips with the reason, as for anyone who
 // leaves during a send.
 //
-// An A/B test needs the whole audience to split off its test share, so its
-// rows wait (next_attempt_at = heldUntil) until the last chunk, whose
-// transaction assigns the variants (assignVariants) over all of them: an A/B
-// campaign's first mail leaves after the copy, not after the first chunk.
+// An A/B test's variants are assigned as the rows are copied (abAssign: by
+// the row's place in the scan); only an audience too small for one test
+// recipient per variant is fixed up by the last chunk (abSmall).
 //
 // Pause during the copy pauses sending, not the copy. Cancel stops the copy at
 // the next chunk; deliveries already written are cancelled by Cancel.
@@ -94,7 +95,10 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		upto      int64
 		took      bool
 		existing  bool
-		ab        bool // an A/B test: rows wait until the last chunk assigns variants
+		// An A/B test's split (abtest.go): each row's variant is decided
+		// by its place in the scan, so the chunks assign as they copy.
+		ab                  bool
+		abShare, abVariants int64
 	)
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE campaigns SET snapshot_until = ?
@@ -108,11 +112,12 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 			return nil
 		}
 		took = true
-		return tx.QueryRowContext(ctx, `SELECT lists, segment_id, snapshot_upto, existing_customers,
-			EXISTS (SELECT 1 FROM campaign_ab WHERE campaign_id = campaigns.id)
-				AND (SELECT count(*) FROM campaign_variants WHERE campaign_id = campaigns.id) >= ?
-			FROM campaigns WHERE id = ?`, MinVariants, id).
-			Scan(&lists, &segmentID, &upto, &existing, &ab)
+		if err := tx.QueryRowContext(ctx, `SELECT lists, segment_id, snapshot_upto, existing_customers FROM campaigns WHERE id = ?`, id).
+			Scan(&lists, &segmentID, &upto, &existing); err != nil {
+			return err
+		}
+		abShare, abVariants, ab, err = abPlan(ctx, tx, id)
+		return err
 	})
 	if err != nil || !took {
 		return wrap("snapshot", id, err)
@@ -137,6 +142,7 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		holdSum time.Duration
 		chunks  int
 		first   = true
+		rn      int64 // rows read so far: the place in the scan A/B assignment goes by
 	)
 	flush := func(last bool) (bool, error) {
 		var (
@@ -157,14 +163,18 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 			goOn = true
 			var n int64
 			if len(chunk) > 0 {
-				// An A/B test's rows wait (heldUntil) until the last chunk knows
-				// the whole audience and splits off the test share.
-				var wait int64
+				var (
+					res sql.Result
+					err error
+				)
 				if ab {
-					wait = heldUntil
+					res, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO deliveries (campaign_id, subscriber_id, variant, next_attempt_at)
+						SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)`,
+						id, abRows(chunk, rn-int64(len(chunk)), abShare, abVariants))
+				} else {
+					res, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO deliveries (campaign_id, subscriber_id) SELECT ?, value FROM json_each(?)`,
+						id, store.JSONInts(chunk))
 				}
-				res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO deliveries (campaign_id, subscriber_id, next_attempt_at) SELECT ?, value, ? FROM json_each(?)`,
-					id, wait, store.JSONInts(chunk))
 				if err != nil {
 					return err
 				}
@@ -180,7 +190,7 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 				if err := tx.QueryRowContext(ctx, `SELECT audience + ? FROM campaigns WHERE id = ?`, n, id).Scan(&size); err != nil {
 					return err
 				}
-				if err := assignVariants(ctx, tx, id, size); err != nil {
+				if err := abSmall(ctx, tx, id, size, abShare, abVariants); err != nil {
 					return err
 				}
 			}
@@ -221,6 +231,7 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 			return wrap("snapshot", id, fmt.Errorf("read audience: %w", err))
 		}
 		chunk = append(chunk, sid)
+		rn++
 		if len(chunk) >= size {
 			goOn, err := flush(false)
 			if err != nil {
@@ -271,4 +282,24 @@ func (e *Engine) resumeSnapshots(ctx context.Context, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// abRows is chunk as JSON [subscriber, variant, next_attempt_at] triples for
+// an A/B test's INSERT, the first row at place from of the scan.
+func abRows(chunk []int64, from, share, variants int64) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, sid := range chunk {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		v, next := abAssign(from+int64(i), share, variants)
+		vs := "null"
+		if v != nil {
+			vs = strconv.FormatInt(v.(int64), 10)
+		}
+		fmt.Fprintf(&b, "[%d,%s,%d]", sid, vs, next)
+	}
+	b.WriteByte(']')
+	return b.String()
 }

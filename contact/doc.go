@@ -17,11 +17,21 @@
 // writer. Rows older than Keep are deleted by Prune (daily), a subscriber's
 // rows by Eraser at erasure.
 //
+// Why a table of its own rather than counting deliveries, flow_sends and
+// the mail queue: none of those has a (subscriber, time) index, a campaign
+// adds a million delivery rows, and the check would be a union of three
+// reads per batch. contact_log is narrow, holds a week, and its covering
+// index answers a batch of 1,000 subscribers against 1,000,000 rows in one
+// query of about 10 ms (BenchmarkCheck).
+//
 // Use, once per batch (one query whatever its size):
 //
 //	b, err := policy.Check(ctx, tx, ids, now, campaignID) // 0 for a flow mail
 //	for each recipient: if until, held := b.Held(id); held { wait or skip } else { b.Take(id) }
 //	err = b.Record(ctx, tx)
+//
+// (Policy.Record logs mails without a check.) QuietUntil alone answers
+// whether a moment is in quiet hours (a campaign pauses its claims).
 //
 // Held gives the next time the caps and quiet hours allow one more mail
 // (the start of the next local day, or when the week's oldest mail leaves

@@ -66,6 +66,9 @@
 // fall in quiet hours waits (its due_at moves to the next allowed time, the
 // run stays at its step), and the mails queued are logged (contact_log) in
 // the batch's transaction, so two runs of one subscriber in a batch send one.
+// Only send steps are held; other steps run on. With the policy on, a run
+// sends at most one mail per tick: a send step reached right after another
+// waits for the next tick, which checks it.
 //
 // Tables written: flows, flow_runs, flow_sends (one row per mail step sent
 // or skipped, the basis of Stats), flow_segment_members, and through

@@ -304,8 +304,11 @@ type dueRun struct {
 	created int64
 	event   []byte // the triggering event's JSON, nil without
 	coupon  string // assigned by a coupon step
-	rc      subscribers.Recipient
-	held    time.Time // the contact policy holds its mail until then; zero: it may go
+	// lastOrder is when the subscriber last ordered (Unix; 0: never, or
+	// not loaded because the flow has no order exit).
+	lastOrder int64
+	rc        subscribers.Recipient
+	held      time.Time // the contact policy holds its mail until then; zero: it may go
 }
 
 // selectDue loads a batch of due runs; their subscribers are loaded and
@@ -362,19 +365,34 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 			return err
 		}
 		var refs []events.CartRef
+		var exitOrder []int64
 		for i := range runs {
 			r := &runs[i]
 			r.rc = rcpts[r.id] // missing (erased): the zero Recipient, whose May is false
 			if !r.rc.May() {
 				continue
 			}
-			if f := enabled[r.flow]; f.Trigger.CartAbandoned && r.step < len(f.Steps) {
+			f := enabled[r.flow]
+			if f.Trigger.CartAbandoned && r.step < len(f.Steps) {
 				refs = append(refs, events.CartRef{CartID: r.trigger, SubscriberID: r.sub})
+			}
+			if f.Exit.Order {
+				exitOrder = append(exitOrder, r.sub)
 			}
 		}
 		carts, err := events.CartChecks(ctx, tx, refs)
 		if err != nil {
 			return err
+		}
+		// Orders do not change while the batch runs: one read for the order exits.
+		lastOrders, err := events.LastOrders(ctx, tx, exitOrder)
+		if err != nil {
+			return err
+		}
+		for i := range runs {
+			if at, ok := lastOrders[runs[i].sub]; ok {
+				runs[i].lastOrder = at.Unix()
+			}
 		}
 		// The contact policy, one query for the batch; each mail queued
 		// counts for the runs after it and is logged with the batch.
@@ -469,15 +487,9 @@ func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 		if !r.rc.May() {
 			return e.end(ctx, w, r, EndNotSubscribed, res)
 		}
-		if f.Exit.Order {
-			// Strictly after entry: the order that started the run is no exit.
-			ordered, err := events.OrderedSince(ctx, w, r.sub, "", time.Unix(r.created+1, 0))
-			if err != nil {
-				return err
-			}
-			if ordered {
-				return e.end(ctx, w, r, EndOrdered, res)
-			}
+		// Strictly after entry: the order that started the run is no exit.
+		if f.Exit.Order && r.lastOrder > r.created {
+			return e.end(ctx, w, r, EndOrdered, res)
 		}
 		var cart *templates.Cart
 		if f.Trigger.CartAbandoned {

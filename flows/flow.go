@@ -508,3 +508,40 @@ func usesCoupon(e *Engine, st Step) bool {
 	}
 	return false
 }
+
+// UnmarshalJSON reads a flow and names a step's field by its place
+// ("steps[2].delay", "steps[1].rule.all[0].op"), so a 422 from the decoder
+// says which step as the checks after it do.
+func (f *Flow) UnmarshalJSON(b []byte) error {
+	type plain Flow
+	aux := struct {
+		*plain
+		Steps []json.RawMessage `json:"steps"`
+	}{plain: (*plain)(f)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		if ee, ok := errs.As(err); ok && ee.Field == "delay" {
+			// The one duration outside the steps.
+			return errs.Invalidf("cooldown", "cooldown must be a Go duration such as \"720h\"")
+		}
+		return err
+	}
+	f.Steps = nil
+	if aux.Steps != nil {
+		f.Steps = make([]Step, len(aux.Steps))
+	}
+	for i, raw := range aux.Steps {
+		if err := json.Unmarshal(raw, &f.Steps[i]); err != nil {
+			p := fmt.Sprintf("steps[%d]", i)
+			var typ *json.UnmarshalTypeError
+			switch ee, ok := errs.As(err); {
+			case ok && ee.Field != "":
+				return errs.Invalidf(p+"."+ee.Field, "%s.%s", p, ee.Msg)
+			case errors.As(err, &typ) && typ.Field != "":
+				return errs.Invalidf(p+"."+typ.Field, "%s.%s has the wrong type", p, typ.Field)
+			default:
+				return errs.Invalidf(p, "%s: %v", p, err)
+			}
+		}
+	}
+	return nil
+}

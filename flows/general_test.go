@@ -459,3 +459,58 @@ func FuzzFlowJSON(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTickGeneral100k: a tick with 100,000 runs of a marketer's flow
+// due, each checking the order exit and a condition step, then mailing with
+// its event's data.
+func BenchmarkTickGeneral100k(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		b.StopTimer()
+		e := newEnv(b)
+		e.create(`{"slug":"shipped","enabled":true,"trigger":{"event":"order.shipped"},"exit":{"order":true},"steps":[
+			{"type":"condition","rule":{"field":"status","op":"eq","value":"active"}},
+			{"subject":"Unterwegs mit {{ .Event.data.carrier }}","markdown":"Hallo {{ .FirstName }}"}]}`)
+		err := e.db.Tx(ctx, func(tx *store.Tx) error {
+			_, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?)
+				INSERT INTO subscribers (email, email_key, name, locale, status, created_at, updated_at)
+				SELECT 'u'||i||'@example.de', 'u'||i||'@example.de', 'Kim '||i, CASE WHEN i%2=0 THEN 'de' ELSE 'en' END, 'active', 0, 0 FROM n;
+				INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) SELECT id, 1, 'active', 0, 0 FROM subscribers;
+				INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, event, created_at, updated_at)
+				SELECT 'shipped', id, 'event:'||id, ?, '{"type":"order.shipped","data":{"carrier":"DHL"}}', ?, ? FROM subscribers`,
+				n, t0.Unix(), t0.Unix(), t0.Unix())
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		r := e.tick(t0.Add(time.Minute))
+		if r.Sent != n {
+			b.Fatalf("sent %d", r.Sent)
+		}
+		b.ReportMetric(float64(r.Sent)/time.Since(start).Seconds(), "mails/s")
+	}
+}
+
+func TestFlowJSONNamesTheStep(t *testing.T) {
+	for _, tc := range []struct{ js, field string }{
+		{`{"steps":[{"subject":"a"},{"delay":"soon"}]}`, "steps[1].delay"},
+		{`{"steps":[{"type":"condition","no":"never"}]}`, "steps[0].no"},
+		{`{"steps":[{},{},{"type":"condition","rule":{"all":[{"field":"email","op":"xx","value":"a"}]}}]}`, "steps[2].rule.all[0].op"},
+		{`{"steps":[{"subject":5}]}`, "steps[0].subject"},
+		{`{"cooldown":"a while","steps":[]}`, "cooldown"},
+	} {
+		var f flows.Flow
+		err := json.Unmarshal([]byte(tc.js), &f)
+		if ee, ok := errs.As(err); !ok || ee.Kind != errs.Invalid || ee.Field != tc.field {
+			t.Errorf("%s: %v (field %q), want %s", tc.js, err, func() string { e, _ := errs.As(err); return e.Field }(), tc.field)
+		}
+	}
+	var f flows.Flow
+	if err := json.Unmarshal([]byte(`{"slug":"x","name":"X","trigger":{"event":"a.b"},"cooldown":"1h","steps":[{"delay":"2h","subject":"s","markdown":"m"}]}`), &f); err != nil ||
+		f.Slug != "x" || f.Trigger.Event != "a.b" || time.Duration(f.Cooldown) != time.Hour || time.Duration(f.Steps[0].Delay) != 2*time.Hour {
+		t.Fatalf("decoded %+v, %v", f, err)
+	}
+}

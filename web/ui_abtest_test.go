@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/internal/errs"
 )
 
 // The composer takes variants B-D and the test settings; a mistake comes
@@ -55,6 +56,7 @@ func TestUIABTest(t *testing.T) {
 		cp.AB.TestShare != 0.5 || cp.AB.Wait != "2h" || cp.AB.Metric != "revenue" {
 		t.Fatalf("saved: %+v %+v", cp.Variants, cp.AB)
 	}
+	mustContain(t, "campaign list", c.get("/ui/campaigns").Body, `title="A/B test">A/B</span>`)
 	// Saving the page again keeps the test (nothing is lost on a round trip).
 	r = c.get(page)
 	mustContain(t, "saved composer", r.Body, `name="variant_subject_1" value="Betreff B"`, `value="50"`, `name="ab_wait" value="2h"`, `<option value="revenue" selected>`)
@@ -79,4 +81,28 @@ func TestUIABTest(t *testing.T) {
 	if strings.Contains(r.Body, `id="pick-winner"`) {
 		t.Error("a decided test offers the pick again")
 	}
+}
+
+// FuzzABForm: any composer form reads into a test of 2-4 variants or none,
+// or an error naming a field, never a panic.
+func FuzzABForm(f *testing.F) {
+	f.Add("Betreff B", "", "", "Betreff D", "20", "4h", "clicks")
+	f.Add("", "", "", "", "", "", "")
+	f.Add("x", "y", "z", "", "7,5 %", "90m", "opens")
+	f.Add("x", "", "", "", "abc", "", "likes")
+	f.Fuzz(func(t *testing.T, b, bMD, c, d, share, wait, metric string) {
+		form := url.Values{"variant_subject_1": {b}, "variant_markdown_1": {bMD}, "variant_subject_2": {c},
+			"variant_subject_3": {d}, "ab_share": {share}, "ab_wait": {wait}, "ab_metric": {metric}}
+		var in campaigns.Input
+		err := abInput(form, &in)
+		if err != nil {
+			if e, ok := errs.As(err); !ok || e.Field == "" {
+				t.Fatalf("error without a field: %v", err)
+			}
+			return
+		}
+		if n := len(in.Variants); n != 0 && (n < campaigns.MinVariants || n > campaigns.MaxVariants || in.AB == nil) {
+			t.Fatalf("%d variants, ab %v", n, in.AB)
+		}
+	})
 }

@@ -26,7 +26,9 @@ type campaignProgress struct {
 	Pct       int64
 	SendAt    *time.Time
 	NextRunAt *time.Time
-	Cron      string
+	// QuietUntil: the contact policy's quiet hours hold the send until then.
+	QuietUntil *time.Time
+	Cron       string
 	// Poll is how often the fragment reloads itself ("2s"); empty: it does not.
 	Poll    string
 	Results *campaignResults
@@ -61,7 +63,7 @@ const (
 // cheap count per status.
 func (u *ui) progressOf(c echo.Context, cp campaigns.Campaign) (campaignProgress, error) {
 	p := campaignProgress{ID: cp.ID, Status: cp.Status, Started: cp.StartedAt != nil, Stats: cp.Stats, SendAt: cp.SendAt, NextRunAt: cp.NextRunAt, Cron: cp.Cron,
-		AB: abViewOf(cp)}
+		AB: abViewOf(cp), QuietUntil: cp.QuietUntil}
 	p.Done = cp.Stats.Sent + cp.Stats.Failed + cp.Stats.Skipped + cp.Stats.Capped
 	if cp.Stats.Audience > 0 {
 		p.Pct = p.Done * 100 / cp.Stats.Audience

@@ -84,4 +84,12 @@ func TestUIFlowStepEngagement(t *testing.T) {
 	if !regexp.MustCompile(`(?s)<tr class="flow-engagement"><th scope="row">All steps</th><td class="num">4</td>`).MatchString(r.Body) {
 		t.Errorf("no total row")
 	}
+	// The flows list has the flow's rates side by side, as the campaigns list.
+	r = c.get("/ui/flows")
+	welcome := regexp.MustCompile(`(?s)href="/ui/flows/welcome">.*?</tr>`).FindString(r.Body)
+	for _, want := range []string{`rate-opens">25.0 %`, `rate-clicks">25.0 %`, `rate-unsubscribed">0.0 %`} {
+		if !strings.Contains(welcome, want) {
+			t.Errorf("flows list lacks %s: %s", want, welcome)
+		}
+	}
 }

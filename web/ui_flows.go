@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -122,6 +123,10 @@ type flowData struct {
 	Pools                      []string // slugs of the pools a step may draw from
 	Field                      string   // the form field an error is about, e.g. "steps[1].markdown"
 	Stats                      flowStatsView
+	// APIOnly: the flow has steps other than mails, which this form cannot
+	// edit; the page lists Outline (one line per step) instead.
+	APIOnly bool
+	Outline []string
 }
 
 // flowStepForm is one step as the form shows it; Delay as typed.
@@ -207,6 +212,12 @@ func (u *ui) renderFlow(c echo.Context, status int, f flows.Flow, delays []strin
 		if d.Segments, err = u.segments.List(ctx); err != nil {
 			return err
 		}
+	}
+	for i, st := range f.Steps {
+		if st.Type != "" && st.Type != flows.StepSend {
+			d.APIOnly = true
+		}
+		d.Outline = append(d.Outline, stepOutline(i, st))
 	}
 	previewLocale := u.lang(c) // the preview starts in the UI's language
 	for i, st := range f.Steps {
@@ -553,4 +564,51 @@ func sampleEvent(typ string) map[string]any {
 	return map[string]any{"type": typ, "id": "preview", "email": "kim@example.com",
 		"order": map[string]any{"id": "1001", "currency": "EUR", "total": 74.8},
 		"data":  map[string]any{"id": "1001", "name": "Kim", "url": "https://shop.example/track/1001", "tracking_url": "https://shop.example/track/1001"}}
+}
+
+// stepOutline says in one line what a step does.
+func stepOutline(i int, st flows.Step) string {
+	wait := ""
+	if st.Delay > 0 {
+		wait = "after " + formatDelay(time.Duration(st.Delay)) + ", "
+	}
+	if st.Until != nil {
+		wait += "on the next " + orSlug(st.Until.Weekday, "day") + " at " + st.Until.Time + ", "
+	}
+	what := ""
+	switch st.Type {
+	case "", flows.StepSend:
+		what = fmt.Sprintf("mail %q", st.Subject)
+		if st.CouponPool != "" {
+			what += " with a code of " + st.CouponPool
+		}
+	case flows.StepWait:
+		what = "wait"
+	case flows.StepCondition:
+		rule := "the rule"
+		if st.SegmentID != nil {
+			rule = fmt.Sprintf("segment %d", *st.SegmentID)
+		} else if st.Rule != nil {
+			if b, err := json.Marshal(st.Rule); err == nil {
+				rule = string(b)
+			}
+		}
+		no := "end"
+		if st.No != 0 {
+			no = fmt.Sprintf("go to step %d", int(st.No)+1)
+		}
+		what = "if " + rule + " matches go on, else " + no
+	case flows.StepCoupon:
+		what = "assign a code of " + st.CouponPool
+	case flows.StepList:
+		what = st.Action + " list " + st.List
+	case flows.StepAttribute:
+		what = st.Action + " attribute " + st.Key
+		if st.Action == "set" {
+			what += " = " + string(st.Value)
+		}
+	case flows.StepWebhook:
+		what = "send the webhook flow.webhook"
+	}
+	return fmt.Sprintf("%d. %s%s", i+1, wait, what)
 }

@@ -111,9 +111,10 @@ var uiGerman = map[string]string{
 	"Send when the limit allows":           "Senden, sobald die Grenze es erlaubt",
 	"Ignore the limit and quiet hours":     "Grenze und Ruhezeit nicht beachten",
 	"The contact limit and quiet hours are in the settings. During quiet hours the campaign waits unless it ignores them.": "Kontaktgrenze und Ruhezeit stehen in den Einstellungen. In der Ruhezeit wartet die Kampagne, außer sie beachtet sie nicht.",
-	"Capped":                             "Begrenzt",
-	"over the contact limit: not mailed": "über der Kontaktgrenze: nicht verschickt",
-	"Quiet hours":                        "Ruhezeit",
+	"Quiet hours: sending goes on at %s.": "Ruhezeit: Der Versand geht um %s weiter.",
+	"Capped":                              "Begrenzt",
+	"over the contact limit: not mailed":  "über der Kontaktgrenze: nicht verschickt",
+	"Quiet hours":                         "Ruhezeit",
 
 	// Outbox.
 	"Mail captured instead of sent, newest first. Open one to see it as the recipient would.": "Abgefangene statt verschickte Mails, die neuesten zuerst. Öffnen Sie eine, um sie so zu sehen, wie die Empfänger sie sehen.",

@@ -174,6 +174,8 @@ func (s *Server) uiRoutes(d UIDeps) {
 	editor(http.MethodPost, "/campaigns/:id/winner", u.pickWinner)      // A/B test: this variant to the rest
 	editor(http.MethodPost, "/campaigns/:id/:action", u.campaignAction) // start, pause, resume, cancel
 	admin(http.MethodGet, "/webhooks", u.webhooksPage)
+	admin(http.MethodPost, "/webhooks", u.createWebhook)
+	admin(http.MethodPost, "/webhooks/:id/delete", u.deleteWebhook)
 	viewer(http.MethodGet, "/outbox", u.outboxList)
 	viewer(http.MethodGet, "/outbox/:id", u.outboxMail)
 	viewer(http.MethodGet, "/outbox/:id/raw", u.outboxRaw)

@@ -38,6 +38,10 @@ func clickRef(id int64) string { return "click:" + strconv.FormatInt(id, 10) }
 // Clicked queues link.clicked for c, held until c.Settled: a link scanner's
 // second click within the window withdraws it (Scanner).
 func (k Clicks) Clicked(ctx context.Context, tx *store.Tx, c tracking.Click) error {
+	ids, err := k.Hooks.endpoints(ctx, tx, LinkClicked)
+	if err != nil || len(ids) == 0 {
+		return err // nobody asked: no address read
+	}
 	d := ClickData{ClickID: c.ID, URL: c.URL, CampaignID: c.CampaignID, Flow: c.Flow, At: c.At.UTC()}
 	if c.Flow != "" {
 		d.Step = &c.Step
@@ -56,7 +60,7 @@ func (k Clicks) Clicked(ctx context.Context, tx *store.Tx, c tracking.Click) err
 			d.Email = email
 		}
 	}
-	return k.Hooks.EmitHeld(ctx, tx, LinkClicked, key, clickRef(c.ID), c.Settled, d)
+	return k.Hooks.queue(ctx, tx, ids, LinkClicked, key, clickRef(c.ID), c.Settled, d)
 }
 
 // Scanner withdraws the events of clicks found to be a link scanner's.

@@ -12,9 +12,10 @@
 // loopback, private or link-local addresses unless Config.AllowPrivate
 // (checked at connect time, so a DNS answer cannot sneak one in).
 //
-// A click (link.clicked) is held back for the scanner window (EmitHeld):
-// when a second click shows the clicker was a link scanner, Withdraw drops it
-// before it goes out.
+// A click (link.clicked, clicks.go) is held back for the scanner window
+// (its delivery is due only then, and names the click in ref): when a second
+// click shows the clicker was a link scanner, Withdraw drops it before it
+// goes out.
 //
 // Tables written: webhooks, webhook_deliveries (store/migrations/0007_feedback.sql,
 // ref in 0018_click_events.sql).
@@ -223,19 +224,8 @@ func (s *Service) Emit(ctx context.Context, tx *store.Tx, typ, orderingKey strin
 	return s.emit(ctx, tx, typ, orderingKey, "", tx.Now, data)
 }
 
-// EmitHeld is Emit for an event that may yet be called off: it goes out no
-// earlier than notBefore, and until then Withdraw(ref) drops it. A click is
-// held for the scanner window, since a second click may show it was a
-// machine's.
-func (s *Service) EmitHeld(ctx context.Context, tx *store.Tx, typ, orderingKey, ref string, notBefore time.Time, data any) error {
-	if ref == "" {
-		return errors.New("webhooks: a held event needs a ref")
-	}
-	return s.emit(ctx, tx, typ, orderingKey, ref, notBefore, data)
-}
-
-// Withdraw drops the deliveries of held events named by refs that have not
-// gone out yet, inside tx. One already sent stays sent.
+// Withdraw drops the deliveries of held events (Clicks.Clicked) named by
+// refs that have not gone out yet, inside tx. One already sent stays sent.
 func (s *Service) Withdraw(ctx context.Context, tx *store.Tx, refs []string) error {
 	if len(refs) == 0 {
 		return nil
@@ -254,24 +244,34 @@ const selectSubscribed = `SELECT id FROM webhooks WHERE EXISTS (SELECT 1 FROM js
 const insertDelivery = `INSERT INTO webhook_deliveries
 	(webhook_id, message_id, type, ordering_key, ref, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
-func (s *Service) emit(ctx context.Context, tx *store.Tx, typ, orderingKey, ref string, notBefore time.Time, data any) error {
+// endpoints are the ids of the endpoints that asked for typ.
+func (s *Service) endpoints(ctx context.Context, tx *store.Tx, typ string) ([]int64, error) {
 	rows, err := tx.QueryCached(ctx, selectSubscribed, typ)
 	if err != nil {
-		return fmt.Errorf("webhooks: emit %s: %w", typ, err)
+		return nil, fmt.Errorf("webhooks: endpoints for %s: %w", typ, err)
 	}
+	defer rows.Close()
 	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("webhooks: emit %s: %w", typ, err)
+			return nil, fmt.Errorf("webhooks: endpoints for %s: %w", typ, err)
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
+	return ids, rows.Err()
+}
+
+func (s *Service) emit(ctx context.Context, tx *store.Tx, typ, orderingKey, ref string, notBefore time.Time, data any) error {
+	ids, err := s.endpoints(ctx, tx, typ)
+	if err != nil || len(ids) == 0 {
 		return err
 	}
+	return s.queue(ctx, tx, ids, typ, orderingKey, ref, notBefore, data)
+}
+
+// queue writes one delivery of the event per endpoint in ids.
+func (s *Service) queue(ctx context.Context, tx *store.Tx, ids []int64, typ, orderingKey, ref string, notBefore time.Time, data any) error {
 	body, err := json.Marshal(map[string]any{"type": typ, "timestamp": tx.Now.Format(time.RFC3339), "data": data})
 	if err != nil {
 		return fmt.Errorf("webhooks: emit %s: %w", typ, err)

@@ -51,7 +51,8 @@ type config struct {
 	ContactPerDay  int
 	ContactPerWeek int
 	QuietHours     string
-	// Contact is the policy the three above make, in Location.
+	// Contact is the policy the three above make, in Location; nil when
+	// all three are off.
 	Contact *contact.Policy
 
 	// Location is Timezone loaded: cron expressions, send times typed in the
@@ -231,6 +232,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("--quiet-hours: %w", err)
 	}
 	c.Contact = &contact.Policy{PerDay: c.ContactPerDay, PerWeek: c.ContactPerWeek, QuietFrom: from, QuietTo: to, Location: c.Location}
+	if !c.Contact.Capped() && from == to {
+		c.Contact = nil // all off: nothing to check, nothing worth logging
+	}
 	if err := c.Stages.retention().Validate(); err != nil {
 		return fmt.Errorf("--stage-*: %w", err)
 	}

@@ -196,6 +196,12 @@ func TestContactSettings(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := cfg.Contact
+			if tc.day == 0 && tc.week == 0 && tc.quiet == "off" {
+				if p != nil {
+					t.Fatalf("all off, yet a policy: %+v", p)
+				}
+				return
+			}
 			if p.PerDay != tc.day || p.PerWeek != tc.week || p.QuietString() != tc.quiet || p.Location.String() != "Europe/Berlin" {
 				t.Fatalf("policy %+v %s", p, p.QuietString())
 			}

@@ -65,6 +65,7 @@ func TestContactPolicyExemptions(t *testing.T) {
 		ID            int64
 		ContactPolicy string `json:"contact_policy"`
 		Status        string
+		QuietUntil    *time.Time `json:"quiet_until"`
 		Stats         struct{ Sent, Pending, Capped int64 }
 	}
 	if st := in.do("POST", "/api/campaigns", map[string]any{"subject": "News", "markdown": "x"}, &quietCp); st != 201 || quietCp.ContactPolicy != "skip" {
@@ -84,8 +85,12 @@ func TestContactPolicyExemptions(t *testing.T) {
 		return recall.Status == "finished"
 	})
 	in.do("GET", fmt.Sprintf("/api/campaigns/%d", quietCp.ID), nil, &quietCp)
-	if quietCp.Status != "running" || quietCp.Stats.Sent != 0 || quietCp.Stats.Pending != 1 {
+	if quietCp.Status != "running" || quietCp.Stats.Sent != 0 || quietCp.Stats.Pending != 1 || quietCp.QuietUntil == nil ||
+		quietCp.QuietUntil.In(berlin).Format("15:04") != now.Add(2*time.Hour).Format("15:04") {
 		t.Fatalf("campaign in quiet hours: %+v", quietCp)
+	}
+	if recall.QuietUntil != nil {
+		t.Fatalf("a campaign ignoring the policy has quiet_until %v", recall.QuietUntil)
 	}
 	got := smtpd.WaitFor(3, 20*time.Second)
 	if len(got) != 3 || !strings.Contains(parse(t, got[2]).Subject, "Rückruf") {

@@ -144,9 +144,6 @@ func TestPointsEndToEnd(t *testing.T) {
 		t.Fatalf("sign-up = %d", resp.StatusCode)
 	}
 	in.app.queue.Wake()
-	if got := smtpd.WaitFor(1, 20*time.Second); len(got) != 1 || got[0].To[0] != "max@example.com" {
-		t.Fatalf("confirmation mail: %d mails", len(got))
-	}
 	if max := get("max@example.com"); max.ReferredBy == nil || *max.ReferredBy != kim.ID {
 		t.Fatalf("max = %+v", max)
 	}
@@ -166,7 +163,12 @@ func TestPointsEndToEnd(t *testing.T) {
 		t.Fatalf("kim after refunding k2 = %d, want -21", p)
 	}
 
-	// A campaign prints each recipient's balance and referral link.
+	// A campaign prints each recipient's balance and referral link. Max's
+	// confirmation mail leaves through the queue: it is let in before the
+	// reset, so it is not taken for a campaign mail.
+	if got := smtpd.WaitFor(1, 30*time.Second); len(got) != 1 || got[0].To[0] != "max@example.com" {
+		t.Fatalf("before the campaign: %d mails, want max's confirmation", len(got))
+	}
 	smtpd.Reset()
 	var cp struct{ ID int64 }
 	if st := in.do("POST", "/api/campaigns", map[string]any{"name": "Punkte", "subject": "Ihre Punkte",
