@@ -52,10 +52,14 @@ import (
 // enrollment waits behind at most one chunk.
 const SnapshotChunk = 2000
 
+// The floor matters as much as the target: each chunk is a commit, and while
+// the read is open the WAL cannot be checkpointed past its start, so many
+// tiny commits pile up frames that every later page look-up searches (at
+// 100 rows a chunk a 1M start took minutes on a loaded machine).
 const (
 	snapshotHold     = 10 * time.Millisecond
-	snapshotMinChunk = 100
-	snapshotMaxChunk = 8000
+	snapshotMinChunk = 1000
+	snapshotMaxChunk = 10000
 )
 
 // snapshotLease is how long a copy may go without progress before another
