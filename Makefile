@@ -31,10 +31,11 @@ race:
 fuzz:
 	./scripts/fuzz.sh $(or $(FUZZTIME),5s)
 
-# bench runs the Go benchmarks, the send-engine bench, the campaign start's
-# writer latency at 1M and the marketer's pages at 1M (see README).
+# bench prints issue #12's figures with their commands: the send figures
+# (raw Postfix rate, Treu's rate and ratio, CPU per mail, RSS; scripts/bench.sh,
+# which installs postfix if missing and runs the Go benchmarks), the campaign
+# start's writer latency at 1M and the marketer's pages at 1M.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
-	$(GO) run ./cmd/treubench -n 100000
+	GO=$(GO) ./scripts/bench.sh
 	TREU_BENCH_START=1000000 $(GO) test -run='^$$' -bench=StartWriterLatency -benchtime=1x ./campaigns/
 	./scripts/bench_pages.sh

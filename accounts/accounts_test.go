@@ -2,17 +2,25 @@ package accounts_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/treu-mail/treu/accounts"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/store/storetest"
 )
 
+func TestMain(m *testing.M) { storetest.Main(m) }
+
 func TestTokensAreHashedScopedAndRevocable(t *testing.T) {
-	db := storetest.Open(t)
+	storetest.Each(t, testTokensAreHashedScopedAndRevocable)
+}
+
+func testTokensAreHashedScopedAndRevocable(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	acc := accounts.New(db)
 	tok, secret, err := acc.CreateToken(ctx, "shop", accounts.ScopeShop)
@@ -57,8 +65,9 @@ func TestTokensAreHashedScopedAndRevocable(t *testing.T) {
 }
 
 // A token made before scopes existed did everything; the migration keeps it so.
-func TestOldTokensAreAdmin(t *testing.T) {
-	db := storetest.Open(t)
+func TestOldTokensAreAdmin(t *testing.T) { storetest.Each(t, testOldTokensAreAdmin) }
+
+func testOldTokensAreAdmin(t *testing.T, db *store.DB) {
 	if _, err := db.Writer().Exec(`INSERT INTO api_tokens (name, prefix, hash, created_at) VALUES ('old', 'treu_x', 'h', 0)`); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +78,10 @@ func TestOldTokensAreAdmin(t *testing.T) {
 }
 
 func TestSignInLocksPerAccountAndAddress(t *testing.T) {
-	db := storetest.Open(t)
+	storetest.Each(t, testSignInLocksPerAccountAndAddress)
+}
+
+func testSignInLocksPerAccountAndAddress(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	db.Now = func() time.Time { return now }
@@ -161,8 +173,9 @@ func TestSignInTimingSameForUnknownAddress(t *testing.T) {
 	}
 }
 
-func TestSessionsEndEveryCopy(t *testing.T) {
-	db := storetest.Open(t)
+func TestSessionsEndEveryCopy(t *testing.T) { storetest.Each(t, testSessionsEndEveryCopy) }
+
+func testSessionsEndEveryCopy(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	acc := accounts.New(db)
 	u, err := acc.AddUser(ctx, "mia@shop.example", "correct horse battery", accounts.RoleOwner)
@@ -212,8 +225,9 @@ func TestSessionsEndEveryCopy(t *testing.T) {
 	}
 }
 
-func TestRolesAndTheLastOwner(t *testing.T) {
-	db := storetest.Open(t)
+func TestRolesAndTheLastOwner(t *testing.T) { storetest.Each(t, testRolesAndTheLastOwner) }
+
+func testRolesAndTheLastOwner(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	acc := accounts.New(db)
 	owner, _ := acc.AddUser(ctx, "owner@shop.example", "correct horse battery", accounts.RoleOwner)
@@ -255,4 +269,44 @@ func TestRolesAndTheLastOwner(t *testing.T) {
 	if err != nil || len(us) != 2 || us[0].Email != "admin@shop.example" || us[0].Role != accounts.RoleOwner || us[1].Role != accounts.RoleViewer {
 		t.Fatalf("users = %+v, %v", us, err)
 	}
+}
+
+// Two owners demoting each other at once (two instances on PostgreSQL): one
+// wins, the other is told it would leave no owner; never none left.
+func TestOwnersDemotingEachOtherAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		acc := accounts.New(db)
+		// Owners made in SQL: bcrypt (AddUser) would cost more than the race.
+		owner := func(email string) accounts.User {
+			var id int64
+			err := db.Tx(ctx, func(tx *store.Tx) error {
+				return tx.QueryRowContext(ctx, `INSERT INTO users (email, password_hash, role, created_at) VALUES (?, 'x', 'owner', 0) RETURNING id`, email).Scan(&id)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return accounts.User{ID: id, Email: email, Role: accounts.RoleOwner}
+		}
+		for round := range 5 {
+			a, b := owner(fmt.Sprintf("a%d@shop.example", round)), owner(fmt.Sprintf("b%d@shop.example", round))
+			errc := make(chan error, 2)
+			go func() { _, err := acc.SetRole(ctx, a, b.ID, accounts.RoleAdmin); errc <- err }()
+			go func() { _, err := acc.SetRole(ctx, b, a.ID, accounts.RoleAdmin); errc <- err }()
+			e1, e2 := <-errc, <-errc
+			if (e1 == nil) == (e2 == nil) || !errs.Is(errors.Join(e1, e2), errs.Conflict) {
+				t.Fatalf("round %d: %v, %v; want one success and one conflict", round, e1, e2)
+			}
+			var owners int
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'owner'`).Scan(&owners); err != nil || owners != 1 {
+				t.Fatalf("round %d: %d owners, %v", round, owners, err)
+			}
+			// The one left steps down for the next round's pair.
+			for _, u := range []accounts.User{a, b} {
+				if _, err := db.Writer().ExecContext(ctx, db.Rebind(`DELETE FROM users WHERE id = ?`), u.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
 }

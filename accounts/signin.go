@@ -85,7 +85,8 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip string) (User,
 
 // failed counts one failure and answers Unauthorized. Counting and locking
 // is one statement: parallel guesses each add one, so a burst of them cannot
-// all read the old count and slip past the limit.
+// all read the old count and slip past the limit. The row's columns are
+// named f.x: PostgreSQL would not know a bare first_at from excluded's.
 func (s *Service) failed(ctx context.Context, key, ip string) error {
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		now := tx.Now.Unix()
@@ -95,11 +96,11 @@ func (s *Service) failed(ctx context.Context, key, ip string) error {
 			WHERE first_at < ? AND (locked_until IS NULL OR locked_until <= ?)`, windowStart, now); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO signin_failures (email, ip, failures, first_at) VALUES (?1, ?2, 1, ?3)
+		_, err := tx.ExecContext(ctx, `INSERT INTO signin_failures AS f (email, ip, failures, first_at) VALUES (?1, ?2, 1, ?3)
 			ON CONFLICT (email, ip) DO UPDATE SET
-				locked_until = CASE WHEN first_at >= ?4 AND failures + 1 >= ?5 THEN ?6 ELSE locked_until END,
-				failures     = CASE WHEN first_at < ?4 THEN 1 WHEN failures + 1 >= ?5 THEN 0 ELSE failures + 1 END,
-				first_at     = CASE WHEN first_at < ?4 THEN ?3 ELSE first_at END`,
+				locked_until = CASE WHEN f.first_at >= ?4 AND f.failures + 1 >= ?5 THEN ?6 ELSE f.locked_until END,
+				failures     = CASE WHEN f.first_at < ?4 THEN 1 WHEN f.failures + 1 >= ?5 THEN 0 ELSE f.failures + 1 END,
+				first_at     = CASE WHEN f.first_at < ?4 THEN ?3 ELSE f.first_at END`,
 			key, ip, now, windowStart, maxFailures, tx.Now.Add(lockFor).Unix())
 		return err
 	})

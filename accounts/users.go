@@ -163,8 +163,12 @@ func mayManage(actor User, target Role, to Role) error {
 }
 
 // lastOwner refuses a change that would leave no owner: someone must always
-// be able to manage the installation from the UI.
+// be able to manage the installation from the UI. The lock keeps two
+// instances from each demoting one of the last two owners at once.
 func lastOwner(ctx context.Context, tx *store.Tx, id int64) error {
+	if err := tx.Lock(ctx, "accounts.owners"); err != nil {
+		return err
+	}
 	var others int
 	if err := tx.QueryRowContext(ctx,
 		`SELECT count(*) FROM users WHERE role = 'owner' AND id <> ? AND password_hash <> ''`, id).Scan(&others); err != nil {

@@ -8,11 +8,15 @@ import (
 
 	"github.com/treu-mail/treu/audit"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/store/storetest"
 )
 
-func TestRecordAndPage(t *testing.T) {
-	db := storetest.Open(t)
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func TestRecordAndPage(t *testing.T) { storetest.Each(t, testRecordAndPage) }
+
+func testRecordAndPage(t *testing.T, db *store.DB) {
 	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 	db.Now = func() time.Time { return now }
 	l := audit.New(db)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/store/storetest"
@@ -33,13 +34,22 @@ func seedBulk(tb testing.TB, db *store.DB, n int) {
 // BenchmarkClaimBatch: one claim of BatchSize deliveries (UPDATE ... RETURNING
 // plus the recipients' rows and the suppression check) and the recording of
 // their results (one transaction). Reported per delivery.
-func BenchmarkClaimBatch(b *testing.B) {
+func BenchmarkClaimBatch(b *testing.B) { benchClaim(b, nil) }
+
+// BenchmarkClaimBatchContact: the same with the contact policy's check and
+// log (one more write transaction per batch); nobody is capped.
+func BenchmarkClaimBatchContact(b *testing.B) {
+	benchClaim(b, &contact.Policy{PerDay: 1000, PerWeek: 1000, Location: time.UTC})
+}
+
+func benchClaim(b *testing.B, policy *contact.Policy) {
 	db := storetest.Open(b)
 	ctx := context.Background()
 	const audience = 200_000
 	seedBulk(b, db, audience)
 	cfg := testConfig()
 	cfg.BatchSize = 500
+	cfg.Contact = policy
 	e := New(db, cfg, []Transport{nil}, fakeLinks{}, testLog())
 	c := mustCreateB(b, e)
 	if _, err := e.Start(ctx, c); err != nil {
@@ -51,6 +61,7 @@ func BenchmarkClaimBatch(b *testing.B) {
 	}
 	buf := make([]result, 0, cfg.BatchSize)
 	b.ResetTimer()
+	cpu := startCPU()
 	claimed := 0
 	for b.Loop() {
 		items, done, err := e.claim(ctx, r)
@@ -75,6 +86,7 @@ func BenchmarkClaimBatch(b *testing.B) {
 		claimed += len(buf)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(claimed, 1)), "ns/delivery")
+	cpu.report(b)
 }
 
 func mustCreateB(b *testing.B, e *Engine) int64 {

@@ -51,11 +51,26 @@ type Campaign struct {
 	CouponPool string `json:"coupon_pool,omitempty"`
 	// UTM: the campaign's tracked links get the UTM parameters (default true).
 	UTM bool `json:"utm"`
+	// ContactPolicy is what the contact policy (package contact) does to a
+	// recipient over the frequency cap: ContactSkip, ContactWait or ContactIgnore.
+	ContactPolicy string `json:"contact_policy"`
+	// QuietUntil: a running campaign sends nothing in the contact policy's
+	// quiet hours; this is when they end (only while they last).
+	QuietUntil *time.Time `json:"quiet_until,omitempty"`
+	// ExistingCustomers: the campaign is about the shop's own similar
+	// products and may reach existing customers (UWG § 7 (3)), whose mail
+	// then carries the objection notice.
+	ExistingCustomers bool `json:"existing_customers"`
 	// ParentID is the recurring campaign this send was spawned from.
-	ParentID   *int64     `json:"parent_id,omitempty"`
-	Status     Status     `json:"status"`
-	NextRunAt  *time.Time `json:"next_run_at,omitempty"`
-	Stats      Stats      `json:"stats"`
+	ParentID  *int64     `json:"parent_id,omitempty"`
+	Status    Status     `json:"status"`
+	NextRunAt *time.Time `json:"next_run_at,omitempty"`
+	Stats     Stats      `json:"stats"`
+	// An A/B test (abtest.go): the variants (A first, with each one's test
+	// figures once started), the test's settings, and the chosen variant.
+	Variants   []Variant  `json:"variants,omitempty"`
+	AB         *AB        `json:"ab,omitempty"`
+	Winner     *int       `json:"winner,omitempty"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
@@ -63,7 +78,7 @@ type Campaign struct {
 }
 
 // Stats counts a send's deliveries. Audience = Sent + Failed + Pending +
-// Skipped + Cancelled. Pending includes deliveries being sent right now and
+// Skipped + Capped + Cancelled. Pending includes deliveries being sent right now and
 // those waiting for a retry.
 type Stats struct {
 	Audience int64 `json:"audience"`
@@ -71,7 +86,10 @@ type Stats struct {
 	Failed   int64 `json:"failed"`
 	Pending  int64 `json:"pending"`
 	// Skipped: no longer mailable when their turn came (unsubscribed, suppressed, erased).
-	Skipped   int64 `json:"skipped"`
+	Skipped int64 `json:"skipped"`
+	// Capped: not mailed because the contact policy's frequency cap held
+	// them and the campaign skips such recipients (ContactSkip).
+	Capped    int64 `json:"capped"`
 	Cancelled int64 `json:"cancelled"`
 	// What recipients did with it: opens, clicks, unsubscribes, orders and
 	// revenue (package tracking; zero when tracking is off).
@@ -100,7 +118,30 @@ type Input struct {
 	// recipient from, assigned at send; required when the mail uses it.
 	CouponPool string `json:"coupon_pool,omitempty"`
 	UTM        *bool  `json:"utm"` // nil: true on create, unchanged on update
+	// Variants (2-4, A first) make the campaign an A/B test with the
+	// settings AB (nil: the defaults); none: a plain campaign.
+	Variants []Variant `json:"variants,omitempty"`
+	AB       *ABInput  `json:"ab,omitempty"`
+	// ContactPolicy: "skip", "wait" or "ignore"; "": skip on create,
+	// unchanged on update.
+	ContactPolicy string `json:"contact_policy,omitempty"`
+	// ExistingCustomers: may reach existing customers (see Campaign).
+	ExistingCustomers bool `json:"existing_customers"`
 }
+
+// What a campaign does with a recipient the contact policy holds.
+const (
+	// ContactSkip (the default, like Klaviyo's smart sending): a recipient
+	// over the frequency cap is skipped and counted as capped; during quiet
+	// hours the send pauses and goes on when they end.
+	ContactSkip = "skip"
+	// ContactWait: a recipient over the cap gets the mail when the cap
+	// allows it (the campaign stays running until then); quiet hours as skip.
+	ContactWait = "wait"
+	// ContactIgnore: neither cap nor quiet hours (a recall notice, say); the
+	// mails still count towards the cap of later mail.
+	ContactIgnore = "ignore"
+)
 
 // ListOptions pages through campaigns, newest first.
 type ListOptions struct {
@@ -111,7 +152,7 @@ type ListOptions struct {
 
 const campaignCols = `c.id, c.name, c.subject, c.preheader, c.markdown, c.lists, c.segment_id, c.layout_id,
 	c.send_at, c.cron, c.parent_id, c.status, c.next_run_at, c.audience, c.started_at, c.finished_at,
-	c.created_at, c.updated_at, c.coupon_pool, c.utm`
+	c.created_at, c.updated_at, c.coupon_pool, c.utm, c.contact_policy, c.existing_customers`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -125,7 +166,7 @@ func scanCampaign(r rowScanner) (Campaign, error) {
 	)
 	err := r.Scan(&c.ID, &c.Name, &c.Subject, &c.Preheader, &c.Markdown, &lists, &segment, &layout,
 		&sendAt, &c.Cron, &parent, &c.Status, &nextRun, &c.Stats.Audience, &started, &finished,
-		&created, &updated, &c.CouponPool, &c.UTM)
+		&created, &updated, &c.CouponPool, &c.UTM, &c.ContactPolicy, &c.ExistingCustomers)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -167,6 +208,13 @@ func boolOrNil(b *bool) any {
 	return *b
 }
 
+func strOrNil(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 func idOrNil(id *int64) any {
 	if id == nil {
 		return nil
@@ -184,11 +232,16 @@ func (e *Engine) Create(ctx context.Context, in Input) (Campaign, error) {
 	lists, _ := json.Marshal(in.Lists)
 	var id int64
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO campaigns
-			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?) RETURNING id`,
+		err := tx.QueryRowContext(ctx, `INSERT INTO campaigns
+			(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, status, created_at, updated_at, coupon_pool, utm, contact_policy, existing_customers)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, coalesce(?, 'skip'), ?) RETURNING id`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM).Scan(&id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), tx.Now.Unix(), in.CouponPool, in.UTM == nil || *in.UTM,
+			strOrNil(in.ContactPolicy), in.ExistingCustomers).Scan(&id)
+		if err != nil {
+			return err
+		}
+		return saveAB(ctx, tx, id, in)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
@@ -213,10 +266,14 @@ func (e *Engine) Update(ctx context.Context, id int64, in Input) (Campaign, erro
 			return errs.Conflictf("campaign %d is %s; only a draft or scheduled campaign can be edited", id, st)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET name = ?, subject = ?, preheader = ?, markdown = ?,
-			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm) WHERE id = ?`,
+			lists = ?, segment_id = ?, layout_id = ?, send_at = ?, cron = ?, updated_at = ?, coupon_pool = ?, utm = coalesce(?, utm),
+			contact_policy = coalesce(?, contact_policy), existing_customers = ? WHERE id = ?`,
 			in.Name, in.Subject, in.Preheader, in.Markdown, string(lists), idOrNil(in.SegmentID), idOrNil(in.LayoutID),
-			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), id)
+			unixOrNil(in.SendAt), in.Cron, tx.Now.Unix(), in.CouponPool, boolOrNil(in.UTM), strOrNil(in.ContactPolicy), in.ExistingCustomers, id)
 		if err != nil {
+			return err
+		}
+		if err := saveAB(ctx, tx, id, in); err != nil {
 			return err
 		}
 		if st == Scheduled {
@@ -248,7 +305,22 @@ func (e *Engine) Get(ctx context.Context, id int64) (Campaign, error) {
 	if c.Stats, err = e.stats(ctx, c.ID, c.Stats.Audience); err != nil {
 		return Campaign{}, err
 	}
+	if err := e.loadAB(ctx, &c, true); err != nil {
+		return Campaign{}, err
+	}
+	e.setQuiet(&c)
 	return c, nil
+}
+
+// setQuiet fills c.QuietUntil while quiet hours hold c's send.
+func (e *Engine) setQuiet(c *Campaign) {
+	if c.Status != Running || c.ContactPolicy == ContactIgnore || e.cfg.Contact == nil {
+		return
+	}
+	if until, quiet := e.cfg.Contact.QuietUntil(e.now()); quiet {
+		u := until.UTC()
+		c.QuietUntil = &u
+	}
 }
 
 // List returns campaigns newest first, with stats.
@@ -279,6 +351,10 @@ func (e *Engine) List(ctx context.Context, o ListOptions) ([]Campaign, error) {
 		if out[i].Stats, err = e.stats(ctx, out[i].ID, out[i].Stats.Audience); err != nil {
 			return nil, err
 		}
+		if err := e.loadAB(ctx, &out[i], false); err != nil {
+			return nil, err
+		}
+		e.setQuiet(&out[i])
 	}
 	return out, nil
 }
@@ -343,6 +419,16 @@ func (e *Engine) stats(ctx context.Context, id, audience int64) (Stats, error) {
 	if err := rows.Err(); err != nil {
 		return Stats{}, fmt.Errorf("campaigns: stats %d: %w", id, err)
 	}
+	rows.Close()
+	if s.Skipped > 0 {
+		// Capped deliveries are skipped ones with reply 'capped'; the partial
+		// index deliveries_capped counts them without reading rows.
+		if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries
+			WHERE campaign_id = ? AND status = 'skipped' AND reply = 'capped'`, id).Scan(&s.Capped); err != nil {
+			return Stats{}, fmt.Errorf("campaigns: stats %d: %w", id, err)
+		}
+		s.Skipped -= s.Capped
+	}
 	if e.cfg.Tracking != nil {
 		if s.Stats, err = e.cfg.Tracking.Stats(ctx, tracking.CampaignKey(id)); err != nil {
 			return Stats{}, err
@@ -392,6 +478,7 @@ func (e *Engine) parseCron(spec string) (cron.Schedule, error) {
 }
 
 func (e *Engine) validate(ctx context.Context, in Input) (Input, error) {
+	in = fillFromVariants(in)
 	in.Name = strings.TrimSpace(in.Name)
 	in.Subject = strings.TrimSpace(in.Subject)
 	in.Cron = strings.TrimSpace(in.Cron)
@@ -456,8 +543,13 @@ func (e *Engine) validate(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
+	switch in.ContactPolicy = strings.TrimSpace(in.ContactPolicy); in.ContactPolicy {
+	case "", ContactSkip, ContactWait, ContactIgnore:
+	default:
+		return in, errs.Invalidf("contact_policy", "contact_policy must be skip, wait or ignore")
+	}
 	if in.CouponPool, err = e.checkCouponPool(ctx, in.CouponPool, tmpl); err != nil {
 		return in, err
 	}
-	return in, nil
+	return e.validateAB(ctx, in, layout)
 }

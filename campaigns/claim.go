@@ -18,14 +18,18 @@ import (
 
 // run is a campaign this engine is sending, compiled once.
 type run struct {
-	id      int64
-	stopped atomic.Bool
-	tmpl    *templates.Template
-	pool    string            // coupon pool; "" for none
-	lists   []string          // the campaign's list slugs
-	listID  string            // List-Id header value
-	headers map[string]string // shared by all its messages; read-only
-	links   *tracking.Links   // nil: links stay as written
+	id       int64
+	stopped  atomic.Bool
+	tmpl     *templates.Template
+	pool     string            // coupon pool; "" for none
+	lists    []string          // the campaign's list slugs
+	existing bool              // may reach existing customers (subscribers.Mailing)
+	listID   string            // List-Id header value
+	headers  map[string]string // shared by all its messages; read-only
+	links    *tracking.Links   // nil: links stay as written
+	// variants of an A/B test, compiled (A first); nil: tmpl for everyone.
+	variants []*templates.Template
+	contact  string // ContactSkip, ContactWait or ContactIgnore
 
 	nextSweep time.Time // when to look for expired leases again
 	idleUntil time.Time // nothing due before this (unless poked)
@@ -37,12 +41,15 @@ type recipient struct {
 	Email, Name, Locale, Attributes string
 	Coupon                          string // the code assigned to this delivery, if the campaign has a pool
 	Tracking                        bool   // consented to per-person tracking (subscribers.tracking)
+	ExistingCustomer                bool   // mailed as an existing customer: the footer has the objection notice
+	Loyalty                         templates.Loyalty
 }
 
 type item struct {
 	run      *run
 	delivery int64
 	attempts int
+	variant  int // A/B test variant (abtest.go); -1: none
 	rcpt     recipient
 }
 
@@ -53,7 +60,8 @@ const (
 	resFailed
 	resRetry   // temporary failure: pending again with next_attempt_at
 	resRelease // not tried (pause, shutdown): pending again as it was
-	resSkipped // not mailable any more
+	resSkipped // not mailable any more (reply says why; "capped": the contact policy's cap)
+	resHeld    // the contact policy holds it: pending again, due at until
 )
 
 type result struct {
@@ -62,6 +70,7 @@ type result struct {
 	attempts int // failed attempts before this one
 	reply    string
 	refused  *Refusal // a 5xx: reported to Config.OnRefused when recorded
+	until    int64    // resHeld: when the contact policy allows it
 }
 
 func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *item, results chan<- result) {
@@ -90,6 +99,16 @@ func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *item, results chan<
 		for _, r := range runs {
 			if r.stopped.Load() || time.Now().Before(r.idleUntil) {
 				if r.idleUntil.Before(next) && !r.stopped.Load() {
+					next = r.idleUntil
+				}
+				continue
+			}
+			if until, quiet := e.quiet(r); quiet {
+				// Quiet hours: the campaign stays running and claims nothing
+				// until they end (looked at again every PollInterval, so an
+				// injected clock is followed).
+				r.idleUntil = time.Now().Add(min(until.Sub(e.now()), e.cfg.PollInterval))
+				if r.idleUntil.Before(next) {
 					next = r.idleUntil
 				}
 				continue
@@ -218,12 +237,13 @@ func (e *Engine) refreshRuns(ctx context.Context) []*run {
 
 func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	var (
-		name, subject, preheader, markdown, lists, pool string
-		layoutID                                        sql.NullInt64
-		utm                                             bool
+		name, subject, preheader, markdown, lists, pool, policy string
+		layoutID                                                sql.NullInt64
+		utm, existing                                           bool
 	)
-	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, coupon_pool, utm FROM campaigns WHERE id = ?`, id).
-		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &pool, &utm)
+	err := e.db.QueryRowContext(ctx, `SELECT name, subject, preheader, markdown, lists, layout_id, coupon_pool, utm, contact_policy, existing_customers
+		FROM campaigns WHERE id = ?`, id).
+		Scan(&name, &subject, &preheader, &markdown, &lists, &layoutID, &pool, &utm, &policy, &existing)
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +259,10 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	variants, err := e.loadVariants(ctx, id, layout)
+	if err != nil {
+		return nil, err
+	}
 	var slugs []string
 	json.Unmarshal([]byte(lists), &slugs)
 	first := DefaultList
@@ -246,12 +270,15 @@ func (e *Engine) loadRun(ctx context.Context, id int64) (*run, error) {
 		first = slugs[0]
 	}
 	r := &run{
-		id:      id,
-		tmpl:    tmpl,
-		pool:    pool,
-		lists:   slugs,
-		listID:  e.listID(first),
-		headers: e.headers(id),
+		id:       id,
+		tmpl:     tmpl,
+		variants: variants,
+		pool:     pool,
+		lists:    slugs,
+		listID:   e.listID(first),
+		headers:  e.headers(id),
+		contact:  policy,
+		existing: existing,
 	}
 	if e.cfg.Tracking != nil {
 		r.links = e.cfg.Tracking.Links(tracking.CampaignMail(id, name, utm))
@@ -296,6 +323,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 		id, sub  int64
 		attempts int
 		coupon   sql.NullString
+		variant  int
 	}
 	var got []claimed
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
@@ -316,15 +344,16 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 				WHERE campaign_id = ? AND status = 'pending' AND next_attempt_at <= ?
 				ORDER BY next_attempt_at, id LIMIT ?)
 			AND EXISTS (SELECT 1 FROM campaigns WHERE id = ? AND status = 'running')
-			RETURNING id, subscriber_id, attempts, coupon`,
-			e.cfg.Owner, now.Add(e.cfg.Lease).Unix(), r.id, now.Unix(), e.cfg.BatchSize, r.id)
+			RETURNING id, subscriber_id, attempts, coupon,
+				coalesce(variant, (SELECT winner FROM campaign_ab WHERE campaign_id = ?), -1)`,
+			e.cfg.Owner, now.Add(e.cfg.Lease).Unix(), r.id, now.Unix(), e.cfg.BatchSize, r.id, r.id)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var c claimed
-			if err := rows.Scan(&c.id, &c.sub, &c.attempts, &c.coupon); err != nil {
+			if err := rows.Scan(&c.id, &c.sub, &c.attempts, &c.coupon, &c.variant); err != nil {
 				return err
 			}
 			got = append(got, c)
@@ -343,7 +372,7 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 	}
 	// The send may take hours: an unsubscribe, a bounce or an erasure in the
 	// meantime is honoured by checking the marketing rule again per batch.
-	rcpts, err := subscribers.Recipients(ctx, e.db, subs, r.lists)
+	rcpts, err := subscribers.RecipientsFor(ctx, e.db, subs, subscribers.Mailing{Lists: r.lists, ExistingCustomers: r.existing})
 	if err != nil {
 		// Hand the batch back; it is claimed again on a later round.
 		done := make([]result, len(got))
@@ -365,9 +394,39 @@ func (e *Engine) claim(ctx context.Context, r *run) ([]*item, []result, error) {
 			done = append(done, result{delivery: c.id, kind: resSkipped, reply: reason})
 			continue
 		}
-		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts,
+		items = append(items, &item{run: r, delivery: c.id, attempts: c.attempts, variant: c.variant,
 			rcpt: recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes, Tracking: rc.Tracking,
-				Coupon: c.coupon.String}})
+				Coupon: c.coupon.String, ExistingCustomer: rc.ExistingCustomer()}})
+	}
+	if e.cfg.Loyalty != nil && r.tmpl.UsesLoyalty() && len(items) > 0 {
+		ids := make([]int64, len(items))
+		for i, it := range items {
+			ids[i] = it.rcpt.ID
+		}
+		ls, err := e.cfg.Loyalty(ctx, ids)
+		if err != nil {
+			for _, it := range items {
+				done = append(done, result{delivery: it.delivery, kind: resRelease})
+			}
+			e.log.Error("load points; batch handed back", "campaign_id", r.id, "err", err)
+			return nil, done, nil
+		}
+		for _, it := range items {
+			it.rcpt.Loyalty = ls[it.rcpt.ID]
+		}
+	}
+	if e.cfg.Contact != nil && len(items) > 0 {
+		var held []result
+		items, held, err = e.checkContact(ctx, r, items, now)
+		if err != nil {
+			done := done[:0:0]
+			for _, c := range got {
+				done = append(done, result{delivery: c.id, kind: resRelease})
+			}
+			e.log.Error("contact policy check; batch handed back", "campaign_id", r.id, "err", err)
+			return nil, done, nil
+		}
+		done = append(done, held...)
 	}
 	if r.pool != "" {
 		var released []result
@@ -425,3 +484,60 @@ func (e *Engine) idle(ctx context.Context, r *run) time.Time {
 	}
 	return time.Now().Add(wait)
 }
+
+// quiet reports whether r must not claim now because of the contact
+// policy's quiet hours, and until when.
+func (e *Engine) quiet(r *run) (time.Time, bool) {
+	if e.cfg.Contact == nil || r.contact == ContactIgnore {
+		return time.Time{}, false
+	}
+	return e.cfg.Contact.QuietUntil(e.now())
+}
+
+// checkContact applies the contact policy to a claimed batch in one write
+// transaction (one query for the batch): recipients over the cap are
+// skipped as "capped" or held until allowed, per r.contact; the rest are
+// logged as contacted, so that another campaign or a flow sending at the same
+// time sees them. A recipient this campaign logged before (a retry, a resume)
+// goes through and is not counted again. It runs before coupons are
+// assigned, so a capped recipient takes no code.
+func (e *Engine) checkContact(ctx context.Context, r *run, items []*item, now time.Time) ([]*item, []result, error) {
+	var (
+		keep []*item
+		held []result
+	)
+	err := e.db.Tx(ctx, func(tx *store.Tx) error {
+		keep, held = keep[:0], held[:0]
+		ids := make([]int64, len(items))
+		for i, it := range items {
+			ids[i] = it.rcpt.ID
+		}
+		b, err := e.cfg.Contact.Check(ctx, tx, ids, now, r.id)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if r.contact != ContactIgnore {
+				if until, h := b.Held(it.rcpt.ID); h {
+					if r.contact == ContactWait {
+						held = append(held, result{delivery: it.delivery, kind: resHeld, until: until.Unix()})
+					} else {
+						held = append(held, result{delivery: it.delivery, kind: resSkipped, reply: Capped})
+					}
+					continue
+				}
+			}
+			b.Take(it.rcpt.ID)
+			keep = append(keep, it)
+		}
+		return b.Record(ctx, tx)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return keep, held, nil
+}
+
+// Capped is the reply of a delivery skipped because of the contact
+// policy's frequency cap (counted as Stats.Capped).
+const Capped = "capped"

@@ -1,7 +1,9 @@
 // Package campaigns owns campaigns, their layouts and the send engine.
 //
-// Tables written: campaigns, layouts, deliveries (store/migrations/0003_campaigns.sql;
-// 0016 adds the snapshot's columns).
+// Tables written: campaigns, layouts, deliveries (store/migrations/0003_campaigns.sql),
+// contact_policy and the capped index (0014_contact.sql), campaign_ab,
+// campaign_variants and deliveries.variant (0015_abtest.sql), the snapshot's
+// columns (0016).
 // Who may be mailed is package subscribers' rule: the snapshot uses it
 // through segments.AudienceWhere, each batch through subscribers.Recipients,
 // a test send through subscribers.Lookup.
@@ -36,10 +38,25 @@
 // are renewed while held), loads the batch's recipients and checks again that
 // each may still be mailed (subscribers.Recipients: unsubscribed, suppressed
 // or erased meanwhile: skipped with the reason). Senders, as many per transport
-// as its MaxConns (or Config.Conns), render (compiled once per campaign,
-// executed per recipient) and send; the recorder writes results one
-// transaction per batch. At most ~3 batches are in flight: memory is bounded
-// by the batch size, not the audience.
+// as its Concurrency (two per connection for *mailer.SMTP, which pipelines
+// one mail behind the other), else its MaxConns (or Config.Conns), render
+// (compiled once per campaign, executed per recipient) and send; the
+// recorder writes results as they come back, one transaction for what
+// arrived within FlushInterval (2 ms). At most ~3 batches are claimed at a
+// time: memory is bounded by the batch size, not the audience.
+//
+// Contact policy (package contact, Config.Contact): after the marketing
+// check each batch is checked against the frequency cap in one write
+// transaction that also logs the recipients let through (checkContact). The
+// campaign's contact_policy says what happens to a recipient over the cap:
+// skip (the default, like Klaviyo's smart sending: a marketer expects a
+// send to finish today, not to trickle out for a week) skips the delivery
+// with reply "capped" (Stats.Capped); wait keeps it pending with
+// next_attempt_at at the next allowed time, the campaign running until then;
+// ignore applies no cap and no quiet hours (its mails still count). During
+// quiet hours a skip or wait campaign claims nothing and goes on when they
+// end (quiet). A delivery claimed again (retry, resume) finds its own log
+// row and is neither capped nor counted twice.
 //
 // Coupons: a campaign with a coupon pool (required when the mail prints
 // {{ .Coupon }}) gives each recipient one code through package coupons,
@@ -56,8 +73,22 @@
 // Crashes: nothing is lost and nothing sent twice on purpose. A new engine
 // picks up running campaigns by itself; the deliveries a dead instance held
 // become due when their lease expires. Only mails handed to the server but not
-// yet recorded at the crash (at most the in-flight bound) can go twice.
+// yet recorded at the crash can go twice: those on the connections (two per
+// connection) and ~2 ms of accepted ones (TestKill9Resume20k: at most 50 of
+// 20,000 at 8 connections).
 // Pause and Cancel take effect within a second: queued work is handed back.
+//
+// A/B tests (abtest.go): a campaign with 2-4 Variants (A is its own mail)
+// sends each to an even part of AB's test share of the audience, fixed on the
+// deliveries by the snapshot's own INSERT (a systematic sample of the scan,
+// variants by turn; abAssign, as the chunked snapshot copies); the rest are pending deliveries due at
+// heldUntil (never), which the claim's "due" condition skips. Tick chooses the winner once the wait
+// since the start is over and every test mail has been tried: the best rate
+// per delivered mail of unique clickers, unique openers (tracking) or credited
+// revenue (people named through tracking.People), ties to the earlier
+// variant; then the rest become due and are rendered with the winner.
+// PickWinner chooses early. Paused campaigns are not decided; a restart keeps
+// everything, since assignment and choice live in the database.
 //
 // Every mail: From/FromName from Config, List-Id "<first list slug>.<host of
 // Config.BaseURL>", List-Unsubscribe from Links, header X-Treu-Campaign: <id>.

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
@@ -69,12 +70,24 @@ type Config struct {
 	// PollInterval (500ms): how often the engine looks for campaigns started,
 	// paused or cancelled elsewhere, and for due retries.
 	PollInterval time.Duration
-	// FlushInterval (100ms): results are recorded at least this often.
+	// FlushInterval (2ms) is the longest a result waits for company before
+	// it is recorded: results are written as they come back, in one
+	// transaction per FlushInterval (or per BatchSize) at most, so a kill -9
+	// can send twice only the mails in flight plus ~2 ms of accepted ones.
+	// One transaction per result would cost a commit per mail.
 	FlushInterval time.Duration
 	// Tracking rewrites the links of every campaign mail to tracked
 	// redirects (and adds the open pixel where consented); nil sends them
 	// as written. Previews and test sends are never rewritten.
 	Tracking *tracking.Service
+	// Contact is the contact policy (frequency cap, quiet hours; package
+	// contact) each batch is checked against, as the campaign's
+	// contact_policy says; nil: none.
+	Contact *contact.Policy
+	// Loyalty reads recipients' points and referral links ({{ .Points }},
+	// {{ .ReferralURL }}; package loyalty), per batch and only for mails
+	// that print them; nil: they stay empty.
+	Loyalty templates.LoyaltyOf
 
 	// Feedback (package feedback), each optional:
 	// ReturnPath gives each delivery its envelope sender (a VERP address
@@ -87,7 +100,8 @@ type Config struct {
 	// (the shop's webhooks hear of it).
 	OnFinished func(ctx context.Context, tx *store.Tx, campaignID int64) error
 	// OnResult, if set, hears after each recorded batch how many deliveries
-	// ended with result "sent", "retry", "failed" or "skipped" (for /metrics).
+	// ended with result "sent", "retry", "failed", "skipped", "capped" or
+	// "held" (for /metrics).
 	OnResult func(result string, n int)
 	// Feedback counts what came back after the send, for Stats.
 	Feedback func(ctx context.Context, campaignID int64) (FeedbackCounts, error)
@@ -132,7 +146,7 @@ func (c *Config) defaults() {
 	def(&c.DownBackoff, time.Second)
 	def(&c.MaxDownBackoff, time.Minute)
 	def(&c.PollInterval, 500*time.Millisecond)
-	def(&c.FlushInterval, 100*time.Millisecond)
+	def(&c.FlushInterval, 2*time.Millisecond)
 	if c.Owner == "" {
 		host, _ := os.Hostname()
 		var b [4]byte
@@ -176,6 +190,10 @@ func New(db *store.DB, cfg Config, tr []Transport, links Links, log *slog.Logger
 		n := cfg.Conns
 		if mc, ok := t.(interface{ MaxConns() int }); ok && mc.MaxConns() > 0 {
 			n = mc.MaxConns()
+		}
+		// A pipelining pool is kept busy by more sends than connections.
+		if cc, ok := t.(interface{ Concurrency() int }); ok && cc.Concurrency() > 0 {
+			n = cc.Concurrency()
 		}
 		e.tr = append(e.tr, &transport{Transport: t, conns: n})
 		conns += n
@@ -314,6 +332,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		return errors.New("campaigns: engine already running")
 	}
 	defer e.running.Store(false)
+	if err := e.db.Prepare(ctx, recordSent); err != nil {
+		e.log.Warn("prepare the record statement; it is parsed per batch", "err", err)
+	}
 
 	jobs := make(chan *item, e.maxInflight)
 	results := make(chan result, e.maxInflight)
@@ -403,7 +424,7 @@ func (e *Engine) deliver(ctx context.Context, idx int, t *transport, it *item) r
 		res.kind = resRelease // paused or cancelled: leave it for later (or for Cancel)
 		return res
 	}
-	m, err := e.message(it.run.tmpl, it.run, &it.rcpt, "")
+	m, err := e.message(it.run.template(it.variant), it.run, &it.rcpt, "")
 	if err != nil {
 		res.kind, res.reply = resFailed, "render: "+err.Error()
 		return res

@@ -30,6 +30,7 @@ func TestCreateValidates(t *testing.T) {
 		{"bad cron", Input{Subject: "Hi", Markdown: "x", Cron: "every tuesday"}, "cron"},
 		{"unknown segment", Input{Subject: "Hi", Markdown: "x", SegmentID: ptr(int64(99))}, "segment_id"},
 		{"unknown layout", Input{Subject: "Hi", Markdown: "x", LayoutID: ptr(int64(99))}, "layout_id"},
+		{"bad contact policy", Input{Subject: "Hi", Markdown: "x", ContactPolicy: "sometimes"}, "contact_policy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.e.Create(ctx, tc.in)

@@ -334,7 +334,7 @@ var errStop = errors.New("stop")
 
 func checkStatsAddUp(t *testing.T, s Stats) {
 	t.Helper()
-	if s.Sent+s.Failed+s.Pending+s.Skipped+s.Cancelled != s.Audience {
+	if s.Sent+s.Failed+s.Pending+s.Skipped+s.Capped+s.Cancelled != s.Audience {
 		t.Fatalf("stats do not add up: %+v", s)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 )
 
 // Start sends a draft campaign: now (the status is running and the audience is
@@ -82,13 +83,14 @@ func (e *Engine) begin(ctx context.Context, tx *store.Tx, id int64) error {
 	var (
 		lists     string
 		segmentID sql.NullInt64
+		existing  bool
 	)
-	if err := tx.QueryRowContext(ctx, `SELECT lists, segment_id FROM campaigns WHERE id = ?`, id).Scan(&lists, &segmentID); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT lists, segment_id, existing_customers FROM campaigns WHERE id = ?`, id).Scan(&lists, &segmentID, &existing); err != nil {
 		return err
 	}
 	// A broken audience (a deleted segment, bad lists) fails the start here,
 	// not later in the copy.
-	if _, _, err := e.audienceWhere(ctx, lists, nullID(segmentID)); err != nil {
+	if _, _, err := e.audienceWhere(ctx, lists, nullID(segmentID), existing); err != nil {
 		return err
 	}
 	return e.markStarted(ctx, tx, id)
@@ -98,7 +100,7 @@ func (e *Engine) begin(ctx context.Context, tx *store.Tx, id int64) error {
 // recipients; segments.AudienceWhere is the one definition of an audience
 // (active, active on one of the lists, in the segment, not suppressed), shared
 // with the segment counts the marketer sees.
-func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int64) (string, []any, error) {
+func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int64, existingCustomers bool) (string, []any, error) {
 	var slugs []string
 	if err := json.Unmarshal([]byte(lists), &slugs); err != nil {
 		return "", nil, fmt.Errorf("lists: %w", err)
@@ -114,7 +116,7 @@ func (e *Engine) audienceWhere(ctx context.Context, lists string, segmentID *int
 		}
 		rule = &seg.Rule
 	}
-	return segments.AudienceWhere(rule, slugs, e.now())
+	return segments.AudienceWhereFor(rule, subscribers.Mailing{Lists: slugs, ExistingCustomers: existingCustomers}, e.now())
 }
 
 // Pause stops sending within a second; Resume continues where it stopped.
@@ -266,6 +268,10 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	if started {
 		e.changed()
 	}
+	// A/B tests whose wait is over choose their winner.
+	if _, err := e.abTick(ctx, now); err != nil {
+		return err
+	}
 	// Copies of the starts above, and of starts whose process died mid-copy.
 	return e.resumeSnapshots(ctx, now)
 }
@@ -289,11 +295,14 @@ func (e *Engine) spawn(ctx context.Context, tx *store.Tx, parent int64, spec str
 	occurrence := time.Unix(next, 0).In(e.location())
 	var child int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO campaigns
-		(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, parent_id, status, created_at, updated_at, coupon_pool, utm)
-		SELECT name || ' (' || ? || ')', subject, preheader, markdown, lists, segment_id, layout_id, ?, '', id, 'draft', ?, ?, coupon_pool, utm
+		(name, subject, preheader, markdown, lists, segment_id, layout_id, send_at, cron, parent_id, status, created_at, updated_at, coupon_pool, utm, contact_policy, existing_customers)
+		SELECT name || ' (' || ? || ')', subject, preheader, markdown, lists, segment_id, layout_id, ?, '', id, 'draft', ?, ?, coupon_pool, utm, contact_policy, existing_customers
 		FROM campaigns WHERE id = ? RETURNING id`,
 		occurrence.Format("2006-01-02 15:04"), next, tx.Now.Unix(), tx.Now.Unix(), parent).Scan(&child)
 	if err != nil {
+		return err
+	}
+	if err := copyAB(ctx, tx, parent, child); err != nil {
 		return err
 	}
 	return e.begin(ctx, tx, child)

@@ -36,7 +36,8 @@ func (e *Engine) sourceCtx(ctx context.Context, subject, preheader, markdown, la
 
 // data is what the template sees of a recipient.
 func (e *Engine) data(rc *recipient) (*templates.Data, error) {
-	d := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Coupon: rc.Coupon}
+	d := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Coupon: rc.Coupon, ExistingCustomer: rc.ExistingCustomer,
+		Points: rc.Loyalty.Points, ReferralURL: rc.Loyalty.ReferralURL}
 	if rc.Attributes != "" && rc.Attributes != "{}" {
 		if err := json.Unmarshal([]byte(rc.Attributes), &d.Attributes); err != nil {
 			return nil, fmt.Errorf("attributes: %w", err)
@@ -100,7 +101,8 @@ func (e *Engine) subscriberByID(ctx context.Context, id int64) (recipient, error
 	if !ok {
 		return recipient{}, errs.NotFoundf("subscriber %d not found", id)
 	}
-	return recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes}, nil
+	return recipient{ID: rc.ID, Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: rc.Attributes,
+		ExistingCustomer: rc.ExistingCustomer()}, nil
 }
 
 // Preview renders in for one recipient: subscriber sampleSubscriberID, or a
@@ -147,8 +149,16 @@ func (e *Engine) PreviewCampaign(ctx context.Context, id, sampleSubscriberID int
 }
 
 func (c Campaign) input() Input {
-	return Input{Name: c.Name, Subject: c.Subject, Preheader: c.Preheader, Markdown: c.Markdown, Lists: c.Lists,
+	in := Input{Name: c.Name, Subject: c.Subject, Preheader: c.Preheader, Markdown: c.Markdown, Lists: c.Lists,
 		SegmentID: c.SegmentID, LayoutID: c.LayoutID, SendAt: c.SendAt, Cron: c.Cron, CouponPool: c.CouponPool, UTM: &c.UTM}
+	for _, v := range c.Variants {
+		in.Variants = append(in.Variants, Variant{Subject: v.Subject, Preheader: v.Preheader, Markdown: v.Markdown})
+	}
+	if c.AB != nil {
+		share := c.AB.TestShare
+		in.AB = &ABInput{TestShare: &share, Wait: c.AB.Wait, Metric: c.AB.Metric}
+	}
+	return in
 }
 
 // MaxTestRecipients bounds a test send.

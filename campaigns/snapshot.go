@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/treu-mail/treu/store"
@@ -35,6 +37,10 @@ import (
 // snapshot and get a delivery row, which the per-batch check
 // (subscribers.Recipients in claim) skips with the reason, as for anyone who
 // leaves during a send.
+//
+// An A/B test's variants are assigned as the rows are copied (abAssign: by
+// the row's place in the scan); only an audience too small for one test
+// recipient per variant is fixed up by the last chunk (abSmall).
 //
 // Pause during the copy pauses sending, not the copy. Cancel stops the copy at
 // the next chunk; deliveries already written are cancelled by Cancel.
@@ -93,6 +99,11 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		segmentID sql.NullInt64
 		upto      int64
 		took      bool
+		existing  bool
+		// An A/B test's split (abtest.go): each row's variant is decided
+		// by its place in the scan, so the chunks assign as they copy.
+		ab                  bool
+		abShare, abVariants int64
 	)
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE campaigns SET snapshot_until = ?
@@ -106,12 +117,17 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 			return nil
 		}
 		took = true
-		return tx.QueryRowContext(ctx, `SELECT lists, segment_id, snapshot_upto FROM campaigns WHERE id = ?`, id).Scan(&lists, &segmentID, &upto)
+		if err := tx.QueryRowContext(ctx, `SELECT lists, segment_id, snapshot_upto, existing_customers FROM campaigns WHERE id = ?`, id).
+			Scan(&lists, &segmentID, &upto, &existing); err != nil {
+			return err
+		}
+		abShare, abVariants, ab, err = abPlan(ctx, tx, id)
+		return err
 	})
 	if err != nil || !took {
 		return wrap("snapshot", id, err)
 	}
-	where, args, err := e.audienceWhere(ctx, lists, nullID(segmentID))
+	where, args, err := e.audienceWhere(ctx, lists, nullID(segmentID), existing)
 	if err != nil {
 		return wrap("snapshot", id, err)
 	}
@@ -131,6 +147,7 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		holdSum time.Duration
 		chunks  int
 		first   = true
+		rn      int64 // rows read so far: the place in the scan A/B assignment goes by
 	)
 	flush := func(last bool) (bool, error) {
 		var (
@@ -151,8 +168,18 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 			goOn = true
 			var n int64
 			if len(chunk) > 0 {
-				res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO deliveries (campaign_id, subscriber_id) SELECT ?, value FROM json_each(?)`,
-					id, store.JSONInts(chunk))
+				var (
+					res sql.Result
+					err error
+				)
+				if ab {
+					res, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO deliveries (campaign_id, subscriber_id, variant, next_attempt_at)
+						SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)`,
+						id, abRows(chunk, rn-int64(len(chunk)), abShare, abVariants))
+				} else {
+					res, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO deliveries (campaign_id, subscriber_id) SELECT ?, value FROM json_each(?)`,
+						id, store.JSONInts(chunk))
+				}
 				if err != nil {
 					return err
 				}
@@ -162,6 +189,15 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 				_, err := tx.ExecContext(ctx, `UPDATE campaigns SET audience = audience + ?, snapshot_until = ? WHERE id = ?`,
 					n, e.now().Add(snapshotLease).Unix(), id)
 				return err
+			}
+			if ab {
+				var size int64
+				if err := tx.QueryRowContext(ctx, `SELECT audience + ? FROM campaigns WHERE id = ?`, n, id).Scan(&size); err != nil {
+					return err
+				}
+				if err := abSmall(ctx, tx, id, size, abShare, abVariants); err != nil {
+					return err
+				}
 			}
 			// Complete: an empty audience finishes the campaign at once.
 			_, err := tx.ExecContext(ctx, `UPDATE campaigns SET audience = audience + ?1, snapshot_upto = NULL, snapshot_until = NULL,
@@ -210,7 +246,8 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 			continue
 		}
 		chunk = append(chunk, sid)
-		if len(chunk) >= SnapshotChunk {
+		rn++
+		if len(chunk) >= size {
 			goOn, err := flush(false)
 			if err != nil {
 				return wrap("snapshot", id, err)
@@ -228,6 +265,7 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		n := min(size, len(rest))
 		chunk = append(chunk[:0], rest[:n]...)
 		rest = rest[n:]
+		rn += int64(n) // the place in the scan, for A/B assignment
 		goOn, err := flush(false)
 		if err != nil {
 			return wrap("snapshot", id, err)
@@ -272,4 +310,24 @@ func (e *Engine) resumeSnapshots(ctx context.Context, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// abRows is chunk as JSON [subscriber, variant, next_attempt_at] triples for
+// an A/B test's INSERT, the first row at place from of the scan.
+func abRows(chunk []int64, from, share, variants int64) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, sid := range chunk {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		v, next := abAssign(from+int64(i), share, variants)
+		vs := "null"
+		if v != nil {
+			vs = strconv.FormatInt(v.(int64), 10)
+		}
+		fmt.Fprintf(&b, "[%d,%s,%d]", sid, vs, next)
+	}
+	b.WriteByte(']')
+	return b.String()
 }

@@ -47,7 +47,7 @@ type Service struct {
 func New(db *store.DB, log *slog.Logger) *Service {
 	// A flow assigns one code per mail, thousands in one tick: parsing the
 	// UPDATE again for each costs more than running it.
-	if err := db.Prepare(context.Background(), assign); err != nil {
+	if err := db.Prepare(context.Background(), db.Pick(assignSQLite, assignPostgres)); err != nil {
 		log.Warn("coupons: prepare assign; it will be parsed per code", slog.Any("error", err))
 	}
 	return &Service{db: db, log: log}
@@ -290,20 +290,28 @@ func FromPattern(pattern string) (string, error) {
 	return string(b), nil
 }
 
-// assign takes the free code with the lowest id. The outer assigned_at IS NULL
-// re-check makes it safe where several writers run at once (PostgreSQL): a
-// lost race affects no row, and Assign tries the next code.
-const assign = `UPDATE coupon_codes SET subscriber_id = ?, assigned_at = ?
+// assign takes the free code with the lowest id. On SQLite the one writer
+// runs one transaction at a time; the outer assigned_at IS NULL re-check is
+// the belt to those braces. On PostgreSQL instances assign at once: FOR
+// UPDATE SKIP LOCKED makes each take a code no other open transaction holds,
+// so they neither wait for each other nor hand out one code twice.
+const (
+	assignSQLite = `UPDATE coupon_codes SET subscriber_id = ?, assigned_at = ?
 WHERE id = (SELECT id FROM coupon_codes WHERE pool_id = (SELECT id FROM coupon_pools WHERE slug = ?) AND assigned_at IS NULL ORDER BY id LIMIT 1)
   AND assigned_at IS NULL
 RETURNING code`
+	assignPostgres = `UPDATE coupon_codes SET subscriber_id = ?, assigned_at = ?
+WHERE id = (SELECT id FROM coupon_codes WHERE pool_id = (SELECT id FROM coupon_pools WHERE slug = ?) AND assigned_at IS NULL ORDER BY id LIMIT 1
+            FOR UPDATE SKIP LOCKED)
+RETURNING code`
+)
 
 // Assign gives the subscriber one free code of the pool inside tx, the
 // transaction that queues the mail with it. An empty pool is ErrEmpty; an
 // unknown pool is errs.NotFound.
 func Assign(ctx context.Context, tx *store.Tx, poolSlug string, subscriberID int64) (code string, err error) {
 	for range 5 {
-		err = tx.QueryRowCached(ctx, assign, subscriberID, tx.Now.Unix(), poolSlug).Scan(&code)
+		err = tx.QueryRowCached(ctx, tx.Pick(assignSQLite, assignPostgres), subscriberID, tx.Now.Unix(), poolSlug).Scan(&code)
 		if err == nil {
 			return code, nil
 		}

@@ -16,8 +16,13 @@ import (
 	"github.com/treu-mail/treu/store/storetest"
 )
 
+func TestMain(m *testing.M) { storetest.Main(m) }
+
 func setup(t testing.TB) (*store.DB, *coupons.Service) {
-	db := storetest.Open(t)
+	return service(storetest.Open(t))
+}
+
+func service(db *store.DB) (*store.DB, *coupons.Service) {
 	return db, coupons.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
@@ -36,8 +41,10 @@ func addSubscribers(t testing.TB, db *store.DB, n int) {
 	}
 }
 
-func TestPoolLifecycle(t *testing.T) {
-	db, s := setup(t)
+func TestPoolLifecycle(t *testing.T) { storetest.Each(t, testPoolLifecycle) }
+
+func testPoolLifecycle(t *testing.T, db *store.DB) {
+	db, s := service(db)
 	ctx := context.Background()
 	if _, err := s.CreatePool(ctx, "spring", "Frühling"); err != nil {
 		t.Fatal(err)
@@ -88,7 +95,11 @@ func TestPoolLifecycle(t *testing.T) {
 }
 
 func TestAssignDistinctUnderConcurrencyAndRollback(t *testing.T) {
-	db, s := setup(t)
+	storetest.Each(t, testAssignDistinctUnderConcurrencyAndRollback)
+}
+
+func testAssignDistinctUnderConcurrencyAndRollback(t *testing.T, db *store.DB) {
+	db, s := service(db)
 	ctx := context.Background()
 	s.CreatePool(ctx, "p", "P")
 	codes := make([]string, 100)

@@ -35,5 +35,16 @@
 //
 // Config.OnOrder runs for each order seen for the first time, inside the
 // transaction that stores it: package tracking credits the order to the mail
-// that earned it (or to the campaign the order names in "attribution").
+// that earned it (or to the campaign the order names in "attribution"), and
+// package loyalty gives its points. An order.refunded event is stored and
+// handed to Config.OnRefund when the order is known and a subscriber's
+// (loyalty takes the points back); the order and its figures stay, since
+// the retention report counts what was ordered. Cohorts counts months in the
+// zone it is given (store.LocalMonth).
+//
+// Besides the types it applies, any custom type (ValidType: lower-case
+// words joined by dots, "order.shipped") is accepted with its own "data"
+// object and stored. Service.OnEvent runs for every event stored for the
+// first time whose address is a subscriber, in the storing transaction:
+// package flows starts the flows triggered by the event's type there.
 package events

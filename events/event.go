@@ -23,6 +23,10 @@ const (
 	CartUpdated = "cart.updated"
 	CartCleared = "cart.cleared"
 	OrderPlaced = "order.placed"
+	// OrderRefunded takes back what an order earned (package loyalty's
+	// points): {"order": {"id", "total"?}}, total being the amount refunded
+	// (absent or 0: the whole order).
+	OrderRefunded = "order.refunded"
 )
 
 // Limits on one event. A shop cart with more than MaxItems lines is not a cart
@@ -49,6 +53,31 @@ type Event struct {
 	OccurredAt Time   `json:"occurred_at,omitzero"`
 	Cart       *Cart  `json:"cart,omitempty"`
 	Order      *Order `json:"order,omitempty"`
+	// Data is a custom event's own fields (a JSON object), e.g. the
+	// tracking URL of an order.shipped; flows print them in mails as
+	// {{ .Event.data.tracking_url }}.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// MaxType is the longest event type.
+const MaxType = 64
+
+// ValidType reports whether t is an event type: lower-case words of letters,
+// digits and _ joined by dots ("order.shipped", "review.requested").
+func ValidType(t string) bool {
+	if t == "" || len(t) > MaxType || t[0] < 'a' || t[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '_':
+		case c == '.' && i+1 < len(t) && t[i+1] != '.' && t[i-1] != '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Cart is a cart.updated or cart.cleared payload.
@@ -175,6 +204,9 @@ func (ev *Event) Validate() error {
 			return err
 		}
 	}
+	if d := bytes.TrimSpace(ev.Data); len(d) > 0 && string(d) != "null" && d[0] != '{' {
+		return errs.Invalidf("data", "data must be a JSON object")
+	}
 	switch ev.Type {
 	case CartUpdated:
 		if ev.Cart == nil {
@@ -191,10 +223,28 @@ func (ev *Event) Validate() error {
 			return errs.Invalidf("order", "order is required for %s", ev.Type)
 		}
 		return ev.Order.validate()
+	case OrderRefunded:
+		if ev.Order == nil {
+			return errs.Invalidf("order", "order is required for %s", ev.Type)
+		}
+		if err := checkID("order.id", ev.Order.ID); err != nil {
+			return err
+		}
+		return checkMoney("order.total", ev.Order.Total)
 	case "":
 		return errs.Invalidf("type", "type is required")
 	default:
-		return errs.Invalidf("type", "type must be one of cart.updated, cart.cleared, order.placed")
+		// A custom event: stored and handed to the flows; its fields are in data.
+		if !ValidType(ev.Type) {
+			return errs.Invalidf("type", "type must be cart.updated, cart.cleared, order.placed, order.refunded or a custom type of lower-case words joined by dots (order.shipped), at most %d bytes", MaxType)
+		}
+		if ev.Cart != nil {
+			return errs.Invalidf("cart", "cart belongs to cart.updated and cart.cleared; a custom event carries its fields in data")
+		}
+		if ev.Order != nil {
+			return errs.Invalidf("order", "order belongs to order.placed; a custom event carries its fields in data")
+		}
+		return nil
 	}
 }
 

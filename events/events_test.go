@@ -53,7 +53,11 @@ func ingest(tb testing.TB, s *events.Service, body string) string {
 func TestParseNamesTheField(t *testing.T) {
 	for _, tc := range []struct{ name, body, field string }{
 		{"no type", `{"email":"a@b.de"}`, "type"},
-		{"bad type", `{"type":"cart.gone","email":"a@b.de"}`, "type"},
+		{"bad type", `{"type":"Cart Gone","email":"a@b.de"}`, "type"},
+		{"double dot", `{"type":"order..shipped","email":"a@b.de"}`, "type"},
+		{"custom with cart", `{"type":"cart.gone","email":"a@b.de","cart":{"id":"c"}}`, "cart"},
+		{"custom with order", `{"type":"order.shipped","email":"a@b.de","order":{"id":"o"}}`, "order"},
+		{"data not an object", `{"type":"order.shipped","email":"a@b.de","data":[1]}`, "data"},
 		{"bad email", `{"type":"cart.cleared","email":"nope","cart":{"id":"c"}}`, "email"},
 		{"no cart", `{"type":"cart.updated","email":"a@b.de"}`, "cart"},
 		{"no cart id", `{"type":"cart.cleared","email":"a@b.de","cart":{}}`, "cart.id"},
@@ -203,6 +207,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"type":"cart.cleared","email":"a@b.de","occurred_at":1767366245,"cart":{"id":"c"}}`))
 	f.Add([]byte(`{"type":"cart.updated","email":"a@b.de","cart":{"id":"c","currency":"EUR","total":1,"items":[{"price":1e400}]}}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"type":"order.shipped","email":"a@b.de","data":{"tracking":{"url":"https://x.example/t"}}}`))
+	f.Add([]byte(`{"type":"a.","email":"a@b.de","data":"x"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev, err := events.Parse(raw)
 		if err != nil {

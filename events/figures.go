@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/treu-mail/treu/store"
 )
 
 // PeriodFigures are the order figures of a period [From, To) that the
@@ -74,13 +76,13 @@ type CohortCell struct {
 
 // Cohorts counts, for the customers whose first order falls in [from, to),
 // the customers of each first-order month who ordered in each month up to
-// to. Months are calendar months in UTC.
-func Cohorts(ctx context.Context, q Querier, from, to time.Time) ([]CohortCell, error) {
+// to. Months are calendar months in loc, the shop's zone (nil: UTC).
+func Cohorts(ctx context.Context, q Querier, from, to time.Time, loc *time.Location) ([]CohortCell, error) {
 	rows, err := q.QueryContext(ctx, `WITH c AS (
-		SELECT id, strftime('%Y-%m', first_order_at, 'unixepoch') AS cohort FROM subscribers
+		SELECT id, `+store.LocalMonth("first_order_at", loc, from, to)+` AS cohort FROM subscribers
 		WHERE first_order_at >= ?1 AND first_order_at < ?2
 	)
-	SELECT c.cohort, strftime('%Y-%m', o.placed_at, 'unixepoch') AS m, count(DISTINCT c.id)
+	SELECT c.cohort, `+store.LocalMonth("o.placed_at", loc, from, to)+` AS m, count(DISTINCT c.id)
 	FROM c JOIN shop_orders AS o ON o.subscriber_id = c.id AND o.placed_at < ?2
 	GROUP BY c.cohort, m ORDER BY c.cohort, m`, from.Unix(), to.Unix())
 	if err != nil {

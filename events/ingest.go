@@ -26,6 +26,28 @@ type Config struct {
 	// seen for the first time (package tracking credits it to a mail). Its
 	// error fails the event.
 	OnOrder func(ctx context.Context, tx *store.Tx, o PlacedOrder) error
+	// OnRefund, if set, runs in the ingesting transaction for each
+	// order.refunded event of an order of a subscriber (package loyalty
+	// takes back its points). Its error fails the event.
+	OnRefund func(ctx context.Context, tx *store.Tx, r RefundedOrder) error
+}
+
+// RefundedOrder is an order.refunded event as OnRefund sees it.
+type RefundedOrder struct {
+	OrderID      string
+	SubscriberID int64
+	Total        float64 // the order's total
+	Refunded     float64 // the amount refunded: Total when the event names none
+	At           time.Time
+}
+
+// Stored is a new event as OnEvent sees it.
+type Stored struct {
+	ID           string // the event id
+	Type         string
+	SubscriberID int64
+	Payload      []byte // the event's JSON as stored
+	OccurredAt   time.Time
 }
 
 // PlacedOrder is a new order as OnOrder sees it.
@@ -46,6 +68,12 @@ type Service struct {
 
 	// group writes concurrent Ingest calls in shared transactions.
 	group *store.GroupCommit[*ingestJob]
+
+	// OnEvent, when set, runs for every event stored for the first time
+	// whose address is a subscriber, in the transaction that stores it: the
+	// flows start runs there, so an event starts a flow exactly once. Set it
+	// before the first Ingest.
+	OnEvent func(ctx context.Context, tx *store.Tx, ev Stored) error
 
 	// OnOrder, when set, runs in the transaction that stores a new order of
 	// a subscriber (not for a repeated order id), and in the one where
@@ -224,11 +252,41 @@ func (s *Service) applyJob(ctx context.Context, tx *store.Tx, j *ingestJob) erro
 		if err == nil && fresh && sub.Valid && s.OnOrder != nil {
 			err = s.OnOrder(ctx, tx, sub.Int64)
 		}
+	case OrderRefunded:
+		err = s.refund(ctx, tx, ev.Order, at)
+	}
+	if err == nil && sub.Valid && s.OnEvent != nil {
+		err = s.OnEvent(ctx, tx, Stored{ID: ev.ID, Type: ev.Type, SubscriberID: sub.Int64, Payload: j.payload,
+			OccurredAt: time.Unix(at, 0).UTC()})
 	}
 	if err != nil {
 		return fmt.Errorf("events: apply %s: %w", ev.Type, err)
 	}
 	return nil
+}
+
+// refund hands an order.refunded event to OnRefund when the order is known
+// and belongs to a subscriber; a refund of an unknown order (placed before
+// Treu knew the shop, or a guest's) changes nothing. The order and its
+// figures stay: the retention report counts what was ordered.
+func (s *Service) refund(ctx context.Context, tx *store.Tx, o *Order, at int64) error {
+	if s.cfg.OnRefund == nil {
+		return nil
+	}
+	var sub sql.NullInt64
+	var total float64
+	err := tx.QueryRowContext(ctx, `SELECT subscriber_id, total FROM shop_orders WHERE order_id = ?`, o.ID).Scan(&sub, &total)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !sub.Valid) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r := RefundedOrder{OrderID: o.ID, SubscriberID: sub.Int64, Total: total, Refunded: o.Total, At: time.Unix(at, 0).UTC()}
+	if r.Refunded <= 0 || r.Refunded > total {
+		r.Refunded = total
+	}
+	return s.cfg.OnRefund(ctx, tx, r)
 }
 
 // applyOrder stores an order; fresh is false for an order seen before.

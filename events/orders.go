@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/treu-mail/treu/store"
 )
 
 // MonthSeconds is the length of a "month" in ActiveMonths: 30 days, so the
@@ -80,4 +82,28 @@ func OrderSummaries(ctx context.Context, q Querier, afterID int64, limit int, no
 		return nil, fmt.Errorf("events: order summaries: %w", err)
 	}
 	return out, nil
+}
+
+// LastOrders returns, for each of the subscribers that has an order, when
+// their latest order was placed: a flow checks a batch of runs for the
+// order exit with one query.
+func LastOrders(ctx context.Context, q Querier, ids []int64) (map[int64]time.Time, error) {
+	out := map[int64]time.Time{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT subscriber_id, max(placed_at) FROM shop_orders
+		WHERE subscriber_id IN (SELECT value FROM json_each(?)) GROUP BY subscriber_id`, store.JSONInts(ids))
+	if err != nil {
+		return nil, fmt.Errorf("events: last orders: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, fmt.Errorf("events: last orders: %w", err)
+		}
+		out[id] = time.Unix(at, 0).UTC()
+	}
+	return out, rows.Err()
 }

@@ -20,4 +20,8 @@
 // the bounce listener (smtpd.go), which reads RFC 3464 DSNs, RFC 5965 ARF
 // complaints and free-text bounces (parse.go). Relays report through their
 // event webhooks (providers.go, ses.go), each verified by its signature.
+//
+// Reads for other packages' figures: Campaign (a campaign's bounced and
+// complained deliveries) and Flow (a flow's bounced and complained mails,
+// flowread.go), which package flows maps to its steps.
 package feedback

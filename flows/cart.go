@@ -18,14 +18,14 @@ import (
 // cartEntry is the statement that starts a cart run for one subscriber, and
 // its trailing args: only subscribers who may get marketing mail for the
 // flow's lists enter.
-func cartEntry(lists []string) (string, []any) {
-	where, args := subscribers.MarketingWhere(lists, "")
+func cartEntry(m subscribers.Mailing) (string, []any) {
+	where, args := subscribers.MarketingWhereFor(m, "")
 	return `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, status, due_at, end_reason, created_at, updated_at)
 	SELECT ?, s.id, ?, ?, ?, ?, ?, ? FROM subscribers AS s WHERE s.id = ? AND ` + where + `
 	ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`, args
 }
 
-// enterCarts starts a cart-abandonment run for each open cart with items
+// enterCarts starts a cart-abandonment run (a flow with the cart trigger) for each open cart with items
 // whose wait (the first step's delay after its last update) ended since the
 // last tick. A cart that already has a run is left alone (one series per cart).
 func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res *TickResult) (int, error) {
@@ -60,8 +60,12 @@ func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res 
 				if now.Sub(due) > e.cfg.MaxLate {
 					status, dueAt, reason = "ended", nil, EndLate
 				}
-				args := append([]any{CartAbandonment, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID}, e.enterCartArgs...)
-				r, err := w.ExecCached(ctx, e.enterCart, args...)
+				stmt, margs := e.enterCart, e.enterCartArgs
+				if f.ExistingCustomers {
+					stmt, margs = cartEntry(subscribers.Mailing{Lists: e.cfg.Lists, ExistingCustomers: true})
+				}
+				args := append([]any{f.Slug, c.CartID, status, dueAt, reason, tx.Now.Unix(), tx.Now.Unix(), c.SubscriberID}, margs...)
+				r, err := w.ExecCached(ctx, stmt, args...)
 				if err != nil {
 					return fmt.Errorf("flows: enter cart: %w", err)
 				}
@@ -73,7 +77,7 @@ func (e *Engine) enterCarts(ctx context.Context, f *flowRow, now time.Time, res 
 				}
 			}
 			if len(batch) < 500 {
-				_, err = tx.ExecContext(ctx, `UPDATE flows SET cursor_at = ? WHERE slug = ?`, to.Unix(), CartAbandonment)
+				_, err = tx.ExecContext(ctx, `UPDATE flows SET cursor_at = ? WHERE slug = ?`, to.Unix(), f.Slug)
 			}
 			return err
 		})

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/internal/errs"
@@ -76,10 +78,31 @@ type Config struct {
 	// Tracking rewrites the links of flow mails to tracked redirects (and
 	// adds the open pixel where consented); nil sends them as written.
 	Tracking *tracking.Service
+	// Loyalty reads a recipient's points and referral link ({{ .Points }},
+	// {{ .ReferralURL }}; package loyalty) for steps that print them; nil:
+	// they stay empty.
+	Loyalty templates.LoyaltyOf
+
+	// Emit queues a webhook event in the caller's transaction (package
+	// webhooks' durable queue; *webhooks.Service.Emit); nil: flows cannot
+	// have webhook steps.
+	Emit func(ctx context.Context, tx *store.Tx, typ, orderingKey string, data any) error
+
+	// SegmentEvery: how often segment-entered flows look for new members
+	// (a segment's audience query per flow). Default 15 minutes.
+	SegmentEvery time.Duration
 
 	// FeedbackSender is the last field of the Feedback-ID header
 	// ("<flow>:flow:<sender>", for Gmail's feedback loop); empty: no header.
 	FeedbackSender string
+
+	// Feedback lists a flow's bounced and complained mails (package
+	// feedback) for the per-step figures; nil counts none.
+	Feedback func(ctx context.Context, flow string) ([]MailFeedback, error)
+	// Contact is the contact policy (package contact): a step that would
+	// break the frequency cap or fall in quiet hours waits until allowed
+	// (its due time moves); nil: none.
+	Contact *contact.Policy
 }
 
 // Engine runs the flows.
@@ -146,7 +169,10 @@ func New(db *store.DB, q Queue, links Links, segs Segments, pools Pools, cfg Con
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
-	enterCart, args := cartEntry(cfg.Lists)
+	if cfg.SegmentEvery <= 0 {
+		cfg.SegmentEvery = 15 * time.Minute
+	}
+	enterCart, args := cartEntry(subscribers.Mailing{Lists: cfg.Lists})
 	return &Engine{db: db, q: q, links: links, segs: segs, pools: pools, cfg: cfg, log: log,
 		enterCart: enterCart, enterCartArgs: args,
 		cache: map[cacheKey]*templates.Template{}, problems: map[string]string{}}, nil
@@ -161,6 +187,8 @@ const (
 	EndCouponPoolEmpty = "coupon_pool_empty" // no code left: nothing sent without one
 	EndLate            = "late"              // the first step was due longer than MaxLate ago
 	EndRenderFailed    = "render_failed"     // the step's mail could not be built for this subscriber (logged)
+	EndStageChanged    = "stage_changed"     // the ladder stage changed after entry (Exit.StageChange)
+	EndStepFailed      = "step_failed"       // a list, attribute or condition step could not be applied (its list or segment deleted; logged)
 )
 
 // TickResult says what one Tick did.
@@ -198,11 +226,15 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 		}
 		enabled[f.Slug] = f
 		var n int
-		switch f.Slug {
-		case CartAbandonment:
+		switch {
+		case f.Trigger.CartAbandoned:
 			n, err = e.enterCarts(ctx, f, now, &res)
-		case Offers:
+		case f.Trigger.Schedule:
 			n, err = e.startRound(ctx, f, now)
+		case f.Trigger.DateAttribute != "":
+			n, err = e.enterDates(ctx, f, now)
+		case f.Trigger.SegmentID != nil:
+			n, err = e.checkSegment(ctx, f, now)
 		}
 		var p *problem
 		if errors.As(err, &p) {
@@ -269,7 +301,14 @@ type dueRun struct {
 	trigger string
 	step    int
 	due     int64
-	rc      subscribers.Recipient
+	created int64
+	event   []byte // the triggering event's JSON, nil without
+	coupon  string // assigned by a coupon step
+	// lastOrder is when the subscriber last ordered (Unix; 0: never, or
+	// not loaded because the flow has no order exit).
+	lastOrder int64
+	rc        subscribers.Recipient
+	held      time.Time // the contact policy holds its mail until then; zero: it may go
 }
 
 // selectDue loads a batch of due runs; their subscribers are loaded and
@@ -278,7 +317,7 @@ type dueRun struct {
 // on (flow, subscriber_id, trigger_key), which would visit every run of the
 // flow ever started, done ones included, and sort them, once per batch; the
 // partial index flow_runs_due holds only the active runs, in due order.
-const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at
+const selectDue = `SELECT r.id, r.subscriber_id, r.flow, r.trigger_key, r.step, r.due_at, r.created_at, r.event, r.coupon
 	FROM flow_runs AS r
 	WHERE r.status = 'active' AND r.due_at <= ? AND +r.flow IN (`
 
@@ -304,53 +343,122 @@ func (e *Engine) advanceBatch(ctx context.Context, enabled map[string]*flowRow, 
 			return err
 		}
 		var runs []dueRun
-		var subs []int64
 		for rows.Next() {
 			var r dueRun
-			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due); err != nil {
+			var ev sql.NullString
+			if err := rows.Scan(&r.id, &r.sub, &r.flow, &r.trigger, &r.step, &r.due, &r.created, &ev, &r.coupon); err != nil {
 				rows.Close()
 				return err
 			}
+			if ev.Valid {
+				r.event = []byte(ev.String)
+			}
 			runs = append(runs, r)
-			subs = append(subs, r.sub)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		seen = len(runs)
-		rcpts, err := subscribers.Recipients(ctx, tx, subs, e.cfg.Lists)
+		rcpts, err := e.recipients(ctx, tx, runs, enabled)
 		if err != nil {
 			return err
 		}
 		var refs []events.CartRef
+		var exitOrder []int64
 		for i := range runs {
 			r := &runs[i]
-			r.rc = rcpts[r.sub] // missing (erased): the zero Recipient, whose May is false
+			r.rc = rcpts[r.id] // missing (erased): the zero Recipient, whose May is false
 			if !r.rc.May() {
 				continue
 			}
-			if f := enabled[r.flow]; f.Slug == CartAbandonment && r.step < len(f.Steps) {
+			f := enabled[r.flow]
+			if f.Trigger.CartAbandoned && r.step < len(f.Steps) {
 				refs = append(refs, events.CartRef{CartID: r.trigger, SubscriberID: r.sub})
+			}
+			if f.Exit.Order {
+				exitOrder = append(exitOrder, r.sub)
 			}
 		}
 		carts, err := events.CartChecks(ctx, tx, refs)
 		if err != nil {
 			return err
 		}
+		// Orders do not change while the batch runs: one read for the order exits.
+		lastOrders, err := events.LastOrders(ctx, tx, exitOrder)
+		if err != nil {
+			return err
+		}
+		for i := range runs {
+			if at, ok := lastOrders[runs[i].sub]; ok {
+				runs[i].lastOrder = at.Unix()
+			}
+		}
+		// The contact policy, one query for the batch; each mail queued
+		// counts for the runs after it and is logged with the batch.
+		subs := make([]int64, len(runs))
+		for i := range runs {
+			subs[i] = runs[i].sub
+		}
+		contacts, err := e.cfg.Contact.Check(ctx, tx, subs, now, 0)
+		if err != nil {
+			return err
+		}
 		w := tx
 		for i := range runs {
 			r := &runs[i]
+			if until, held := contacts.Held(r.sub); held {
+				r.held = until
+			}
+			sent := res.Sent
 			if err := e.advance(ctx, w, enabled[r.flow], r, carts, now, res, emptyPools); err != nil {
 				return fmt.Errorf("flows: run %d: %w", r.id, err)
 			}
+			if res.Sent > sent {
+				contacts.Take(r.sub)
+			}
 		}
-		return nil
+		return contacts.Record(ctx, tx)
 	})
 	for p := range emptyPools {
 		e.log.WarnContext(ctx, "coupon pool empty: flow mails not sent", "pool", p)
 	}
 	return seen, err
+}
+
+// recipients checks the marketing rule for the runs' subscribers, in one
+// read per kind of flow: those that may reach existing customers and those
+// that may not (subscribers.Mailing). The map is keyed by run id.
+func (e *Engine) recipients(ctx context.Context, tx *store.Tx, runs []dueRun, enabled map[string]*flowRow) (map[int64]subscribers.Recipient, error) {
+	var subs [2][]int64
+	for _, r := range runs {
+		i := 0
+		if enabled[r.flow].ExistingCustomers {
+			i = 1
+		}
+		subs[i] = append(subs[i], r.sub)
+	}
+	var got [2]map[int64]subscribers.Recipient
+	for i := range subs {
+		if len(subs[i]) == 0 {
+			continue
+		}
+		var err error
+		if got[i], err = subscribers.RecipientsFor(ctx, tx, subs[i], subscribers.Mailing{Lists: e.cfg.Lists, ExistingCustomers: i == 1}); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[int64]subscribers.Recipient, len(runs))
+	for _, r := range runs {
+		i := 0
+		if enabled[r.flow].ExistingCustomers {
+			i = 1
+		}
+		if rc, ok := got[i][r.sub]; ok {
+			out[r.id] = rc
+		}
+	}
+	return out, nil
 }
 
 // decodeAttrs decodes a subscriber's attributes.
@@ -365,39 +473,176 @@ func decodeAttrs(rc *subscribers.Recipient) (map[string]any, error) {
 	return m, nil
 }
 
-// advance checks a due run's conditions and sends its step, ends it, or
-// reschedules it, all inside the batch's transaction.
+// advance checks a due run's exits and runs its step, and the steps after
+// it that are due already (a list step followed by a mail, say), all inside
+// the batch's transaction.
 func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, carts map[events.CartRef]events.CartCheck, now time.Time, res *TickResult, emptyPools map[string]bool) error {
-	if r.step >= len(f.Steps) { // the flow lost steps since
-		return e.finish(ctx, w, r, "done", "", nil, res)
-	}
-	rc := &r.rc
-	if !rc.May() {
-		return e.end(ctx, w, r, EndNotSubscribed, res)
-	}
-	var cart *templates.Cart
-	if f.Slug == CartAbandonment {
-		c, found := carts[events.CartRef{CartID: r.trigger, SubscriberID: r.sub}]
-		switch {
-		case !found:
-			return e.end(ctx, w, r, EndCartCleared, res)
-		case c.Status == events.StatusOrdered:
-			return e.end(ctx, w, r, EndOrdered, res)
-		case c.Status == events.StatusCleared:
-			return e.end(ctx, w, r, EndCartCleared, res)
-		case len(c.Items) == 0:
-			return e.end(ctx, w, r, EndCartEmpty, res)
-		case c.Ordered:
+	for hop := 0; ; hop++ {
+		if r.step >= len(f.Steps) { // the flow lost steps since
+			return e.finish(ctx, w, r, "done", "", nil, res)
+		}
+		if hop > 0 && (r.due > now.Unix() || hop > len(f.Steps)) {
+			return nil // the next step waits
+		}
+		if !r.rc.May() {
+			return e.end(ctx, w, r, EndNotSubscribed, res)
+		}
+		// Strictly after entry: the order that started the run is no exit.
+		if f.Exit.Order && r.lastOrder > r.created {
 			return e.end(ctx, w, r, EndOrdered, res)
 		}
-		// A cart updated again restarts the wait for the first reminder.
-		if r.step == 0 {
-			if due := c.UpdatedAt.Add(time.Duration(f.Steps[0].Delay)); due.After(now) {
-				return e.reschedule(ctx, w, r, due.Unix())
+		var cart *templates.Cart
+		if f.Trigger.CartAbandoned {
+			c, found := carts[events.CartRef{CartID: r.trigger, SubscriberID: r.sub}]
+			switch {
+			case !found:
+				return e.end(ctx, w, r, EndCartCleared, res)
+			case c.Status == events.StatusOrdered:
+				return e.end(ctx, w, r, EndOrdered, res)
+			case c.Status == events.StatusCleared:
+				return e.end(ctx, w, r, EndCartCleared, res)
+			case len(c.Items) == 0:
+				return e.end(ctx, w, r, EndCartEmpty, res)
+			case c.Ordered:
+				return e.end(ctx, w, r, EndOrdered, res)
 			}
+			// A cart updated again restarts the wait for the first reminder.
+			if r.step == 0 {
+				if due := c.UpdatedAt.Add(time.Duration(f.Steps[0].Delay)); due.After(now) {
+					return e.reschedule(ctx, w, r, due.Unix())
+				}
+			}
+			cart = toTemplateCart(c.CartState)
 		}
-		cart = toTemplateCart(c.CartState)
+		sent := res.Sent
+		goOn, err := e.runStep(ctx, w, f, r, cart, now, res, emptyPools)
+		if err != nil || !goOn {
+			return err
+		}
+		// A second mail in one go would pass the contact policy's batch
+		// check unasked: it waits for the next tick, which checks it.
+		if e.cfg.Contact != nil && res.Sent > sent {
+			return nil
+		}
 	}
+}
+
+// runStep runs the run's current step and moves it on; goOn says that the
+// run is active at a next step (which may be due already).
+func (e *Engine) runStep(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, cart *templates.Cart, now time.Time, res *TickResult, emptyPools map[string]bool) (goOn bool, err error) {
+	st := &f.Steps[r.step]
+	switch st.kind() {
+	case StepSend:
+		return e.send(ctx, w, f, r, cart, now, res, emptyPools)
+	case StepCondition:
+		yes, err := e.matches(ctx, w, st, r.sub, now)
+		if errs.Is(err, errs.NotFound) || errs.Is(err, errs.Invalid) {
+			e.log.ErrorContext(ctx, "flow condition cannot be checked", "flow", f.Slug, "step", r.step, "err", err)
+			return false, e.end(ctx, w, r, EndStepFailed, res)
+		}
+		if err != nil {
+			return false, err
+		}
+		if yes {
+			return e.next(ctx, w, f, r, r.step+1, now)
+		}
+		if st.No == 0 {
+			return false, e.finish(ctx, w, r, "done", "", nil, res)
+		}
+		return e.next(ctx, w, f, r, int(st.No), now)
+	case StepCoupon:
+		at := r.step
+		if ok, err := e.next(ctx, w, f, r, r.step+1, now); err != nil || (!ok && r.step == at) {
+			return false, err
+		}
+		code, err := e.assign(ctx, w, st.CouponPool, r.sub)
+		if errors.Is(err, coupons.ErrEmpty) || errs.Is(err, errs.NotFound) {
+			emptyPools[st.CouponPool] = true
+			_, err := w.ExecContext(ctx, `UPDATE flow_runs SET status = 'ended', due_at = NULL, end_reason = ? WHERE id = ?`, EndCouponPoolEmpty, r.id)
+			res.Ended++
+			return false, err
+		}
+		if err != nil {
+			return false, err
+		}
+		r.coupon = code
+		if _, err := w.ExecContext(ctx, `UPDATE flow_runs SET coupon = ? WHERE id = ?`, code, r.id); err != nil {
+			return false, err
+		}
+		return r.step < len(f.Steps), nil
+	}
+	// The steps that change the subscriber or tell the shop; a list or a
+	// key the subscribers package refuses ends the run, logged.
+	var apply error
+	switch st.kind() {
+	case StepList:
+		apply = subscribers.AutomationList(ctx, w, r.sub, st.List, st.Action == "add", f.Slug)
+	case StepAttribute:
+		apply = subscribers.SetAttribute(ctx, w, r.sub, st.Key, st.Value)
+	case StepWebhook:
+		if e.cfg.Emit == nil {
+			apply = errs.Invalidf("type", "webhooks are not available")
+		} else {
+			apply = e.cfg.Emit(ctx, w, WebhookEvent, fmt.Sprintf("subscriber:%d", r.sub),
+				webhookData(f.Slug, r.step, &recipientView{r.sub, r.rc.Email}, r.event))
+		}
+	}
+	if errs.Is(apply, errs.NotFound) || errs.Is(apply, errs.Invalid) {
+		e.log.ErrorContext(ctx, "flow step not applied", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", apply)
+		return false, e.end(ctx, w, r, EndStepFailed, res)
+	}
+	if apply != nil {
+		return false, apply
+	}
+	return e.next(ctx, w, f, r, r.step+1, now) // wait, list, attribute, webhook
+}
+
+// matches checks a condition step for one subscriber.
+func (e *Engine) matches(ctx context.Context, w *store.Tx, st *Step, sub int64, now time.Time) (bool, error) {
+	rule := st.Rule
+	if st.SegmentID != nil {
+		if e.segs == nil {
+			return false, errs.NotFoundf("segments are not available")
+		}
+		seg, err := e.segs.Get(ctx, *st.SegmentID)
+		if err != nil {
+			return false, err
+		}
+		rule = &seg.Rule
+	}
+	return segments.Matches(ctx, w, *rule, sub, now)
+}
+
+// next moves the run from its step to step to (the end when past the last),
+// due as that step says from now; goOn is true when the run is active at it.
+func (e *Engine) next(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, to int, now time.Time) (goOn bool, err error) {
+	status, due := "done", any(nil)
+	var dueAt int64
+	if to < len(f.Steps) {
+		dueAt = e.due(&f.Steps[to], w.Now).Unix()
+		status, due = "active", dueAt
+	}
+	ok, err := e.move(ctx, w, r, to, status, due, "")
+	if err != nil || !ok {
+		return false, err
+	}
+	r.step, r.due = to, dueAt
+	return status == "active", nil
+}
+
+// assign takes a code of pool for the subscriber inside w.
+func (e *Engine) assign(ctx context.Context, w *store.Tx, pool string, sub int64) (string, error) {
+	if a, ok := e.pools.(assigner); ok {
+		return a.Assign(ctx, w, pool, sub) // *coupons.Service: prepared
+	}
+	return coupons.Assign(ctx, w, pool, sub)
+}
+
+// send is a mail step: it builds the run's mail for its subscriber and
+// queues it with the run's move, in the batch's transaction. Every flow
+// mail goes through here.
+func (e *Engine) send(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, cart *templates.Cart, now time.Time, res *TickResult, emptyPools map[string]bool) (bool, error) {
+	rc := &r.rc
 	step := f.Steps[r.step]
 	// A step due while Treu was down too long ago is skipped, not sent late.
 	if now.Unix()-r.due > int64(e.cfg.MaxLate/time.Second) {
@@ -405,33 +650,52 @@ func (e *Engine) advance(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 		if moved {
 			res.Skipped++
 		}
-		return err
+		return moved && r.step < len(f.Steps), err
+	}
+	// Over the contact policy's cap or in quiet hours: the step waits.
+	if !r.held.IsZero() {
+		return false, e.reschedule(ctx, w, r, r.held.Unix())
 	}
 	tpl, err := e.template(f, r.step, rc.Locale)
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow step does not compile", "flow", f.Slug, "step", r.step, "err", err)
-		return e.end(ctx, w, r, EndRenderFailed, res)
+		return false, e.end(ctx, w, r, EndRenderFailed, res)
 	}
 	attrs, err := decodeAttrs(rc)
 	if err != nil {
 		e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
-		return e.end(ctx, w, r, EndRenderFailed, res)
+		return false, e.end(ctx, w, r, EndRenderFailed, res)
 	}
-	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart}
-	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
-	if step.CouponPool == "" {
-		msg, err := e.compose(ctx, w, f, r, tpl, data)
-		if err != nil {
-			if errors.Is(err, errTracking) {
-				return err // the database's trouble, not the subscriber's: the batch rolls back
-			}
-			e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
-			return e.end(ctx, w, r, EndRenderFailed, res)
+	data := &templates.Data{Email: rc.Email, Name: rc.Name, Locale: rc.Locale, Attributes: attrs, Cart: cart, Coupon: r.coupon,
+		ExistingCustomer: rc.ExistingCustomer()}
+	if len(r.event) > 0 {
+		if err := json.Unmarshal(r.event, &data.Event); err != nil {
+			e.log.ErrorContext(ctx, "flow mail not built: event data", "flow", f.Slug, "run", r.id, "err", err)
+			return false, e.end(ctx, w, r, EndRenderFailed, res)
 		}
-		_, err = e.finishStep(ctx, w, f, r, "sent", msg, "", res)
-		return err
 	}
-	return e.sendWithCoupon(ctx, w, f, r, step.CouponPool, tpl, data, res, emptyPools)
+	if e.cfg.Loyalty != nil && tpl.UsesLoyalty() {
+		ls, err := e.cfg.Loyalty(ctx, []int64{r.sub})
+		if err != nil {
+			return false, fmt.Errorf("flows: points of %d: %w", r.sub, err)
+		}
+		data.Points, data.ReferralURL = ls[r.sub].Points, ls[r.sub].ReferralURL
+	}
+	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
+	if step.CouponPool != "" {
+		sent, err := e.sendWithCoupon(ctx, w, f, r, step.CouponPool, tpl, data, res, emptyPools)
+		return sent && r.step < len(f.Steps), err
+	}
+	msg, err := e.compose(ctx, w, f, r, tpl, data)
+	if err != nil {
+		if errors.Is(err, errTracking) {
+			return false, err // the database's trouble, not the subscriber's: the batch rolls back
+		}
+		e.log.ErrorContext(ctx, "flow mail not built", "flow", f.Slug, "step", r.step, "subscriber_id", r.sub, "err", err)
+		return false, e.end(ctx, w, r, EndRenderFailed, res)
+	}
+	sent, err := e.finishStep(ctx, w, f, r, "sent", msg, "", res)
+	return sent && r.step < len(f.Steps), err
 }
 
 // Savepoint statements around a coupon step: the code assigned is given back
@@ -446,21 +710,15 @@ const (
 // mail built with it and the run moved inside a savepoint: a mail that cannot
 // be built, or a run another tick moved already, rolls the assignment back, so
 // a code goes only to a mail that is queued.
-func (e *Engine) sendWithCoupon(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, pool string, tpl *templates.Template, data *templates.Data, res *TickResult, emptyPools map[string]bool) error {
+func (e *Engine) sendWithCoupon(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, pool string, tpl *templates.Template, data *templates.Data, res *TickResult, emptyPools map[string]bool) (bool, error) {
 	if _, err := w.ExecCached(ctx, savepoint); err != nil {
-		return err
+		return false, err
 	}
 	// sent: the mail is queued and the code stays assigned. Otherwise the
 	// savepoint is rolled back and the run ends for reason ("": another tick
 	// moved it already, nothing to end).
 	sent, reason, err := func() (bool, string, error) {
-		var code string
-		var err error
-		if a, ok := e.pools.(assigner); ok {
-			code, err = a.Assign(ctx, w, pool, r.sub) // *coupons.Service: prepared
-		} else {
-			code, err = coupons.Assign(ctx, w, pool, r.sub)
-		}
+		code, err := e.assign(ctx, w, pool, r.sub)
 		if errors.Is(err, coupons.ErrEmpty) || errs.Is(err, errs.NotFound) {
 			emptyPools[pool] = true
 			return false, EndCouponPoolEmpty, nil
@@ -481,20 +739,20 @@ func (e *Engine) sendWithCoupon(ctx context.Context, w *store.Tx, f *flowRow, r 
 		return sent, "", err
 	}()
 	if err != nil {
-		return err // the batch's transaction rolls back as a whole
+		return false, err // the batch's transaction rolls back as a whole
 	}
 	if !sent {
 		if _, err := w.ExecCached(ctx, rollbackTo); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if _, err := w.ExecCached(ctx, release); err != nil {
-		return err
+		return false, err
 	}
 	if reason == "" {
-		return nil
+		return sent, nil
 	}
-	return e.end(ctx, w, r, reason, res)
+	return false, e.end(ctx, w, r, reason, res)
 }
 
 // errTracking marks a failure to register a mail's links: a database error.
@@ -542,19 +800,23 @@ func (e *Engine) compose(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun
 // guarded UPDATE runs first: if another tick advanced this run already, it
 // touches no row, nothing is queued and it returns false.
 func (e *Engine) finishStep(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, outcome string, msg *mailer.Message, code string, res *TickResult) (bool, error) {
+	at := r.step
 	next := r.step + 1
 	status, due := "done", any(nil)
+	var dueAt int64
 	if next < len(f.Steps) {
-		base := now(w)
+		base := w.Now
 		if outcome == "late" {
-			base = r.due // keep the series' rhythm when catching up
+			base = time.Unix(r.due, 0) // keep the series' rhythm when catching up
 		}
-		status, due = "active", base+int64(time.Duration(f.Steps[next].Delay)/time.Second)
+		dueAt = e.due(&f.Steps[next], base).Unix()
+		status, due = "active", dueAt
 	}
 	ok, err := e.move(ctx, w, r, next, status, due, "")
 	if err != nil || !ok {
 		return false, err
 	}
+	r.step, r.due = next, dueAt
 	var mailID any
 	if msg != nil {
 		id, err := e.q.Enqueue(ctx, w, msg)
@@ -563,7 +825,7 @@ func (e *Engine) finishStep(ctx context.Context, w *store.Tx, f *flowRow, r *due
 		}
 		mailID = id
 	}
-	if _, err = w.ExecCached(ctx, insertSend, r.id, f.Slug, r.step, r.sub, outcome, mailID, code, w.Now.Unix()); err != nil {
+	if _, err = w.ExecCached(ctx, insertSend, r.id, f.Slug, at, r.sub, outcome, mailID, code, w.Now.Unix()); err != nil {
 		return false, err
 	}
 	if outcome == "sent" {
@@ -574,8 +836,6 @@ func (e *Engine) finishStep(ctx context.Context, w *store.Tx, f *flowRow, r *due
 
 const insertSend = `INSERT INTO flow_sends (run_id, flow, step, subscriber_id, outcome, mail_id, coupon, sent_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-
-func now(tx *store.Tx) int64 { return tx.Now.Unix() }
 
 func (e *Engine) end(ctx context.Context, w *store.Tx, r *dueRun, reason string, res *TickResult) error {
 	ok, err := e.move(ctx, w, r, r.step, "ended", nil, reason)

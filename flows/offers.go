@@ -15,6 +15,7 @@ import (
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/segments"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 )
 
 // offersRule loads the offers segment's rule (nil: the whole lists). An
@@ -63,7 +64,7 @@ func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int
 	if err != nil {
 		return 0, err
 	}
-	where, args, err := segments.AudienceWhere(rule, e.cfg.Lists, now)
+	where, args, err := segments.AudienceWhereFor(rule, subscribers.Mailing{Lists: e.cfg.Lists, ExistingCustomers: f.ExistingCustomers}, now)
 	if err != nil {
 		return 0, &problem{fmt.Errorf("offers audience: %w", err)}
 	}
@@ -76,27 +77,21 @@ func (e *Engine) startRound(ctx context.Context, f *flowRow, now time.Time) (int
 		}
 		r, err := tx.ExecContext(ctx, `UPDATE flows SET last_round_at = ?
 			WHERE slug = ? AND (last_round_at = ? OR (last_round_at IS NULL AND ? IS NULL))`,
-			now.Unix(), Offers, prev, prev)
+			now.Unix(), f.Slug, prev, prev)
 		if err != nil {
 			return err
 		}
 		if k, _ := r.RowsAffected(); k == 0 || late {
 			return nil // another tick started it, or the round is too old to send
 		}
+		// The flow's once per person and cool-down keep those who had a
+		// recent round out of this one.
 		key := "round:" + strconv.FormatInt(now.Unix(), 10)
-		q := `INSERT INTO flow_runs (flow, subscriber_id, trigger_key, due_at, created_at, updated_at)
-			SELECT ?, s.id, ?, ?, ?, ? FROM subscribers AS s WHERE ` + where + `
-			ON CONFLICT (flow, subscriber_id, trigger_key) DO NOTHING`
-		a := append([]any{Offers, key, now.Add(time.Duration(f.Steps[0].Delay)).Unix(), tx.Now.Unix(), tx.Now.Unix()}, args...)
-		r, err = tx.ExecContext(ctx, q, a...)
-		if err != nil {
-			return err
-		}
-		n, _ = r.RowsAffected()
-		return nil
+		n, err = e.enterWhere(ctx, tx, &f.Flow, where, args, false, key, nil)
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("flows: offers round: %w", err)
+		return 0, fmt.Errorf("flows: %s round: %w", f.Slug, err)
 	}
 	if late {
 		e.log.WarnContext(ctx, "offers round skipped: due too long ago", "due", next, "max_late", e.cfg.MaxLate)

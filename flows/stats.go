@@ -18,11 +18,13 @@ type Stats struct {
 	Revenue   float64          `json:"revenue"`   // their total
 	// Cart abandonment: runs with at least one mail whose subscriber then
 	// ordered within the window, their share of all mailed runs, and revenue.
-	RecoveredCarts   int64       `json:"recovered_carts,omitempty"`
-	RecoveryRate     float64     `json:"recovery_rate,omitempty"`
-	RecoveredRevenue float64     `json:"recovered_revenue,omitempty"`
-	Steps            []StepStats `json:"steps"`
-	WindowHours      int64       `json:"attribution_window_hours"`
+	RecoveredCarts   int64   `json:"recovered_carts,omitempty"`
+	RecoveryRate     float64 `json:"recovery_rate,omitempty"`
+	RecoveredRevenue float64 `json:"recovered_revenue,omitempty"`
+	// What recipients did with the flow's mails, all steps together.
+	Engagement
+	Steps       []StepStats `json:"steps"`
+	WindowHours int64       `json:"attribution_window_hours"`
 	// Problem says why the flow cannot run as saved (the offers segment was
 	// deleted, say); empty while it can.
 	Problem string `json:"problem,omitempty"`
@@ -37,6 +39,8 @@ type StepStats struct {
 	Ended     map[string]int64 `json:"ended"` // ended early at this step, by reason
 	Converted int64            `json:"converted"`
 	Revenue   float64          `json:"revenue"`
+	// What recipients did with this step's mail, as a campaign's figures.
+	Engagement
 }
 
 // Stats computes the figures of flow slug. An order counts for the latest
@@ -48,7 +52,7 @@ func (e *Engine) Stats(ctx context.Context, slug string) (Stats, error) {
 		return Stats{}, err
 	}
 	st := Stats{Flow: slug, Ended: map[string]int64{}, WindowHours: int64(e.cfg.AttributionWindow.Hours())}
-	if f.Enabled && slug == Offers {
+	if f.Enabled && f.Trigger.Schedule {
 		// What Tick would find: checked now, so every instance and a restart agree.
 		if _, err := e.offersRule(ctx, &flowRow{Flow: f}); err != nil {
 			st.Problem = err.Error()
@@ -155,7 +159,7 @@ func (e *Engine) Stats(ctx context.Context, slug string) (Stats, error) {
 		st.RecoveredCarts += runs
 	}
 	rows.Close()
-	if slug == CartAbandonment {
+	if f.Trigger.CartAbandoned {
 		var mailed int64
 		if err := e.db.QueryRowContext(ctx, `SELECT count(DISTINCT run_id) FROM flow_sends WHERE flow = ? AND outcome = 'sent'`, slug).Scan(&mailed); err != nil {
 			return Stats{}, fmt.Errorf("flows: stats: %w", err)
@@ -170,5 +174,8 @@ func (e *Engine) Stats(ctx context.Context, slug string) (Stats, error) {
 		st.RecoveredCarts = 0
 	}
 	_ = maxStep
+	if err := e.engagement(ctx, slug, &st); err != nil {
+		return Stats{}, err
+	}
 	return st, nil
 }

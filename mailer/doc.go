@@ -8,7 +8,11 @@
 //     checks the result against go-mail's.
 //   - SMTP: go-mail dials (TLS, auth); the send engine then pipelines
 //     MAIL/RCPT/DATA on pooled connections (pipeline.go) with a rate limit,
-//     and Multi spreads over several servers.
+//     and Multi spreads over several servers. Where the server offers
+//     PIPELINING, mails are pipelined across each other too: one mail's
+//     content and the next one's commands go out in one write, and the
+//     next sender reads the first one's reply (a connection has at most two
+//     mails in flight; SMTP.Concurrency says how many Sends keep it busy).
 //   - Outbox: mail captured in the database instead of sent, when no SMTP is set.
 //   - Queue: the durable queue for single mails (confirmation, welcome,
 //     transactional, test, flow), enqueued inside the caller's transaction and

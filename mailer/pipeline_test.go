@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/textproto"
 	"strings"
@@ -205,6 +206,67 @@ func TestSMTPPipelinedBrokenAfterRefusal(t *testing.T) {
 	if len(s.idle) != 0 {
 		t.Fatal("broken connection kept in the pool")
 	}
+}
+
+// Under load the next mail's commands follow the last one's content in the
+// same write (pipelining across mails), and every sender still gets its own
+// verdict: a refusal at the end of data reaches the mail it was about.
+func TestSMTPPipelinedAcrossMails(t *testing.T) {
+	sc := startScripted(t)
+	s := newTestSMTP(t, &fakeURL{sc.addr}, "&timeout=10s&max_conns=1")
+	const n = 60
+	errcs := make([]chan error, n)
+	for i := range n {
+		to := fmt.Sprintf("kunde%d@example.org", i)
+		if i%7 == 3 {
+			to = fmt.Sprintf("gone%d@example.org", i)
+		}
+		errcs[i] = sendAsync(s, msgTo(to))
+	}
+	tc := sc.session("250-PIPELINING", "250 8BITMIME")
+	// A server that answers each command as it reads it, and notes when the
+	// next mail's commands had arrived with the content (before its reply).
+	var rcpt string
+	ahead := 0
+	for done := 0; done < n; {
+		line, err := tc.ReadLine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasPrefix(line, "MAIL FROM:"):
+			sc.reply(tc, "250 2.1.0 Ok")
+		case strings.HasPrefix(line, "RCPT TO:"):
+			rcpt = line
+			sc.reply(tc, "250 2.1.5 Ok")
+		case line == "DATA":
+			sc.reply(tc, "354 go ahead")
+			sc.content(tc)
+			if tc.R.Buffered() > 0 {
+				ahead++
+			}
+			if strings.Contains(rcpt, "gone") {
+				sc.reply(tc, "550 5.1.1 "+rcpt[8:]+" unknown")
+			} else {
+				sc.reply(tc, "250 2.0.0 Ok")
+			}
+			done++
+		default:
+			t.Fatalf("unexpected %q", line)
+		}
+	}
+	for i, errc := range errcs {
+		err := <-errc
+		if i%7 == 3 {
+			wantSendError(t, err, 550, false, fmt.Sprintf("<gone%d@example.org> unknown", i))
+		} else if err != nil {
+			t.Fatalf("mail %d: %v", i, err)
+		}
+	}
+	if ahead == 0 {
+		t.Fatal("no mail's commands followed the last one's content")
+	}
+	t.Logf("%d of %d mails arrived pipelined behind the last one's content", ahead, n)
 }
 
 type fakeURL struct{ addr string }

@@ -215,6 +215,7 @@ type SMTP struct {
 	// instead of dialling all of them.
 	idle      chan *conn
 	tokens    chan struct{}
+	handoff   chan *conn // unbuffered: a connection passed straight to a waiting Send (pipeline.go)
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -228,6 +229,13 @@ type conn struct {
 	pipelining bool
 	mailParams string // MAIL FROM parameters, as go-mail's Client.Mail adds them
 	buf        []byte // scratch for the commands and the dot-stuffed content
+
+	// Pipelining across mails (pipeline.go): the last mail's content, not
+	// yet written (out, in buf), and its sender waiting for the reply to it.
+	// Whoever takes the connection next writes out with its own commands
+	// and reads that reply first; release does it when nobody does.
+	out     []byte
+	pending *pendingEnd
 }
 
 // NewSMTP prepares a pool; connections are opened on first use.
@@ -272,13 +280,14 @@ func NewSMTP(cfg SMTPConfig, log *slog.Logger) (*SMTP, error) {
 		return nil, fmt.Errorf("mailer: smtp client: %w", err)
 	}
 	s := &SMTP{
-		cfg:    cfg,
-		client: client,
-		log:    log,
-		now:    time.Now,
-		idle:   make(chan *conn, cfg.MaxConns),
-		tokens: make(chan struct{}, cfg.MaxConns),
-		closed: make(chan struct{}),
+		cfg:     cfg,
+		client:  client,
+		log:     log,
+		now:     time.Now,
+		idle:    make(chan *conn, cfg.MaxConns),
+		tokens:  make(chan struct{}, cfg.MaxConns),
+		handoff: make(chan *conn),
+		closed:  make(chan struct{}),
 	}
 	for range cfg.MaxConns {
 		s.tokens <- struct{}{}
@@ -341,13 +350,28 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
-	defer s.release(cn)
-	if s.cfg.Latency == nil {
-		return s.deliver(ctx, cn, m.EnvelopeFrom(), m.To, sig, buf.Bytes())
+	var start time.Time
+	if s.cfg.Latency != nil {
+		start = time.Now()
 	}
-	start := time.Now()
-	err = s.deliver(ctx, cn, m.EnvelopeFrom(), m.To, sig, buf.Bytes())
-	s.cfg.Latency.UpdateDuration(start)
+	p, err := s.deliver(ctx, cn, m.EnvelopeFrom(), m.To, sig, buf.Bytes())
+	if p != nil {
+		// The content is ready but its reply not read: give the connection
+		// to a Send waiting for one, whose commands go out in the same write
+		// and which reads our reply first; with nobody waiting, release
+		// writes and reads it now.
+		select {
+		case s.handoff <- cn:
+		default:
+			s.release(cn)
+		}
+		err = <-p.done
+	} else {
+		s.release(cn)
+	}
+	if s.cfg.Latency != nil {
+		s.cfg.Latency.UpdateDuration(start)
+	}
 	return err
 }
 
@@ -375,6 +399,8 @@ func (s *SMTP) acquire(ctx context.Context) (*conn, error) {
 	select {
 	case cn := <-s.idle:
 		return s.checkClosed(cn)
+	case cn := <-s.handoff:
+		return s.checkClosed(cn)
 	case <-s.tokens:
 		return s.checkClosed(&conn{})
 	case <-s.closed:
@@ -396,6 +422,7 @@ func (s *SMTP) checkClosed(cn *conn) (*conn, error) {
 }
 
 func (s *SMTP) release(cn *conn) {
+	s.resolve(cn)
 	if cn.c != nil {
 		s.idle <- cn
 	} else {
@@ -427,6 +454,12 @@ func (s *SMTP) drop(cn *conn) {
 		_ = cn.c.Close() // no QUIT: the connection is already broken or unwanted
 		cn.c = nil
 	}
+	if p := cn.pending; p != nil {
+		// A mail whose reply will never be read: temporary, as when the
+		// connection breaks while its sender waits for the reply itself.
+		cn.pending, cn.out = nil, nil
+		p.done <- classify(errConnLost)
+	}
 }
 
 // Stages of one transaction, to know what a failure means.
@@ -437,28 +470,35 @@ const (
 	stageBody // the message and the final "."
 )
 
-func (s *SMTP) deliver(ctx context.Context, cn *conn, from, to, sig string, raw []byte) error {
-	if cn.c != nil && s.now().Sub(cn.lastUsed) > idleTimeout {
+// deliver sends one mail on cn. On a pipelining connection a mail whose
+// content is ready comes back as a pendingEnd (its verdict arrives on done,
+// see Send); otherwise the verdict is the error.
+func (s *SMTP) deliver(ctx context.Context, cn *conn, from, to, sig string, raw []byte) (*pendingEnd, error) {
+	if cn.c != nil && cn.pending == nil && s.now().Sub(cn.lastUsed) > idleTimeout {
 		s.drop(cn) // no QUIT: its deadline has passed, and the server may be gone
 	}
 	for retried := false; ; retried = true {
 		if cn.c == nil {
 			if err := s.dial(ctx, cn); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		reused := cn.sent > 0
+		reused := cn.sent > 0 || cn.pending != nil
 		var stage int
 		var err error
 		if cn.pipelining {
-			stage, err = s.pipelined(cn, from, to, sig, raw)
+			var p *pendingEnd
+			stage, p, err = s.pipelined(cn, from, to, sig, raw)
+			if p != nil {
+				return p, nil
+			}
 		} else {
 			stage, err = s.transaction(cn.c, from, to, sig, raw)
 		}
 		if err == nil {
 			cn.sent++
 			cn.lastUsed = s.now()
-			return nil
+			return nil, nil
 		}
 		var te *textproto.Error
 		isReply := errors.As(err, &te)
@@ -482,7 +522,7 @@ func (s *SMTP) deliver(ctx context.Context, cn *conn, from, to, sig string, raw 
 		if !retried && reused && stage == stageMail && (!isReply || te.Code == 421) {
 			continue
 		}
-		return classify(err)
+		return nil, classify(err)
 	}
 }
 
@@ -543,6 +583,11 @@ func (s *SMTP) Close() error {
 	return errors.Join(errsList...)
 }
 
-// MaxConns is how many connections the pool keeps: the campaign engine runs as
-// many concurrent sends against this transport.
+// MaxConns is how many connections the pool keeps.
 func (s *SMTP) MaxConns() int { return s.cfg.MaxConns }
+
+// Concurrency is how many concurrent Sends keep the pool busy: two per
+// connection, so that while one mail's reply is awaited the next one's
+// commands can follow its content on the same connection (pipeline.go).
+// Against a server without PIPELINING the second only waits its turn.
+func (s *SMTP) Concurrency() int { return 2 * s.cfg.MaxConns }

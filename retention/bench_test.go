@@ -55,7 +55,7 @@ func BenchmarkRetention1M(b *testing.B) {
 			b.ReportMetric(float64(moved), "moves")
 		})
 	}
-	from, to := retention.DefaultPeriod(benchNow)
+	from, to := retention.DefaultPeriod(benchNow, nil)
 	for _, bc := range []struct {
 		name     string
 		from, to time.Time

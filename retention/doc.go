@@ -19,7 +19,11 @@
 // Report computes the retention page's figures (GET /api/retention) for a
 // period; StoredReport keeps a period's report for the day and Precompute,
 // run by the daily pass for DefaultPeriod, makes the page answer at once at a
-// million customers. Answer and Comment store satisfaction (NPS) answers:
+// million customers. Days and months (ParsePeriod, DefaultPeriod, the moves
+// per month, the cohorts) are the shop's calendar, Config.Location
+// (store.LocalMonth puts the zone's offsets into the SQL). The revenue
+// credited to campaigns and flows comes through the Attribution hook
+// (package tracking's conversions, connected in cmd/treu). Answer and Comment store satisfaction (NPS) answers:
 // one row per subscriber and survey, corrected within AnswerWindow of the
 // first click; SurveyLinks signs the eleven one-click links of a survey mail.
 //

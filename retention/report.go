@@ -48,13 +48,45 @@ type Report struct {
 	NPSAnswers int64   `json:"nps_answers"`
 	// Stages counts every subscriber's current stage (not as of To).
 	Stages map[string]int64 `json:"stages"`
-	// Moves counts the stage changes per month (UTC) of the period.
+	// Moves counts the stage changes per month (in the shop's zone) of the period.
 	Moves []Move `json:"moves"`
 	// Cohorts: per month of first orders in the period, the share of those
 	// first-time buyers who ordered again in each later month up to To.
-	Cohorts    []Cohort  `json:"cohorts"`
-	ComputedAt time.Time `json:"computed_at"`
+	Cohorts []Cohort `json:"cohorts"`
+	// Attributed: the period's revenue credited to campaign and flow mails
+	// (package tracking); absent when tracking is off.
+	Attributed *Attributed `json:"attributed,omitempty"`
+	ComputedAt time.Time   `json:"computed_at"`
 }
+
+// Attributed is the revenue of orders credited to a mail: the campaign the
+// shop named with the order, else the last campaign or flow mail the customer
+// clicked in (or opened) within the attribution window before ordering.
+type Attributed struct {
+	Campaigns float64 `json:"campaigns"` // revenue credited to campaigns
+	Flows     float64 `json:"flows"`     // ... and to flow mails
+	Orders    int64   `json:"orders"`    // orders credited to any mail
+	// Share: credited revenue / Revenue (a guest's order the shop credits
+	// to a campaign counts above but not in Revenue, so it can exceed 1).
+	Share float64 `json:"share"`
+	// Mails: the mails that earned most, at most MaxAttributedMails.
+	Mails []MailRevenue `json:"mails"`
+}
+
+// MailRevenue is what the orders credited to one mail brought in.
+type MailRevenue struct {
+	Mail    string  `json:"mail"` // "campaign:ID" or "flow:SLUG:STEP"
+	Kind    string  `json:"kind"` // "campaign" or "flow"
+	Orders  int64   `json:"orders"`
+	Revenue float64 `json:"revenue"`
+}
+
+// MaxAttributedMails bounds Attributed.Mails.
+const MaxAttributedMails = 10
+
+// Attribution reads the revenue credited to each mail in [from, to), most
+// first (package tracking's RevenueByMail, connected in cmd/treu).
+type Attribution func(ctx context.Context, from, to time.Time) ([]MailRevenue, error)
 
 // Move is how many subscribers moved from one stage to another in a month.
 type Move struct {
@@ -112,12 +144,45 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, count Subscrib
 	if err := s.moves(ctx, &r); err != nil {
 		return Report{}, err
 	}
-	cells, err := events.Cohorts(ctx, s.db, from, to)
+	cells, err := events.Cohorts(ctx, s.db, from, to, s.cfg.Location)
 	if err != nil {
 		return Report{}, err
 	}
-	r.Cohorts = cohorts(cells, from, to)
+	r.Cohorts = cohorts(cells, from, to, s.cfg.Location)
+	if s.Attribution != nil {
+		if err := s.attributed(ctx, &r); err != nil {
+			return Report{}, err
+		}
+	}
 	return r, nil
+}
+
+// attributed adds the revenue credited to mails.
+func (s *Service) attributed(ctx context.Context, r *Report) error {
+	mails, err := s.Attribution(ctx, r.From, r.To)
+	if err != nil {
+		return fmt.Errorf("retention: attributed revenue: %w", err)
+	}
+	a := &Attributed{Mails: []MailRevenue{}}
+	var sum float64
+	for _, m := range mails {
+		switch m.Kind {
+		case "campaign":
+			a.Campaigns += m.Revenue
+		case "flow":
+			a.Flows += m.Revenue
+		}
+		sum += m.Revenue
+		a.Orders += m.Orders
+		if len(a.Mails) < MaxAttributedMails {
+			m.Revenue = round(m.Revenue, 2)
+			a.Mails = append(a.Mails, m)
+		}
+	}
+	a.Campaigns, a.Flows = round(a.Campaigns, 2), round(a.Flows, 2)
+	a.Share = ratio(sum, r.Revenue, 4)
+	r.Attributed = a
+	return nil
 }
 
 func (s *Service) nps(ctx context.Context, r *Report) error {
@@ -165,7 +230,7 @@ func (s *Service) stageCounts(ctx context.Context, r *Report, count SubscriberCo
 }
 
 func (s *Service) moves(ctx context.Context, r *Report) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT strftime('%Y-%m', changed_at, 'unixepoch') AS m, from_stage, to_stage, count(*)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+store.LocalMonth("changed_at", s.cfg.Location, r.From, r.To)+` AS m, from_stage, to_stage, count(*)
 		FROM stage_changes WHERE changed_at >= ? AND changed_at < ? GROUP BY m, from_stage, to_stage ORDER BY m, count(*) DESC`,
 		r.From.Unix(), r.To.Unix())
 	if err != nil {
@@ -186,8 +251,8 @@ func (s *Service) moves(ctx context.Context, r *Report) error {
 }
 
 // cohorts turns the cells into one row per cohort month with shares for
-// every later month up to the one that holds to.
-func cohorts(cells []events.CohortCell, from, to time.Time) []Cohort {
+// every later month (in loc) up to the one that holds to.
+func cohorts(cells []events.CohortCell, from, to time.Time, loc *time.Location) []Cohort {
 	byCohort := map[string]map[string]int64{}
 	for _, c := range cells {
 		if byCohort[c.Cohort] == nil {
@@ -195,9 +260,9 @@ func cohorts(cells []events.CohortCell, from, to time.Time) []Cohort {
 		}
 		byCohort[c.Cohort][c.Month] = c.Customers
 	}
-	last := monthStart(to.Add(-time.Second))
+	last := monthStart(to.Add(-time.Second), loc)
 	out := []Cohort{}
-	for m := monthStart(from); !m.After(last); m = m.AddDate(0, 1, 0) {
+	for m := monthStart(from, loc); !m.After(last); m = m.AddDate(0, 1, 0) {
 		key := m.Format("2006-01")
 		size := byCohort[key][key]
 		if size == 0 {
@@ -212,8 +277,17 @@ func cohorts(cells []events.CohortCell, from, to time.Time) []Cohort {
 	return out
 }
 
-func monthStart(t time.Time) time.Time {
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+// monthStart is the first moment of t's month in loc.
+func monthStart(t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+}
+
+// dayStart is the first moment of t's day in loc (not always 24 hours
+// after the one before: summer time).
+func dayStart(t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 }
 
 func ratio(a, b float64, digits int) float64 {
@@ -229,17 +303,21 @@ func round(v float64, digits int) float64 {
 }
 
 // DefaultPeriod is the page's period at now: the 365 days up to the end of
-// now's UTC day. The nightly pass computes it ahead.
-func DefaultPeriod(now time.Time) (from, to time.Time) {
-	to = now.UTC().Truncate(day).Add(day)
-	return to.Add(-365 * day), to
+// now's day in loc, the shop's zone (nil: UTC). The nightly pass computes it
+// ahead.
+func DefaultPeriod(now time.Time, loc *time.Location) (from, to time.Time) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	to = dayStart(now, loc).AddDate(0, 0, 1)
+	return to.AddDate(0, 0, -365).UTC(), to.UTC()
 }
 
-// StoredReport returns the report for [from, to) computed ahead today (UTC),
-// or computes and stores it.
+// StoredReport returns the report for [from, to) computed ahead today (in
+// the shop's zone), or computes and stores it.
 func (s *Service) StoredReport(ctx context.Context, from, to time.Time, count SubscriberCounter) (Report, error) {
 	var body string
-	today := s.db.Now().UTC().Truncate(day).Unix()
+	today := dayStart(s.db.Now(), s.cfg.Location).Unix()
 	err := s.db.QueryRowContext(ctx, `SELECT body FROM retention_reports WHERE period_from = ? AND period_to = ? AND computed_at >= ?`,
 		from.Unix(), to.Unix(), today).Scan(&body)
 	if err == nil {
@@ -280,20 +358,24 @@ func (s *Service) Precompute(ctx context.Context, from, to time.Time, count Subs
 	return r, nil
 }
 
-// ParsePeriod reads a report's ?from= and ?to=: a day (YYYY-MM-DD, UTC; to
-// includes its day) or an RFC 3339 time (to excludes it). Both empty is
-// DefaultPeriod(now) with byDefault true; one alone runs 365 days from or to it.
-func ParsePeriod(fromText, toText string, now time.Time) (from, to time.Time, byDefault bool, err error) {
+// ParsePeriod reads a report's ?from= and ?to=: a day (YYYY-MM-DD in loc,
+// the shop's zone, nil: UTC; to includes its day) or an RFC 3339 time (to
+// excludes it). Both empty is DefaultPeriod(now, loc) with byDefault true;
+// one alone runs 365 days from or to it.
+func ParsePeriod(fromText, toText string, now time.Time, loc *time.Location) (from, to time.Time, byDefault bool, err error) {
+	if loc == nil {
+		loc = time.UTC
+	}
 	if fromText == "" && toText == "" {
-		from, to = DefaultPeriod(now)
+		from, to = DefaultPeriod(now, loc)
 		return from, to, true, nil
 	}
 	parse := func(field, s string, end bool) (time.Time, error) {
-		if d, err := time.Parse(time.DateOnly, s); err == nil {
+		if d, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
 			if end {
-				d = d.Add(day)
+				d = d.AddDate(0, 0, 1)
 			}
-			return d, nil
+			return d.UTC(), nil
 		}
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil || t.Year() < 1970 || t.Year() > 9999 {

@@ -34,6 +34,9 @@ type Service struct {
 	// Links signs and checks the NPS links; nil: no survey pages. Set once
 	// before the server starts.
 	Links *SurveyLinks
+	// Attribution, if set, gives the report the revenue credited to mails.
+	// Set once before the server starts.
+	Attribution Attribution
 }
 
 // New returns a Service; cfg's zero values take the defaults.

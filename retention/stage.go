@@ -36,6 +36,9 @@ type Config struct {
 	LapsingFactor  float64       // times the usual gap without an order (default 2)
 	LapsingMin     time.Duration // but at least this long (default 90 days)
 	LostAfter      time.Duration // without an order: lost (default 365 days)
+	// Location is the shop's zone (--timezone): the report's days and
+	// months are its calendar's (default UTC).
+	Location *time.Location
 }
 
 const day = 24 * time.Hour
@@ -65,6 +68,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LostAfter <= 0 {
 		c.LostAfter = 365 * day
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
 	}
 	return c
 }

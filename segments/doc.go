@@ -7,7 +7,8 @@
 //
 // Segments are dynamic: a segment stores its rule, and the audience is
 // computed when a campaign or flow sends (campaigns snapshot
-// AudienceWhere into delivery rows).
+// AudienceWhere into delivery rows). Matches checks a rule for one
+// subscriber (a flow's condition step).
 //
 // # SQL
 //

@@ -1,6 +1,10 @@
 package segments
 
-import "context"
+import (
+	"context"
+
+	"github.com/treu-mail/treu/subscribers"
+)
 
 // MembersWhere is the SQL expression over `subscribers AS s` that selects a
 // segment's members as its count shows them now (active on any list, not
@@ -11,5 +15,5 @@ func (st *Store) MembersWhere(ctx context.Context, id int64) (string, []any, err
 	if err != nil {
 		return "", nil, err
 	}
-	return audienceWhere(&seg.Rule, nil, st.db.Now())
+	return audienceWhere(&seg.Rule, subscribers.Mailing{}, st.db.Now())
 }

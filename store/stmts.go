@@ -24,6 +24,11 @@ type stmtCache struct {
 // a transaction holds. On an error the statements prepared so far stay, and
 // the rest are parsed per use until a later Prepare succeeds.
 func (db *DB) Prepare(ctx context.Context, qs ...string) error {
+	if db.dialect == Postgres {
+		// pgx prepares and caches each statement per connection by itself;
+		// the Cached methods fall back to the (rebinding) plain ones.
+		return nil
+	}
 	for _, q := range qs {
 		db.stmts.mu.RLock()
 		_, ok := db.stmts.m[q]

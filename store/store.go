@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -23,7 +24,8 @@ var migrations embed.FS
 type DB struct {
 	*sql.DB         // read-only pool
 	w       *sql.DB // the one writer
-	path    string
+	path    string  // the SQLite file; "" on PostgreSQL
+	dialect Dialect
 	stmts   stmtCache // statements prepared on w (stmts.go)
 	// Now is the clock every package reads through the store, so a test can fix time.
 	Now func() time.Time
@@ -41,7 +43,12 @@ type Tx struct {
 
 // Open opens (creating if needed) the database at path and applies migrations.
 // The database and its -wal and -shm files are readable by their owner only.
+// A path that is a postgres:// or postgresql:// URL opens PostgreSQL instead
+// (postgres.go).
 func Open(ctx context.Context, path string) (*DB, error) {
+	if IsPostgresURL(path) {
+		return openPostgres(ctx, path)
+	}
 	// foreign_keys: SQLite does not check foreign keys unless asked, per connection.
 	// journal_mode WAL: readers do not block the writer and the writer does not block readers.
 	// busy_timeout: a checkpoint or a backup may hold a lock briefly; wait instead of failing.
@@ -98,10 +105,13 @@ func pathEscape(p string) string {
 // Close closes both pools.
 func (db *DB) Close() error {
 	db.closeStmts()
+	if db.w == db.DB {
+		return db.DB.Close() // PostgreSQL: one pool
+	}
 	return errors.Join(db.DB.Close(), db.w.Close())
 }
 
-// Path is the database file.
+// Path is the database file; "" on PostgreSQL.
 func (db *DB) Path() string { return db.path }
 
 // Tx runs fn in a write transaction and commits when fn returns nil.
@@ -128,6 +138,9 @@ func (db *DB) Writer() *sql.DB { return db.w }
 
 // Backup writes a consistent copy of the database to path while it is in use.
 func (db *DB) Backup(ctx context.Context, path string) error {
+	if db.dialect == Postgres {
+		return errors.New("store: backup: on PostgreSQL use pg_dump (or the provider's backups)")
+	}
 	// VACUUM INTO reads one snapshot and writes a compact copy. It runs on a
 	// connection of its own: the read pool is query_only, and the writer must
 	// stay free for requests while a large copy is written.
@@ -190,7 +203,15 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// IsUniqueViolation reports whether err is a UNIQUE constraint failure.
+// IsUniqueViolation reports whether err is a UNIQUE constraint failure, on
+// either engine.
 func IsUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" // unique_violation
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

@@ -38,6 +38,10 @@
 // together in one transaction (store.GroupCommit); each caller still
 // returns only after the commit that holds its subscriber and mail.
 //
+// Flows change a subscriber through automation.go, in the flow's
+// transaction: AutomationList (add to a private list, remove from any;
+// logged with channel "flow") and SetAttribute (Update's limits).
+//
 // Bulk imports (package imports) go through Importer (batch.go): Enroll's
 // rules for proven consent, written a batch at a time in the caller's
 // transaction. ExportCSV (csvexport.go) streams subscribers as CSV.
@@ -54,8 +58,17 @@
 // Status model: a subscriber is pending, active or unsubscribed; each list
 // membership is pending (asked for, not confirmed), active or unsubscribed.
 // Marketing mail goes only to active subscribers on active memberships whose
-// address is not suppressed. That rule is written once, in marketing.go
-// (MarketingWhere for SQL, Recipients and Lookup for batches and typed
-// addresses), and segments, campaigns, flows and txmail all call it; a
-// table test in cmd/treu feeds the same fixtures through every path.
+// address is not suppressed and whose legal basis is consent, or
+// existing_customer where the mailing allows it (Mailing.ExistingCustomers).
+// That rule is written once, in marketing.go (MarketingWhere and
+// MarketingWhereFor for SQL, Recipients, RecipientsFor and Lookup for
+// batches and typed addresses), and segments, campaigns, flows and txmail
+// all call it; a table test in cmd/treu feeds the same fixtures through
+// every path.
+//
+// Legal basis (subscribers.legal_basis): consent, or existing_customer (UWG
+// § 7 (3)): enrolled with the sale that brought the address (EnrollInput
+// LegalBasis, OrderID, Notice), active at once without double opt-in, logged
+// as the consent action existing_customer. A confirmed opt-in or an import of
+// proof of consent makes the basis consent; the basis never moves down.
 package subscribers

@@ -25,6 +25,13 @@ type EnrollInput struct {
 	// (tracking.go); TrackingText is the consent text they saw.
 	Tracking     bool   `json:"tracking"`
 	TrackingText string `json:"tracking_text"`
+	// LegalBasis: "consent" (the default) or "existing_customer" (UWG § 7
+	// (3): the address came with a sale). An existing customer is active at
+	// once, without double opt-in, and needs OrderID or Notice: the sale,
+	// or the notice the customer was given there; both go into the consent log.
+	LegalBasis string `json:"legal_basis"`
+	OrderID    string `json:"order_id"`
+	Notice     string `json:"notice"`
 }
 
 // enrollment is an EnrollInput that passed validation.
@@ -36,6 +43,7 @@ type enrollment struct {
 	meta                            Meta
 	tracking                        bool
 	trackingText                    string
+	basis, orderID                  string
 }
 
 func (s *Service) validateEnroll(ctx context.Context, in EnrollInput, meta Meta) (enrollment, error) {
@@ -67,7 +75,13 @@ func (s *Service) validateEnroll(ctx context.Context, in EnrollInput, meta Meta)
 			return e, err
 		}
 	}
-	if !e.doi && (in.Consent == nil || e.consent.Text == "") {
+	if e.basis, e.orderID, err = validateBasis(in, &e.consent); err != nil {
+		return e, err
+	}
+	if e.basis == BasisExistingCustomer {
+		e.doi = false // the sale is the ground; there is no consent to confirm
+	}
+	if !e.doi && e.basis == BasisConsent && (in.Consent == nil || e.consent.Text == "") {
 		return e, errs.Invalidf("consent", "double_optin false needs the consent proof (consent.text at least)")
 	}
 	if e.trackingText, err = validateTracking(in); err != nil {
@@ -87,14 +101,52 @@ func (s *Service) validateEnroll(ctx context.Context, in EnrollInput, meta Meta)
 	return e, nil
 }
 
+// validateBasis checks the legal basis fields. For an existing customer the
+// notice becomes the consent text (what the customer was told at the sale).
+func validateBasis(in EnrollInput, c *ConsentInput) (basis, orderID string, err error) {
+	switch in.LegalBasis {
+	case "", BasisConsent:
+		if in.OrderID != "" || in.Notice != "" {
+			return "", "", errs.Invalidf("legal_basis", "order_id and notice are for legal_basis existing_customer")
+		}
+		return BasisConsent, "", nil
+	case BasisExistingCustomer:
+	default:
+		return "", "", errs.Invalidf("legal_basis", "legal_basis is consent or existing_customer")
+	}
+	if in.DoubleOptIn != nil && *in.DoubleOptIn {
+		return "", "", errs.Invalidf("double_optin", "an existing customer is enrolled without double opt-in")
+	}
+	if orderID, err = cleanText("order_id", in.OrderID, maxSource, false); err != nil {
+		return "", "", err
+	}
+	notice, err := cleanText("notice", in.Notice, maxConsentText, true)
+	if err != nil {
+		return "", "", err
+	}
+	if orderID == "" && notice == "" {
+		return "", "", errs.Invalidf("order_id", "an existing customer needs the sale: order_id, or the notice the customer was given")
+	}
+	if notice != "" {
+		c.Text = notice
+	}
+	return BasisExistingCustomer, orderID, nil
+}
+
 func (e *enrollment) consentRow(action, detail string) consentRow {
+	if e.basis == BasisExistingCustomer && (action == ActionImported || action == ActionSignup) {
+		action = ActionExistingCustomer
+		if e.orderID != "" {
+			detail += "; order_id=" + e.orderID
+		}
+	}
 	return consentRow{action: action, channel: e.meta.Channel, source: e.consent.Source, text: e.consent.Text,
 		ip: e.consent.IP, ua: e.consent.UserAgent, detail: detail}
 }
 
 const insertSubscriber = `INSERT INTO subscribers
-	(email, email_key, name, locale, attributes, status, created_at, updated_at, confirmed_at, confirm_sent_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(email, email_key, name, locale, attributes, status, created_at, updated_at, confirmed_at, confirm_sent_at, legal_basis)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const selectIDByKey = `SELECT id FROM subscribers WHERE email_key = ?`
 
@@ -179,7 +231,7 @@ func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (su
 		return sub, false, fmt.Errorf("subscribers: look up: %w", err)
 	}
 	res, err := tx.ExecCached(ctx, insertSubscriber, e.email, e.key, e.name, e.locale, e.attrs,
-		status, now, now, confirmedAt, sentAt)
+		status, now, now, confirmedAt, sentAt, e.basis)
 	if err == nil {
 		id, err = res.LastInsertId()
 	}
@@ -205,7 +257,7 @@ func (s *Service) enrollTx(ctx context.Context, tx *store.Tx, e *enrollment) (su
 	}
 	sub = Subscriber{ID: id, Email: e.email, Name: e.name, Locale: e.locale, Status: status,
 		Attributes: json.RawMessage(e.attrs), CreatedAt: unixTime(now), UpdatedAt: unixTime(now),
-		Lists: make([]Membership, len(e.lists))}
+		Lists: make([]Membership, len(e.lists)), LegalBasis: e.basis}
 	if !e.doi {
 		sub.ConfirmedAt = &sub.CreatedAt
 	}
@@ -233,12 +285,31 @@ func (s *Service) reenroll(ctx context.Context, tx *store.Tx, e *enrollment) (Su
 	}
 	now := tx.Now.Unix()
 	if !e.doi {
+		if e.basis == BasisConsent && r.basis == BasisExistingCustomer && r.status != StatusUnsubscribed {
+			// Proof of consent (an import) turns an existing customer into a
+			// consenting subscriber.
+			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET legal_basis = 'consent', updated_at = ? WHERE id = ?`, now, r.id); err != nil {
+				return Subscriber{}, fmt.Errorf("subscribers: basis of %d: %w", r.id, err)
+			}
+			if len(missing) == 0 && r.status == StatusActive {
+				if err := s.addConsents(ctx, tx, r.id, e.consentRow(ActionImported, "legal_basis=consent")); err != nil {
+					return Subscriber{}, err
+				}
+				return load(ctx, tx, byID(r.id))
+			}
+		}
 		if r.status == StatusUnsubscribed || (r.status == StatusActive && len(missing) == 0) {
 			return load(ctx, tx, byID(r.id))
 		}
+		// A sale adds no lists to someone who consented: their consent
+		// covers what they chose, and the basis never moves down.
+		if e.basis == BasisExistingCustomer && r.status == StatusActive && r.basis == BasisConsent {
+			return load(ctx, tx, byID(r.id))
+		}
 		if r.status == StatusPending {
-			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = 'active', confirmed_at = ?, updated_at = ? WHERE id = ?`,
-				now, now, r.id); err != nil {
+			// Proof of consent (an import) makes an existing customer a consenting subscriber.
+			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = 'active', confirmed_at = ?, updated_at = ?, legal_basis = ? WHERE id = ?`,
+				now, now, e.basis, r.id); err != nil {
 				return Subscriber{}, fmt.Errorf("subscribers: activate %d: %w", r.id, err)
 			}
 		}
@@ -364,6 +435,13 @@ func (s *Service) Confirm(ctx context.Context, token string, meta Meta) (Subscri
 			}
 			if len(slugs) > 0 {
 				detail = "lists=" + slugsOf(slugs)
+			}
+		}
+		if (activated || detail != "") && r.basis != BasisConsent {
+			// A confirmed opt-in is consent: the customer is mailed as a
+			// subscriber from now on, not as an existing customer.
+			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET legal_basis = 'consent' WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("subscribers: basis of %d: %w", id, err)
 			}
 		}
 		if activated || detail != "" {

@@ -15,7 +15,10 @@ import (
 // for a set of lists:
 //
 //	the subscriber is active, has an active subscription to at least one of
-//	the lists, and their address (email_key) is not suppressed.
+//	the lists, their address (email_key) is not suppressed, and their legal
+//	basis is consent, or existing_customer where the mailing allows that
+//	basis (Mailing.ExistingCustomers: UWG § 7 (3), the shop's own similar
+//	products only, with the objection notice in the footer).
 //
 // It exists in two forms that must agree, and a table test feeds the same
 // fixtures through both and through every caller (marketing_test.go):
@@ -30,7 +33,23 @@ const (
 	SkipPending      = "pending"      // never confirmed
 	SkipUnsubscribed = "unsubscribed" // not active, or on none of the lists
 	SkipSuppressed   = "suppressed"   // the address is suppressed (Recipient.Suppression says why)
+	SkipBasis        = "basis"        // an existing customer (no consent), and the mailing is not for them
 )
+
+// Legal bases of marketing mail (subscribers.legal_basis).
+const (
+	BasisConsent          = "consent"           // double opt-in, or imported proof of consent
+	BasisExistingCustomer = "existing_customer" // UWG § 7 (3): the address came with a sale
+)
+
+// Mailing is what the marketing rule needs to know about a mail: the lists it
+// is for (slugs) and whether it may reach existing customers, who gave no
+// consent (only a mailing about the shop's own similar products may, and says
+// so: a campaign's or flow's existing_customers setting).
+type Mailing struct {
+	Lists             []string
+	ExistingCustomers bool
+}
 
 // MarketingWhere is the marketing rule as a boolean SQL expression over
 // `subscribers AS s`, for lists (slugs; none means any list, which only a
@@ -39,6 +58,13 @@ const (
 // so the per-row hash runs only for rows that passed everything else.
 // Subquery aliases start with mk_.
 func MarketingWhere(lists []string, and string, andArgs ...any) (string, []any) {
+	return MarketingWhereFor(Mailing{Lists: lists}, and, andArgs...)
+}
+
+// MarketingWhereFor is MarketingWhere for a mailing that may also reach
+// existing customers (m.ExistingCustomers).
+func MarketingWhereFor(m Mailing, and string, andArgs ...any) (string, []any) {
+	lists := m.Lists
 	var b strings.Builder
 	var args []any
 	// The unary + keeps SQLite from using the status index: without ANALYZE
@@ -52,6 +78,9 @@ func MarketingWhere(lists []string, and string, andArgs ...any) (string, []any) 
 		args = append(args, store.JSONStrings(lists))
 	}
 	b.WriteString(")")
+	if !m.ExistingCustomers {
+		b.WriteString(" AND s.legal_basis = 'consent'")
+	}
 	if and != "" {
 		b.WriteString(" AND (" + and + ")")
 		args = append(args, andArgs...)
@@ -71,11 +100,16 @@ type Recipient struct {
 	Skip                     string // "" when the marketing rule holds; else a Skip* constant
 	Suppression              string // the suppression's reason when suppressed: SuppressErased, SuppressBounce, SuppressComplaint
 	Status                   string // the subscriber's status
+	Basis                    string // the legal basis: BasisConsent or BasisExistingCustomer
 	ListedActive, Suppressed bool
 }
 
 // May reports whether the marketing rule holds.
 func (r Recipient) May() bool { return r.Skip == "" }
+
+// ExistingCustomer reports whether the subscriber is mailed as an existing
+// customer: such a mail carries the objection notice (templates.Data.ExistingCustomer).
+func (r Recipient) ExistingCustomer() bool { return r.Basis == BasisExistingCustomer }
 
 // Undeliverable reports whether no mail at all, transactional included, should
 // go to the address: it bounced permanently, and another try only harms the
@@ -88,11 +122,17 @@ func (r Recipient) Undeliverable() bool { return r.Suppression == SuppressBounce
 // missing from the map. Two reads, none per subscriber: the addresses are
 // hashed here rather than in SQL, and the suppressions looked up in one go.
 func Recipients(ctx context.Context, q Querier, ids []int64, lists []string) (map[int64]Recipient, error) {
+	return RecipientsFor(ctx, q, ids, Mailing{Lists: lists})
+}
+
+// RecipientsFor is Recipients for a mailing that may also reach existing
+// customers (m.ExistingCustomers).
+func RecipientsFor(ctx context.Context, q Querier, ids []int64, m Mailing) (map[int64]Recipient, error) {
 	out := make(map[int64]Recipient, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	byHash, err := loadRecipients(ctx, q, out, `s.id IN (SELECT value FROM json_each(?))`, store.JSONInts(ids), lists)
+	byHash, err := loadRecipients(ctx, q, out, `s.id IN (SELECT value FROM json_each(?))`, store.JSONInts(ids), m)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +141,8 @@ func Recipients(ctx context.Context, q Querier, ids []int64, lists []string) (ma
 
 // Lookup checks one address typed by a person (a test send, a transactional
 // mail): the subscriber with that address, if any (found), and the marketing
-// rule for lists (none: any list). An address without a subscriber (never
+// rule for lists (none: any list; an existing customer is skipped with
+// SkipBasis, since a typed address is no mailing that chose them). An address without a subscriber (never
 // enrolled, or erased) comes back with ID 0, Skip SkipUnsubscribed, and its
 // suppression. An invalid address is an errs.Invalid naming field.
 func Lookup(ctx context.Context, q Querier, field, addr string, lists []string) (r Recipient, found bool, err error) {
@@ -114,14 +155,14 @@ func Lookup(ctx context.Context, q Querier, field, addr string, lists []string) 
 	}
 	key := emailKey(norm)
 	out := make(map[int64]Recipient, 1)
-	if _, err := loadRecipients(ctx, q, out, `s.email_key = ?`, key, lists); err != nil {
+	if _, err := loadRecipients(ctx, q, out, `s.email_key = ?`, key, Mailing{Lists: lists}); err != nil {
 		return Recipient{}, false, err
 	}
 	for _, r = range out {
 		found = true
 	}
 	if !found {
-		r = Recipient{Email: norm, Skip: SkipUnsubscribed, Attributes: "{}"}
+		r = Recipient{Email: norm, Skip: SkipUnsubscribed, Attributes: "{}", Basis: BasisConsent}
 	}
 	sup, err := suppressedHashes(ctx, q, []string{emailHash(key)})
 	if err != nil {
@@ -137,8 +178,10 @@ func Lookup(ctx context.Context, q Querier, field, addr string, lists []string) 
 }
 
 // loadRecipients reads the subscribers matching where (over s, one arg) into
-// out with the list part of the rule decided, and returns their email hashes.
-func loadRecipients(ctx context.Context, q querier, out map[int64]Recipient, where string, arg any, lists []string) (map[string]int64, error) {
+// out with the list and basis parts of the rule decided, and returns their
+// email hashes.
+func loadRecipients(ctx context.Context, q querier, out map[int64]Recipient, where string, arg any, m Mailing) (map[string]int64, error) {
+	lists := m.Lists
 	listed := `EXISTS (SELECT 1 FROM subscriptions AS mk_sub WHERE mk_sub.subscriber_id = s.id AND mk_sub.status = 'active')`
 	args := []any{arg}
 	if len(lists) > 0 {
@@ -146,7 +189,7 @@ func loadRecipients(ctx context.Context, q querier, out map[int64]Recipient, whe
 			AND mk_sub.list_id IN (SELECT mk_l.id FROM lists AS mk_l WHERE mk_l.slug IN (SELECT value FROM json_each(?))))`
 		args = []any{store.JSONStrings(lists), arg}
 	}
-	rows, err := q.QueryContext(ctx, `SELECT s.id, s.email, s.email_key, s.name, s.locale, s.attributes, s.tracking, s.status, `+listed+`
+	rows, err := q.QueryContext(ctx, `SELECT s.id, s.email, s.email_key, s.name, s.locale, s.attributes, s.tracking, s.status, s.legal_basis, `+listed+`
 		FROM subscribers AS s WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("subscribers: load recipients: %w", err)
@@ -158,7 +201,7 @@ func loadRecipients(ctx context.Context, q querier, out map[int64]Recipient, whe
 			r   Recipient
 			key string
 		)
-		if err := rows.Scan(&r.ID, &r.Email, &key, &r.Name, &r.Locale, &r.Attributes, &r.Tracking, &r.Status, &r.ListedActive); err != nil {
+		if err := rows.Scan(&r.ID, &r.Email, &key, &r.Name, &r.Locale, &r.Attributes, &r.Tracking, &r.Status, &r.Basis, &r.ListedActive); err != nil {
 			return nil, fmt.Errorf("subscribers: load recipients: %w", err)
 		}
 		switch {
@@ -166,6 +209,8 @@ func loadRecipients(ctx context.Context, q querier, out map[int64]Recipient, whe
 			r.Skip = SkipPending
 		case r.Status != "active" || !r.ListedActive:
 			r.Skip = SkipUnsubscribed
+		case r.Basis != BasisConsent && !m.ExistingCustomers:
+			r.Skip = SkipBasis
 		}
 		byHash[emailHash(key)] = r.ID
 		out[r.ID] = r

@@ -30,15 +30,16 @@ type row struct {
 	created, updated                       int64
 	confirmed, confirmSent, unsubscribedAt sql.NullInt64
 	tracking                               bool
+	basis                                  string
 }
 
 const rowColumns = `id, email, email_key, name, locale, status, attributes, created_at, updated_at,
-	confirmed_at, confirm_sent_at, unsubscribed_at, tracking`
+	confirmed_at, confirm_sent_at, unsubscribed_at, tracking, legal_basis`
 
 func scanRow(sc interface{ Scan(...any) error }) (row, error) {
 	var r row
 	err := sc.Scan(&r.id, &r.email, &r.key, &r.name, &r.locale, &r.status, &r.attrs, &r.created, &r.updated,
-		&r.confirmed, &r.confirmSent, &r.unsubscribedAt, &r.tracking)
+		&r.confirmed, &r.confirmSent, &r.unsubscribedAt, &r.tracking, &r.basis)
 	return r, err
 }
 
@@ -143,6 +144,7 @@ func (r row) subscriber(ms []membership) Subscriber {
 	s := Subscriber{
 		ID: r.id, Email: r.email, Name: r.name, Locale: r.locale, Status: r.status,
 		Tracking:    r.tracking,
+		LegalBasis:  r.basis,
 		Attributes:  []byte(r.attrs),
 		Lists:       make([]Membership, 0, len(ms)),
 		CreatedAt:   unixTime(r.created),

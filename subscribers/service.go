@@ -43,6 +43,10 @@ const (
 	ActionPreferences      = "preferences"
 	ActionUnsubscribed     = "unsubscribed"
 	ActionResubscribed     = "resubscribed"
+	// ActionExistingCustomer: enrolled as an existing customer (UWG § 7 (3));
+	// the consent text is the notice the customer was given at the sale, the
+	// detail names the sale (order_id=).
+	ActionExistingCustomer = "existing_customer"
 )
 
 // Limits of the pending state: German courts and the GDPR want unconfirmed
@@ -225,8 +229,10 @@ type Subscriber struct {
 	UpdatedAt   time.Time       `json:"updated_at"`
 	ConfirmedAt *time.Time      `json:"confirmed_at,omitempty"`
 	// Tracking: consented to per-person opens and clicks (tracking.go).
-	Tracking bool      `json:"tracking"`
-	Consents []Consent `json:"consents,omitempty"`
+	Tracking bool `json:"tracking"`
+	// LegalBasis of marketing mail: BasisConsent or BasisExistingCustomer.
+	LegalBasis string    `json:"legal_basis"`
+	Consents   []Consent `json:"consents,omitempty"`
 }
 
 // Membership is one list of a subscriber. Status pending: asked for under

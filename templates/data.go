@@ -14,12 +14,28 @@ type Data struct {
 	Coupon              string // the code assigned in a flow step with a coupon pool
 	Cart                *Cart  // the abandoned cart in cart-abandonment steps; nil elsewhere
 
+	// ExistingCustomer: the recipient is mailed as an existing customer
+	// (UWG § 7 (3)), so the footer says why and that they may object at any
+	// time, at no cost beyond base rates, with the unsubscribe link.
+	ExistingCustomer bool
+
+	// Points is the recipient's bonus points balance (package loyalty; 0
+	// when points are off), ReferralURL their recommend-a-friend link.
+	Points      int64
+	ReferralURL string
+
 	// ConfirmURL is set only for the double opt-in mail (see SystemMail).
 	ConfirmURL string
 
 	// Data is what a transactional mail's request carried, so a template
 	// reads {{ .Data.order_id }}; nil elsewhere.
 	Data map[string]any
+
+	// Event is the event that started a flow run (the shop event as posted
+	// to /api/events, a stage change), so a flow mail reads
+	// {{ .Event.order.id }} or {{ .Event.data.tracking_url }}; nil elsewhere.
+	// A field the event lacks prints nothing.
+	Event map[string]any
 }
 
 // recipientData is Data under another name, so that the view can embed it
@@ -99,6 +115,7 @@ type Shop struct {
 type Strings struct {
 	Lang        string // "de" or "en", for <html lang>
 	Reason      string // why the recipient gets this mail, naming the shop
+	Customer    string // Reason for an existing customer, with the objection notice
 	Preferences string
 	Unsubscribe string
 }
@@ -106,15 +123,21 @@ type Strings struct {
 func footerStrings(lang, shop string) *Strings {
 	if lang == "de" {
 		return &Strings{
-			Lang:        "de",
-			Reason:      "Sie erhalten diese E-Mail, weil Sie sich bei " + shop + " angemeldet haben.",
+			Lang:   "de",
+			Reason: "Sie erhalten diese E-Mail, weil Sie sich bei " + shop + " angemeldet haben.",
+			Customer: "Sie erhalten diese E-Mail als Kundin oder Kunde von " + shop + ", weil Sie dort eingekauft haben. " +
+				"Sie können der Verwendung Ihrer E-Mail-Adresse für Werbung jederzeit widersprechen, ohne dass hierfür " +
+				"andere als die Übermittlungskosten nach den Basistarifen entstehen: Ein Klick auf „Abmelden“ genügt.",
 			Preferences: "Einstellungen ändern",
 			Unsubscribe: "Abmelden",
 		}
 	}
 	return &Strings{
-		Lang:        "en",
-		Reason:      "You receive this mail because you subscribed at " + shop + ".",
+		Lang:   "en",
+		Reason: "You receive this mail because you subscribed at " + shop + ".",
+		Customer: "You receive this mail as a customer of " + shop + ", because you bought there. " +
+			"You may object to the use of your address for advertising at any time, at no cost other than " +
+			"the transmission costs at base rates: one click on “Unsubscribe” is enough.",
 		Preferences: "Manage preferences",
 		Unsubscribe: "Unsubscribe",
 	}
@@ -144,10 +167,13 @@ func samples() []*Data {
 			Locale:         "de",
 			Attributes:     map[string]any{"city": "Berlin", "vip": true, "points": 120},
 			Data:           map[string]any{"order_id": "1001", "items": []any{map[string]any{"name": "Tee"}}},
+			Event:          map[string]any{"type": "order.placed", "order": map[string]any{"id": "1001", "total": 59.8}},
 			UnsubscribeURL: "https://shop.example/unsubscribe/t",
 			PreferencesURL: "https://shop.example/preferences/t",
 			ConfirmURL:     "https://shop.example/confirm/t",
 			Coupon:         "WELCOME10",
+			Points:         120,
+			ReferralURL:    "https://shop.example/r/t",
 			Cart: &Cart{
 				ID: "c1", URL: "https://shop.example/cart/c1", Currency: "EUR", Total: 59.8,
 				Items: []Item{{SKU: "s1", Name: "Tee", Price: 29.9, Quantity: 2,

@@ -34,7 +34,13 @@
 // (Impressum, preference and unsubscribe links) is always in the mail: where
 // a layout places {{ footer }}, or else before its </body>, or at its end; a
 // {{ footer }} inside a condition, or one the rendered HTML does not show, is
-// refused (footer.go). Besides the
+// refused (footer.go). A recipient mailed as an existing customer (UWG § 7
+// (3), Data.ExistingCustomer) gets, instead of the sign-up reason, the
+// footer's notice that they may object at any time at no cost beyond base
+// rates (Strings.Customer), in their language. Data.Points and
+// Data.ReferralURL come from package loyalty through the LoyaltyOf hook of
+// the senders, which read them only for mails that print them
+// (Template.UsesLoyalty). Besides the
 // recipient's Data a layout sees .Subject, .Preheader, .Shop (Name, LogoURL,
 // Impressum lines) and .L (the footer strings in the recipient's language).
 //

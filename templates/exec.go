@@ -435,15 +435,18 @@ type accessors struct {
 // data holds, as text/template resolves them (the view's own Cart shadows
 // Data.Cart).
 var fields = map[string]*accessors{
-	"Email":          {data: func(d *Data) value { return strV(d.Email) }},
-	"Name":           {data: func(d *Data) value { return strV(d.Name) }, item: func(i *Item) value { return strV(i.Name) }, shop: func(s *Shop) value { return strV(s.Name) }},
-	"Locale":         {data: func(d *Data) value { return strV(d.Locale) }},
-	"UnsubscribeURL": {data: func(d *Data) value { return strV(d.UnsubscribeURL) }},
-	"PreferencesURL": {data: func(d *Data) value { return strV(d.PreferencesURL) }},
-	"Coupon":         {data: func(d *Data) value { return strV(d.Coupon) }},
-	"ConfirmURL":     {data: func(d *Data) value { return strV(d.ConfirmURL) }},
-	"Attributes":     {data: func(d *Data) value { return value{k: kAny, a: d.Attributes} }},
-	"FirstName":      {data: func(d *Data) value { return strV(d.FirstName()) }},
+	"Email":            {data: func(d *Data) value { return strV(d.Email) }},
+	"Name":             {data: func(d *Data) value { return strV(d.Name) }, item: func(i *Item) value { return strV(i.Name) }, shop: func(s *Shop) value { return strV(s.Name) }},
+	"Locale":           {data: func(d *Data) value { return strV(d.Locale) }},
+	"UnsubscribeURL":   {data: func(d *Data) value { return strV(d.UnsubscribeURL) }},
+	"PreferencesURL":   {data: func(d *Data) value { return strV(d.PreferencesURL) }},
+	"Coupon":           {data: func(d *Data) value { return strV(d.Coupon) }},
+	"ConfirmURL":       {data: func(d *Data) value { return strV(d.ConfirmURL) }},
+	"Attributes":       {data: func(d *Data) value { return value{k: kAny, a: d.Attributes} }},
+	"FirstName":        {data: func(d *Data) value { return strV(d.FirstName()) }},
+	"ExistingCustomer": {data: func(d *Data) value { return boolV(d.ExistingCustomer) }},
+	"Points":           {data: func(d *Data) value { return value{k: kInt, n: int(d.Points)} }},
+	"ReferralURL":      {data: func(d *Data) value { return strV(d.ReferralURL) }},
 	"Cart": {
 		view: func(v *view) value { return value{k: kAny, a: v.Cart} },
 		data: func(d *Data) value { return value{k: kAny, a: d.Cart} },
@@ -466,6 +469,7 @@ var fields = map[string]*accessors{
 	"Impressum":   {shop: func(s *Shop) value { return value{k: kLines, a: s} }},
 	"Lang":        {strs: func(s *Strings) value { return strV(s.Lang) }},
 	"Reason":      {strs: func(s *Strings) value { return strV(s.Reason) }},
+	"Customer":    {strs: func(s *Strings) value { return strV(s.Customer) }},
 	"Preferences": {strs: func(s *Strings) value { return strV(s.Preferences) }},
 	"Unsubscribe": {strs: func(s *Strings) value { return strV(s.Unsubscribe) }},
 }

@@ -20,7 +20,7 @@ import (
 const footerHTML = `<table role="presentation" class="container" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;max-width:600px;background-color:#ffffff">
 <tr><td class="footer" style="padding:24px 32px;font-family:Helvetica, Arial, sans-serif;font-size:12px;line-height:1.5;color:#71717a">
 <p style="margin:0 0 8px 0"><strong>{{ .Shop.Name }}</strong>{{ range .Shop.Impressum }}<br>{{ . }}{{ end }}</p>
-{{ if .UnsubscribeURL }}<p style="margin:0 0 8px 0">{{ .L.Reason }}</p>
+{{ if .UnsubscribeURL }}<p style="margin:0 0 8px 0">{{ if .ExistingCustomer }}{{ .L.Customer }}{{ else }}{{ .L.Reason }}{{ end }}</p>
 <p style="margin:0 0 8px 0">{{ if .PreferencesURL }}<a href="{{ .PreferencesURL }}" style="color:#71717a;text-decoration:underline">{{ .L.Preferences }}</a> · {{ end }}<a href="{{ .UnsubscribeURL }}" style="color:#71717a;text-decoration:underline">{{ .L.Unsubscribe }}</a></p>{{ end }}
 </td></tr>
 </table>`

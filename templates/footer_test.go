@@ -84,3 +84,39 @@ func TestUsesCoupon(t *testing.T) {
 		}
 	}
 }
+
+// An existing customer (UWG § 7 (3)) is told in the footer, in their
+// language, why they get the mail and that they may object at any time at
+// no cost beyond base rates; a subscriber who consented is not. Both the
+// fast and the standard executor (RenderTo, Render) agree; {{ .Points }}
+// and {{ .ReferralURL }} print the loyalty fields.
+func TestFooterExistingCustomer(t *testing.T) {
+	tpl := mustCompile(t, Source{Subject: "s", Markdown: "Punkte: {{ .Points }} {{ .ReferralURL }}", Footer: footer})
+	for _, tc := range []struct {
+		locale   string
+		existing bool
+		want     string
+	}{
+		{"de", true, "Basistarifen"}, {"en", true, "base rates"},
+		{"de", false, "angemeldet haben"}, {"en", false, "you subscribed at"},
+	} {
+		d := &Data{Locale: tc.locale, UnsubscribeURL: "https://treu.example/unsubscribe/x", ExistingCustomer: tc.existing,
+			Points: 250, ReferralURL: "https://treu.example/r/abc"}
+		var b Buffers
+		if err := tpl.RenderTo(&b, d); err != nil {
+			t.Fatal(err)
+		}
+		slow := mustRender(t, tpl, d)
+		for name, text := range map[string]string{"HTML": b.HTML.String(), "text": b.Text.String(), "Render HTML": slow.HTML, "Render text": slow.Text} {
+			if !strings.Contains(text, tc.want) {
+				t.Errorf("%s %v %s lacks %q:\n%s", tc.locale, tc.existing, name, tc.want, text)
+			}
+			if other := "Basistarifen"; !tc.existing && strings.Contains(text, other) {
+				t.Errorf("%s consent %s carries the existing-customer notice", tc.locale, name)
+			}
+			if !strings.Contains(text, "Punkte: 250 https://treu.example/r/abc") {
+				t.Errorf("%s lacks points and referral link:\n%s", name, text)
+			}
+		}
+	}
+}

@@ -52,7 +52,8 @@ type Template struct {
 	lang      string        // fallback language
 	fast      *[2]fastParts // de, en; nil: use the templates above (exec.go)
 
-	usesCoupon bool // see UsesCoupon
+	usesCoupon  bool // see UsesCoupon
+	usesLoyalty bool // see UsesLoyalty
 }
 
 //go:embed layout.html
@@ -68,7 +69,7 @@ const textFooter = `
 {{ .Shop.Name }}{{ range .Shop.Impressum }}
 {{ . }}{{ end }}
 {{ if .UnsubscribeURL }}
-{{ .L.Reason }}
+{{ if .ExistingCustomer }}{{ .L.Customer }}{{ else }}{{ .L.Reason }}{{ end }}
 {{ if .PreferencesURL }}{{ .L.Preferences }}: {{ .PreferencesURL }}
 {{ end }}{{ .L.Unsubscribe }}: {{ .UnsubscribeURL }}
 {{ end }}`
@@ -177,6 +178,8 @@ func Compile(src Source) (*Template, error) {
 		return nil, err
 	}
 	t.usesCoupon = usesField("Coupon", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree)
+	t.usesLoyalty = usesField("Points", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree) ||
+		usesField("ReferralURL", t.subject.Tree, t.preheader.Tree, t.text.Tree, t.html.Tree)
 	t.fast = t.compileFast()
 	if t.fast != nil && !t.fastAgrees() {
 		t.fast = nil

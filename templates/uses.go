@@ -1,11 +1,28 @@
 package templates
 
-import "text/template/parse"
+import (
+	"context"
+	"text/template/parse"
+)
 
 // UsesCoupon says whether the mail prints {{ .Coupon }} anywhere (subject,
 // preheader, Markdown or layout), so a sender can refuse a mail that would
 // go out with an empty code: a coupon needs a pool to come from.
 func (t *Template) UsesCoupon() bool { return t.usesCoupon }
+
+// UsesLoyalty says whether the mail prints {{ .Points }} or
+// {{ .ReferralURL }}, so a sender reads the balances only for such mails.
+func (t *Template) UsesLoyalty() bool { return t.usesLoyalty }
+
+// Loyalty is what a mail shows of the bonus programme (package loyalty).
+type Loyalty struct {
+	Points      int64
+	ReferralURL string
+}
+
+// LoyaltyOf reads the bonus programme of subscribers; senders take it as a
+// hook (campaigns.Config.Loyalty, flows.Config.Loyalty) from cmd/treu.
+type LoyaltyOf func(ctx context.Context, ids []int64) (map[int64]Loyalty, error)
 
 func usesField(name string, trees ...*parse.Tree) bool {
 	found := false

@@ -29,6 +29,16 @@
 // within ScannerWindow (1 s) are a link scanner's. Both are stored, marked,
 // and reported apart from people's.
 //
+// People lists who did something with a mail (tracked opens and clicks,
+// unsubscribes, credited orders), for per-variant figures of A/B tests.
+//
+// Listeners: Config.OnClick hears of each click by a person inside the
+// transaction that records it (cmd/treu queues the link.clicked webhook), with
+// the subscriber only where the click is tied to one (tracking consent).
+// Until Click.Settled it may still prove a scanner's; then Config.OnScanner
+// gets its id in the later click's transaction. ParseMailKey reads a mail key
+// back into a campaign id or a flow and step.
+//
 // Revenue: an order placed within AttributionWindow (5 days) after a
 // person's last human click (or open) on a campaign or flow mail is credited
 // to that mail, once per order; an order that names a campaign

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,7 +164,69 @@ func (s *Service) applyHit(ctx context.Context, tx *store.Tx, x *hit) error {
 			return fmt.Errorf("tracking: mark scanner clicks on %s: %w", x.link.mail, err)
 		}
 	}
-	return nil
+	return s.told(ctx, tx, x, id, machine)
+}
+
+// Click is a click by a person, as OnClick hears of it.
+type Click struct {
+	ID   int64
+	URL  string // the link as the mail had it (without the UTM query)
+	Mail string // the mail key: "campaign:ID" or "flow:SLUG:STEP"
+	// What the mail key names: a campaign, or a flow's step (0-based).
+	CampaignID int64
+	Flow       string
+	Step       int
+	// SubscriberID only with the person's tracking consent; 0 otherwise.
+	SubscriberID int64
+	At           time.Time
+	// Settled is when the click can no longer turn out to be a link
+	// scanner's (At + ScannerWindow).
+	Settled time.Time
+}
+
+// told passes a click to OnClick unless it is a scanner's already, and the
+// clicks it showed to be a scanner's to OnScanner.
+func (s *Service) told(ctx context.Context, tx *store.Tx, x *hit, id int64, machine []int64) error {
+	var earlier []int64
+	self := false
+	for _, m := range machine {
+		if m == id {
+			self = true
+		} else {
+			earlier = append(earlier, m)
+		}
+	}
+	if s.cfg.OnScanner != nil && len(earlier) > 0 {
+		if err := s.cfg.OnScanner(ctx, tx, earlier); err != nil {
+			return err
+		}
+	}
+	if s.cfg.OnClick == nil || self {
+		return nil
+	}
+	c := Click{ID: id, URL: x.link.url, Mail: x.link.mail, SubscriberID: x.sub, At: x.at, Settled: x.at.Add(s.cfg.ScannerWindow)}
+	c.CampaignID, c.Flow, c.Step = ParseMailKey(x.link.mail)
+	return s.cfg.OnClick(ctx, tx, c)
+}
+
+// ParseMailKey reads a mail key: a campaign's id, or a flow's slug and step
+// (0-based). A key of neither form gives zeros.
+func ParseMailKey(key string) (campaignID int64, flow string, step int) {
+	if rest, ok := strings.CutPrefix(key, "campaign:"); ok {
+		if id, err := strconv.ParseInt(rest, 10, 64); err == nil && id > 0 {
+			return id, "", 0
+		}
+		return 0, "", 0
+	}
+	if rest, ok := strings.CutPrefix(key, "flow:"); ok {
+		i := strings.LastIndexByte(rest, ':')
+		if i > 0 {
+			if n, err := strconv.Atoi(rest[i+1:]); err == nil && n >= 0 {
+				return 0, rest[:i], n
+			}
+		}
+	}
+	return 0, "", 0
 }
 
 // recentClicks remembers each clicker's clicks of the last ScannerWindow per

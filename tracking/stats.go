@@ -3,6 +3,7 @@ package tracking
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -106,6 +107,36 @@ func (s *Service) Timeline(ctx context.Context, mail string, start time.Time, ho
 		} else {
 			out[h].Clicks = n
 		}
+	}
+	return out, rows.Err()
+}
+
+// MailRevenue is what orders credited to one mail brought in.
+type MailRevenue struct {
+	Mail    string  `json:"mail"` // "campaign:ID" or "flow:SLUG:STEP"
+	Kind    string  `json:"kind"` // "campaign" or "flow"
+	Orders  int64   `json:"orders"`
+	Revenue float64 `json:"revenue"`
+}
+
+// RevenueByMail sums the orders placed in [from, to) that were credited to a
+// mail (OrderPlaced: the campaign the shop named, else the last mail clicked
+// or opened within the attribution window), per mail, most revenue first.
+func (s *Service) RevenueByMail(ctx context.Context, from, to time.Time) ([]MailRevenue, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT mail, count(*), coalesce(sum(total), 0) FROM conversions
+		WHERE at >= ? AND at < ? GROUP BY mail ORDER BY 3 DESC, mail`, from.Unix(), to.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("tracking: revenue by mail: %w", err)
+	}
+	defer rows.Close()
+	var out []MailRevenue
+	for rows.Next() {
+		var m MailRevenue
+		if err := rows.Scan(&m.Mail, &m.Orders, &m.Revenue); err != nil {
+			return nil, fmt.Errorf("tracking: revenue by mail: %w", err)
+		}
+		m.Kind, _, _ = strings.Cut(m.Mail, ":")
+		out = append(out, m)
 	}
 	return out, rows.Err()
 }

@@ -41,6 +41,13 @@ type Config struct {
 	ScannerWindow time.Duration
 	// Now is the clock (default the store's).
 	Now func() time.Time
+	// OnClick, if set, hears of each click by a person inside the
+	// transaction that records it (cmd/treu: the link.clicked webhook). The
+	// click may yet turn out to be a link scanner's until Click.Settled;
+	// then OnScanner is called, in that later click's transaction, with the
+	// ids of the clicks to call off.
+	OnClick   func(ctx context.Context, tx *store.Tx, c Click) error
+	OnScanner func(ctx context.Context, tx *store.Tx, clickIDs []int64) error
 }
 
 func (c *Config) defaults() {

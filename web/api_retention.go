@@ -17,7 +17,7 @@ func (s *Server) retentionReport(c echo.Context) error {
 		return errs.NotFoundf("retention is not enabled")
 	}
 	ctx := c.Request().Context()
-	from, to, byDefault, err := retention.ParsePeriod(c.QueryParam("from"), c.QueryParam("to"), s.now())
+	from, to, byDefault, err := retention.ParsePeriod(c.QueryParam("from"), c.QueryParam("to"), s.now(), s.retention.Config().Location)
 	if err != nil {
 		return err
 	}

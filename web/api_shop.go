@@ -59,6 +59,27 @@ func (s *Server) putFlow(c echo.Context) error {
 	return c.JSON(http.StatusOK, f)
 }
 
+func (s *Server) createFlow(c echo.Context) error {
+	var in flows.Flow
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	f, err := s.flows.Create(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	s.record(c, "flow.create", "flow "+f.Slug, fmt.Sprintf("enabled %t, %d steps", f.Enabled, len(f.Steps)))
+	return c.JSON(http.StatusCreated, f)
+}
+
+func (s *Server) deleteFlow(c echo.Context) error {
+	if err := s.flows.Delete(c.Request().Context(), c.Param("slug")); err != nil {
+		return err
+	}
+	s.record(c, "flow.delete", "flow "+c.Param("slug"), "")
+	return c.NoContent(http.StatusNoContent)
+}
+
 func (s *Server) flowStats(c echo.Context) error {
 	st, err := s.flows.Stats(c.Request().Context(), c.Param("slug"))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/loyalty"
 	"github.com/treu-mail/treu/subscribers"
 )
 
@@ -16,15 +17,35 @@ func apiMeta(c echo.Context) subscribers.Meta {
 	return subscribers.Meta{IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Channel: subscribers.ChannelAPI}
 }
 
+// enrollBody is POST /api/subscribers: an enrollment and, optionally, the
+// referral token of the friend who recommended the shop (package loyalty).
+type enrollBody struct {
+	subscribers.EnrollInput
+	Referral string `json:"referral"`
+}
+
 // enroll: 201 for a new subscriber, 200 with the existing one (idempotent).
 func (s *Server) enroll(c echo.Context) error {
-	var in subscribers.EnrollInput
+	var in enrollBody
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	sub, created, err := s.subs.Enroll(c.Request().Context(), in, apiMeta(c))
+	// The token is checked first, so a bad one enrolls nobody.
+	referrer, err := s.referrer(in.Referral)
 	if err != nil {
 		return err
+	}
+	ctx := c.Request().Context()
+	sub, created, err := s.subs.Enroll(ctx, in.EnrollInput, apiMeta(c))
+	if err != nil {
+		return err
+	}
+	// Only a newcomer counts as referred: a known address must not be
+	// claimed by whoever has a link.
+	if referrer > 0 && created {
+		if _, err := s.loyalty.Refer(ctx, sub.ID, referrer); err != nil {
+			return err
+		}
 	}
 	if created {
 		return c.JSON(http.StatusCreated, sub)
@@ -32,12 +53,31 @@ func (s *Server) enroll(c echo.Context) error {
 	return c.JSON(http.StatusOK, sub)
 }
 
+// referrer checks a referral token (package loyalty): the referrer's id, 0
+// for no token.
+func (s *Server) referrer(token string) (int64, error) {
+	if token == "" {
+		return 0, nil
+	}
+	if s.loyalty == nil || s.loyalty.Links == nil {
+		return 0, errs.Invalidf("referral", "referrals are not available")
+	}
+	return s.loyalty.Links.Parse("referral", token)
+}
+
 // subscriberWithStage is a subscriber as GET /api/subscribers/{ref} shows it:
-// with its place on the ladder (package retention).
+// with its place on the ladder (package retention), its points where the
+// programme has them, and its referrals (package loyalty).
 type subscriberWithStage struct {
 	subscribers.Subscriber
 	Stage      string     `json:"stage,omitempty"`
 	StageSince *time.Time `json:"stage_since,omitempty"`
+	Points     *int64     `json:"points,omitempty"`
+	// Rewards are the coupon codes given for points.
+	Rewards     []loyalty.Reward   `json:"rewards,omitempty"`
+	ReferralURL string             `json:"referral_url,omitempty"`
+	ReferredBy  *int64             `json:"referred_by,omitempty"`
+	Referrals   []loyalty.Referral `json:"referrals,omitempty"`
 }
 
 func (s *Server) getSubscriber(c echo.Context) error {
@@ -56,6 +96,16 @@ func (s *Server) getSubscriber(c echo.Context) error {
 		if !st.Since.IsZero() {
 			out.StageSince = &st.Since
 		}
+	}
+	if s.loyalty != nil {
+		a, err := s.loyalty.AccountOf(ctx, sub.ID)
+		if err != nil {
+			return err
+		}
+		if s.loyalty.Config().PointsOn() || a.Points != 0 {
+			out.Points = &a.Points
+		}
+		out.Rewards, out.ReferralURL, out.ReferredBy, out.Referrals = a.Rewards, a.ReferralURL, a.ReferredBy, a.Referred
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -51,7 +51,7 @@ func jsonError(err error) error {
 	case errors.As(err, &mbe):
 		return tooLarge(maxBody)
 	case errors.As(err, &typ):
-		field := typ.Field
+		field := jsonPath(typ.Field)
 		if field == "" {
 			return errs.Malformedf("", "body must be a JSON object")
 		}
@@ -69,6 +69,18 @@ func jsonError(err error) error {
 		}
 		return errs.Malformedf("", "malformed JSON: %v", err)
 	}
+}
+
+// jsonPath is the JSON name of the field in an UnmarshalTypeError: encoding/json
+// puts the Go names of embedded structs in front ("EnrollInput.email" for a
+// body that embeds subscribers.EnrollInput), which are not in the body; our
+// JSON names are lower-case, so leading upper-case parts are dropped.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	for len(parts) > 1 && parts[0] != "" && parts[0][0] >= 'A' && parts[0][0] <= 'Z' {
+		parts = parts[1:]
+	}
+	return strings.Join(parts, ".")
 }
 
 func article(kind string) string {

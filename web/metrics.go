@@ -52,7 +52,7 @@ func (m *Metrics) Counter(name, labels string) *metrics.Counter {
 
 // Mail results and kinds of treu_mails_total.
 var (
-	MailResults = []string{"sent", "retry", "failed", "skipped"}
+	MailResults = []string{"sent", "retry", "failed", "skipped", "capped", "held"}
 	// MailKinds: campaign deliveries, and the durable queue of single mails
 	// (confirmations, flow steps, transactional mail).
 	MailKinds = []string{"campaign", "queue"}

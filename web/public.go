@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -38,6 +39,10 @@ type publicPages struct {
 	log      *slog.Logger
 	pages    map[string]*template.Template
 	limiter  *ipLimiter
+	// referrer checks a referral token (0: none) and refer records the
+	// friend it brought (web/public_referral.go).
+	referrer func(token string) (int64, error)
+	refer    func(ctx context.Context, friend, referrer int64) error
 }
 
 // newPublicPages parses the page templates (embedded: cannot fail at run time
@@ -96,6 +101,7 @@ type pubData struct {
 type subscribeForm struct {
 	Email, Name, Locale string
 	Lists               []pubListBox
+	Ref                 string // a valid referral token the friend came with
 }
 
 type pubListBox struct {
@@ -317,7 +323,20 @@ func (p *publicPages) subscribePage(c echo.Context) error {
 	if lang != "de" && lang != "en" {
 		lang = acceptLang(c.Request())
 	}
-	return p.renderSubscribe(c, http.StatusOK, lang, subscribeForm{Locale: lang}, []string{subscribers.DefaultList}, "")
+	return p.renderSubscribe(c, http.StatusOK, lang, subscribeForm{Locale: lang, Ref: p.validRef(c.QueryParam("ref"))},
+		[]string{subscribers.DefaultList}, "")
+}
+
+// validRef returns tok if it is a valid referral token, else "": a bad or
+// foreign token only loses the referral, never the sign-up.
+func (p *publicPages) validRef(tok string) string {
+	if tok == "" || p.referrer == nil {
+		return ""
+	}
+	if id, err := p.referrer(tok); err != nil || id == 0 {
+		return ""
+	}
+	return tok
 }
 
 func (p *publicPages) renderSubscribe(c echo.Context, status int, lang string, f subscribeForm, checked []string, errMsg string) error {
@@ -360,7 +379,8 @@ func (p *publicPages) subscribePost(c echo.Context) error {
 	if f.Get("website") != "" {
 		return p.message(c, http.StatusOK, lang, "checkmail_title", "checkmail_msg")
 	}
-	form := subscribeForm{Email: strings.TrimSpace(f.Get("email")), Name: f.Get("name"), Locale: f.Get("locale")}
+	form := subscribeForm{Email: strings.TrimSpace(f.Get("email")), Name: f.Get("name"), Locale: f.Get("locale"),
+		Ref: p.validRef(f.Get("ref"))}
 	if form.Locale == "" {
 		form.Locale = lang
 	}
@@ -378,7 +398,7 @@ func (p *publicPages) subscribePost(c echo.Context) error {
 			return p.renderSubscribe(c, http.StatusUnprocessableEntity, lang, form, nil, fieldMessage(lang, "lists"))
 		}
 	}
-	_, _, err = p.subs.Enroll(c.Request().Context(), subscribers.EnrollInput{
+	sub, created, err := p.subs.Enroll(c.Request().Context(), subscribers.EnrollInput{
 		Email:  form.Email,
 		Name:   form.Name,
 		Locale: form.Locale,
@@ -395,6 +415,14 @@ func (p *publicPages) subscribePost(c echo.Context) error {
 			return p.renderSubscribe(c, http.StatusUnprocessableEntity, lang, form, lists, fieldMessage(lang, e.Field))
 		}
 		return err
+	}
+	// Only a newcomer counts as referred: an address that was already
+	// known must not be claimed by whoever has a link.
+	if form.Ref != "" && created {
+		referrer, _ := p.referrer(form.Ref)
+		if err := p.refer(c.Request().Context(), sub.ID, referrer); err != nil {
+			return err
+		}
 	}
 	return p.message(c, http.StatusOK, lang, "checkmail_title", "checkmail_msg")
 }

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/treu-mail/treu/store"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/tracking"
+	"github.com/treu-mail/treu/webhooks"
 )
 
 // BenchmarkClickRedirect: /l/ over real HTTP at a steady 500 clicks a second
@@ -22,7 +24,20 @@ import (
 // the latency percentiles; the goal is p99 < 5 ms.
 //
 //	go test ./web -run '^$' -bench ClickRedirect -benchtime 5000x
+//
+// In "plain" one clicker goes through the links of a mail in turn, so after
+// the first most clicks are marked as a link scanner's. In "people" every
+// click is a person's (each recipient clicks the mail's first link, each
+// anonymous click from its own browser); "people+webhook" also has an
+// endpoint subscribed to link.clicked, so every click queues a held webhook
+// delivery (and reads a tracked person's address) in its transaction.
 func BenchmarkClickRedirect(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchClickRedirect(b, false, false) })
+	b.Run("people", func(b *testing.B) { benchClickRedirect(b, true, false) })
+	b.Run("people+webhook", func(b *testing.B) { benchClickRedirect(b, true, true) })
+}
+
+func benchClickRedirect(b *testing.B, people, hook bool) {
 	e := newPubEnv(b)
 	ctx := context.Background()
 	var subs []int64
@@ -33,7 +48,19 @@ func BenchmarkClickRedirect(b *testing.B) {
 		}
 		subs = append(subs, s.ID)
 	}
-	e.s.tracking = tracking.New(e.db, tracking.Config{BaseURL: "https://news.shop.example", Secret: []byte("k"), UTM: tracking.DefaultUTM}, e.subs, nil)
+	cfg := tracking.Config{BaseURL: "https://news.shop.example", Secret: []byte("k"), UTM: tracking.DefaultUTM}
+	if hook {
+		hooks := webhooks.New(e.db, webhooks.Config{}, nil)
+		if _, err := hooks.Create(ctx, webhooks.Input{URL: "https://shop.example/hook", Events: []string{webhooks.LinkClicked}}); err != nil {
+			b.Fatal(err)
+		}
+		clicks := webhooks.Clicks{Hooks: hooks, Email: func(ctx context.Context, tx *store.Tx, id int64) (string, error) {
+			a, err := e.subs.FindAddressee(ctx, tx, id, "")
+			return a.Email, err
+		}}
+		cfg.OnClick, cfg.OnScanner = clicks.Clicked, clicks.Scanner
+	}
+	e.s.tracking = tracking.New(e.db, cfg, e.subs, nil)
 	e.s.trackingRoutes()
 	ts := httptest.NewServer(e.s)
 	defer ts.Close()
@@ -53,6 +80,9 @@ func BenchmarkClickRedirect(b *testing.B) {
 		}
 		for _, part := range strings.Split(h, "https://news.shop.example/l/")[1:] {
 			paths = append(paths, ts.URL+"/l/"+part[:tracking.TokenLen])
+			if people {
+				break
+			}
 		}
 	}
 	client := &http.Client{
@@ -70,8 +100,12 @@ func BenchmarkClickRedirect(b *testing.B) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, paths[i%len(paths)], nil)
+			if people {
+				req.Header.Set("User-Agent", fmt.Sprintf("browser-%d", i))
+			}
 			t0 := time.Now()
-			resp, err := client.Get(paths[i%len(paths)])
+			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
 				return
@@ -97,5 +131,11 @@ func BenchmarkClickRedirect(b *testing.B) {
 	e.db.QueryRow(`SELECT count(*) FROM clicks`).Scan(&n)
 	if n < b.N {
 		b.Fatalf("%d clicks stored, want %d", n, b.N)
+	}
+	if hook {
+		e.db.QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE type = 'link.clicked'`).Scan(&n)
+		if n != b.N {
+			b.Fatalf("%d link.clicked deliveries queued, want %d", n, b.N)
+		}
 	}
 }

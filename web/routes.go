@@ -20,8 +20,9 @@ func (s *Server) routes(ui UIDeps) {
 
 	// Customers: signed links and the public form (web/public.go).
 	pub := s.publicRoutes(s.subs)
-	s.npsRoutes(pub)   // web/public_nps.go
-	s.trackingRoutes() // /l/ and /o/: tracked links and the open pixel
+	s.npsRoutes(pub)      // web/public_nps.go
+	s.referralRoutes(pub) // web/public_referral.go
+	s.trackingRoutes()    // /l/ and /o/: tracked links and the open pixel
 
 	// Marketers: the browser UI under /ui (web/ui_*.go).
 	s.uiRoutes(ui)
@@ -67,6 +68,7 @@ func (s *Server) routes(ui UIDeps) {
 	admin(http.MethodGet, "/campaigns/:id/preview", s.previewCampaign)
 	admin(http.MethodGet, "/campaigns/:id/links", s.campaignLinks)
 	admin(http.MethodPost, "/campaigns/:id/test", s.testCampaign)
+	admin(http.MethodPost, "/campaigns/:id/winner", s.pickWinner)
 	admin(http.MethodPost, "/campaigns/:id/start", s.campaignAction((*campaigns.Engine).Start))
 	admin(http.MethodPost, "/campaigns/:id/pause", s.campaignAction((*campaigns.Engine).Pause))
 	admin(http.MethodPost, "/campaigns/:id/resume", s.campaignAction((*campaigns.Engine).Resume))
@@ -80,7 +82,9 @@ func (s *Server) routes(ui UIDeps) {
 
 	admin(http.MethodGet, "/flows", s.listFlows)
 	admin(http.MethodGet, "/flows/:slug", s.getFlow)
+	admin(http.MethodPost, "/flows", s.createFlow)
 	admin(http.MethodPut, "/flows/:slug", s.putFlow)
+	admin(http.MethodDelete, "/flows/:slug", s.deleteFlow)
 	admin(http.MethodGet, "/flows/:slug/stats", s.flowStats)
 
 	admin(http.MethodGet, "/coupon-pools", s.listPools)

@@ -22,6 +22,7 @@ import (
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/loyalty"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
@@ -46,6 +47,7 @@ type Server struct {
 	coupons   *coupons.Service
 	imports   *imports.Service
 	retention *retention.Service // nil: no stages shown
+	loyalty   *loyalty.Service   // nil: no points or referrals
 	outbox    *mailer.Outbox
 	feedback  *feedback.Service // nil: POST /api/bounces answers 404
 	providers *feedback.Providers
@@ -95,6 +97,7 @@ type Deps struct {
 	Outbox      *mailer.Outbox   // the captured mail (empty while SMTP is used)
 	TxMail      *txmail.Service
 	Retention   *retention.Service
+	Loyalty     *loyalty.Service
 	Tracking    *tracking.Service // clicks, opens, campaign results; may be nil
 	Feedback    *feedback.Service
 	Providers   *feedback.Providers // relays' event webhooks; nil: none
@@ -129,6 +132,7 @@ func New(cfg Config, d Deps) *Server {
 		coupons:   d.Coupons,
 		imports:   d.Imports,
 		retention: d.Retention,
+		loyalty:   d.Loyalty,
 		outbox:    d.Outbox,
 		feedback:  d.Feedback,
 		providers: d.Providers,

@@ -54,20 +54,31 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
+		chromedp.WSURLReadTimeout(60 * time.Second), // a loaded 2-core machine starts it slowly
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	// No timeout on the browser's own context: it would stop the browser.
-	// Each step gets one instead (stepTimeout).
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
+	// One more try when the start fails: on a machine busy with other
+	// test binaries Chromium now and then exits before it says where it
+	// listens. A second failure fails the test.
+	var err error
+	for try := 0; try < 2; try++ {
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		// No timeout on the browser's own context: it would stop the browser.
+		// Each step gets one instead (stepTimeout).
+		ctx, cancelCtx := chromedp.NewContext(allocCtx)
+		// Start the browser now, so its start-up is not blamed on the first step.
+		if err = chromedp.Do(ctx); err == nil {
+			t.Cleanup(func() {
+				cancelCtx()
+				cancelAlloc()
+			})
+			return &browser{t: t, ctx: ctx}
+		}
 		cancelCtx()
 		cancelAlloc()
-	})
-	b := &browser{t: t, ctx: ctx}
-	if err := chromedp.Do(ctx); err != nil { // start the browser now, so its start-up is not blamed on the first step
-		t.Fatalf("start chromium: %v", err)
+		t.Logf("start chromium (try %d): %v", try+1, err)
 	}
-	return b
+	t.Fatalf("start chromium: %v", err)
+	return nil
 }
 
 // stepTimeout bounds one step; generous for a loaded 2-core CI machine.

@@ -21,17 +21,21 @@ type campaignProgress struct {
 	// Started: the audience was snapshotted, there is something to count.
 	Started bool
 	Stats   campaigns.Stats
-	// Done is what has been dealt with: sent, failed or skipped.
+	// Done is what has been dealt with: sent, failed, skipped or capped.
 	Done      int64
 	Pct       int64
 	SendAt    *time.Time
 	NextRunAt *time.Time
-	Cron      string
+	// QuietUntil: the contact policy's quiet hours hold the send until then.
+	QuietUntil *time.Time
+	Cron       string
 	// Poll is how often the fragment reloads itself ("2s"); empty: it does not.
 	Poll    string
 	Results *campaignResults
 	// Engagement: opens, clicks, unsubscribes and revenue (with tracking).
 	Engagement *engagement
+	// AB: a started A/B test's variants with their figures (ui_abtest.go).
+	AB *abView
 }
 
 // campaignResults are a send's figures after it ended.
@@ -58,8 +62,9 @@ const (
 // campaign has ended, so the fragment a running campaign polls stays one
 // cheap count per status.
 func (u *ui) progressOf(c echo.Context, cp campaigns.Campaign) (campaignProgress, error) {
-	p := campaignProgress{ID: cp.ID, Status: cp.Status, Started: cp.StartedAt != nil, Stats: cp.Stats, SendAt: cp.SendAt, NextRunAt: cp.NextRunAt, Cron: cp.Cron}
-	p.Done = cp.Stats.Sent + cp.Stats.Failed + cp.Stats.Skipped
+	p := campaignProgress{ID: cp.ID, Status: cp.Status, Started: cp.StartedAt != nil, Stats: cp.Stats, SendAt: cp.SendAt, NextRunAt: cp.NextRunAt, Cron: cp.Cron,
+		AB: abViewOf(cp), QuietUntil: cp.QuietUntil}
+	p.Done = cp.Stats.Sent + cp.Stats.Failed + cp.Stats.Skipped + cp.Stats.Capped
 	if cp.Stats.Audience > 0 {
 		p.Pct = p.Done * 100 / cp.Stats.Audience
 	}

@@ -32,6 +32,7 @@ type uiCampaigns interface {
 	Pause(ctx context.Context, id int64) (campaigns.Campaign, error)
 	Resume(ctx context.Context, id int64) (campaigns.Campaign, error)
 	Cancel(ctx context.Context, id int64) (campaigns.Campaign, error)
+	PickWinner(ctx context.Context, id int64, variant int) (campaigns.Campaign, error)
 	ListLayouts(ctx context.Context) ([]campaigns.Layout, error)
 }
 
@@ -95,6 +96,10 @@ type composerData struct {
 	// Actions the campaign's status allows.
 	CanStart, CanPause, CanResume, CanCancel, CanTest bool
 	TestEmails                                        string
+	// AB is the A/B test's part of the form (ui_abtest.go); CanPick: the
+	// test runs and a winner may be picked by hand.
+	AB      abForm
+	CanPick bool
 }
 
 func (u *ui) newCampaign(c echo.Context) error {
@@ -115,9 +120,17 @@ func (u *ui) campaignPage(c echo.Context) error {
 }
 
 func inputOf(cp campaigns.Campaign) campaigns.Input {
-	return campaigns.Input{Name: cp.Name, Subject: cp.Subject, Preheader: cp.Preheader, Markdown: cp.Markdown,
+	in := campaigns.Input{Name: cp.Name, Subject: cp.Subject, Preheader: cp.Preheader, Markdown: cp.Markdown,
 		Lists: cp.Lists, SegmentID: cp.SegmentID, LayoutID: cp.LayoutID, SendAt: cp.SendAt, Cron: cp.Cron, CouponPool: cp.CouponPool,
-		UTM: &cp.UTM}
+		UTM: &cp.UTM, ContactPolicy: cp.ContactPolicy, ExistingCustomers: cp.ExistingCustomers}
+	for _, v := range cp.Variants {
+		in.Variants = append(in.Variants, campaigns.Variant{Subject: v.Subject, Preheader: v.Preheader, Markdown: v.Markdown})
+	}
+	if cp.AB != nil {
+		share := cp.AB.TestShare
+		in.AB = &campaigns.ABInput{TestShare: &share, Wait: cp.AB.Wait, Metric: cp.AB.Metric}
+	}
+	return in
 }
 
 func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.Campaign, in campaigns.Input, flash, msg, field string) error {
@@ -128,7 +141,8 @@ func (u *ui) renderComposer(c echo.Context, status int, id int64, cp campaigns.C
 		CanPause:  cp.Status == campaigns.Running || cp.Status == campaigns.Scheduled,
 		CanResume: cp.Status == campaigns.Paused,
 		CanCancel: id != 0 && slices.Contains([]campaigns.Status{campaigns.Scheduled, campaigns.Running, campaigns.Paused}, cp.Status),
-		CanTest:   id != 0, TestEmails: c.FormValue("emails")}
+		CanTest:   id != 0, TestEmails: c.FormValue("emails"),
+		AB: abFormOf(in), CanPick: canPickWinner(cp)}
 	if d.TestEmails == "" {
 		if user, ok := c.Get(ctxUser).(accounts.User); ok {
 			d.TestEmails = user.Email
@@ -237,7 +251,8 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 	}
 	in := campaigns.Input{Name: form.Get("name"), Subject: form.Get("subject"), Preheader: form.Get("preheader"),
 		Markdown: strings.ReplaceAll(form.Get("markdown"), "\r\n", "\n"), Lists: form["lists"], Cron: strings.TrimSpace(form.Get("cron")),
-		CouponPool: strings.TrimSpace(form.Get("coupon_pool"))}
+		CouponPool: strings.TrimSpace(form.Get("coupon_pool")), ContactPolicy: form.Get("contact_policy"),
+		ExistingCustomers: form.Get("existing_customers") != ""}
 	if v := form.Get("segment_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -261,7 +276,7 @@ func (u *ui) campaignInput(c echo.Context) (campaigns.Input, error) {
 		utm := form.Get("utm") != ""
 		in.UTM = &utm
 	}
-	return in, nil
+	return in, abInput(form, &in)
 }
 
 func (u *ui) createCampaign(c echo.Context) error {

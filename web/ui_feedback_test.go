@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/treu-mail/treu/feedback"
+	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/subscribers"
 	"github.com/treu-mail/treu/webhooks"
 )
@@ -64,6 +65,12 @@ func (fakeWebhooks) Recent(context.Context, int64) ([]webhooks.Delivery, error) 
 	code := 503
 	return []webhooks.Delivery{{ID: 1, Type: "subscriber.bounced", Status: "pending", Attempts: 2, LastStatus: &code, LastError: "HTTP 503"}}, nil
 }
+
+func (fakeWebhooks) Create(context.Context, webhooks.Input) (webhooks.Endpoint, error) {
+	return webhooks.Endpoint{}, errs.Invalidf("url", "read-only fake")
+}
+
+func (fakeWebhooks) Delete(context.Context, int64) error { return errs.NotFoundf("read-only fake") }
 
 // The webhooks page shows each endpoint with its latest deliveries.
 func TestUIWebhooksPage(t *testing.T) {

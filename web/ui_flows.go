@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -25,6 +26,7 @@ type uiFlows interface {
 	List(ctx context.Context) ([]flows.Flow, error)
 	Get(ctx context.Context, slug string) (flows.Flow, error)
 	Put(ctx context.Context, slug string, in flows.Flow) (flows.Flow, error)
+	Create(ctx context.Context, in flows.Flow) (flows.Flow, error)
 	Stats(ctx context.Context, slug string) (flows.Stats, error)
 }
 
@@ -93,7 +95,7 @@ func (u *ui) flowRows(c echo.Context) ([]flowListRow, error) {
 			return nil, err
 		}
 		info := flowInfo[f.Slug]
-		rows = append(rows, flowListRow{Slug: f.Slug, Name: orSlug(info.Name, f.Slug), About: info.About, Enabled: f.Enabled,
+		rows = append(rows, flowListRow{Slug: f.Slug, Name: orSlug(orSlug(info.Name, f.Name), f.Slug), About: info.About, Enabled: f.Enabled,
 			Default: f.Default, Steps: len(f.Steps), Stats: st, Revenue: formatMoney(lang, st.Revenue)})
 	}
 	return rows, nil
@@ -121,6 +123,10 @@ type flowData struct {
 	Pools                      []string // slugs of the pools a step may draw from
 	Field                      string   // the form field an error is about, e.g. "steps[1].markdown"
 	Stats                      flowStatsView
+	// APIOnly: the flow has steps other than mails, which this form cannot
+	// edit; the page lists Outline (one line per step) instead.
+	APIOnly bool
+	Outline []string
 }
 
 // flowStepForm is one step as the form shows it; Delay as typed.
@@ -168,11 +174,14 @@ func (u *ui) flowPage(c echo.Context) error {
 
 // flow loads the flow named in the URL.
 func (u *ui) flow(c echo.Context) (flows.Flow, error) {
-	slug := c.Param("slug")
-	if _, ok := flowInfo[slug]; !ok || u.flows == nil {
+	if u.flows == nil {
 		return flows.Flow{}, errs.NotFoundf("no such flow")
 	}
-	return u.flows.Get(c.Request().Context(), slug)
+	f, err := u.flows.Get(c.Request().Context(), c.Param("slug"))
+	if errs.Is(err, errs.NotFound) {
+		return flows.Flow{}, errs.NotFoundf("no such flow")
+	}
+	return f, err
 }
 
 // renderFlow shows the editor for f. delays are the delays as typed (nil:
@@ -180,7 +189,10 @@ func (u *ui) flow(c echo.Context) (flows.Flow, error) {
 func (u *ui) renderFlow(c echo.Context, status int, f flows.Flow, delays []string, flash, msg, field string) error {
 	ctx := c.Request().Context()
 	info := flowInfo[f.Slug]
-	d := flowData{Slug: f.Slug, Name: orSlug(info.Name, f.Slug), About: info.About, Trigger: info.Trigger,
+	if info.Trigger == "" {
+		info.Trigger = triggerText(f.Trigger)
+	}
+	d := flowData{Slug: f.Slug, Name: orSlug(orSlug(info.Name, f.Name), f.Slug), About: info.About, Trigger: info.Trigger,
 		Enabled: f.Enabled, Default: f.Default, Version: f.Version, Cron: f.Cron, IsOffers: f.Slug == flows.Offers,
 		CanAdd: len(f.Steps) < maxFlowSteps, CanRemove: len(f.Steps) > 1, Field: field}
 	if f.SegmentID != nil {
@@ -200,6 +212,12 @@ func (u *ui) renderFlow(c echo.Context, status int, f flows.Flow, delays []strin
 		if d.Segments, err = u.segments.List(ctx); err != nil {
 			return err
 		}
+	}
+	for i, st := range f.Steps {
+		if st.Type != "" && st.Type != flows.StepSend {
+			d.APIOnly = true
+		}
+		d.Outline = append(d.Outline, stepOutline(i, st))
 	}
 	previewLocale := u.lang(c) // the preview starts in the UI's language
 	for i, st := range f.Steps {
@@ -350,6 +368,14 @@ func (u *ui) saveFlow(c echo.Context) error {
 	}
 	f, delays, ferr := flowForm(form, cur.Slug)
 	f.Version, f.Default = cur.Version, false
+	// The form edits mails; what it has no fields for stays as saved.
+	f.Name, f.Trigger, f.Exit, f.OncePerPerson, f.Cooldown = cur.Name, cur.Trigger, cur.Exit, cur.OncePerPerson, cur.Cooldown
+	for _, st := range cur.Steps {
+		if st.Type != "" && st.Type != flows.StepSend {
+			return u.renderFlow(c, http.StatusUnprocessableEntity, cur, nil, "",
+				u.tr(c, "This flow has steps other than mails; edit it over the API (PUT /api/flows/{slug})."), "steps")
+		}
+	}
 	switch action := form.Get("action"); {
 	case action == "add-step":
 		if len(f.Steps) >= maxFlowSteps {
@@ -401,8 +427,18 @@ type flowPreviewData struct {
 // (templates.Compile/Render) and a sample recipient, cart and coupon.
 func (u *ui) previewFlowStep(c echo.Context) error {
 	slug := c.Param("slug")
-	if _, ok := flowInfo[slug]; !ok {
-		return errs.NotFoundf("no such flow")
+	var event map[string]any
+	if _, ok := flowInfo[slug]; !ok && slug != "new" {
+		f, err := u.flows.Get(c.Request().Context(), slug)
+		if err != nil {
+			return err
+		}
+		if f.Trigger.Event != "" {
+			event = sampleEvent(f.Trigger.Event)
+		}
+	}
+	if slug == "new" {
+		event = sampleEvent("order.shipped")
 	}
 	form, err := c.FormParams()
 	if err != nil {
@@ -422,7 +458,7 @@ func (u *ui) previewFlowStep(c echo.Context) error {
 	if t, ok := st.Locales[d.Locale]; ok {
 		text = t
 	}
-	r, err := u.renderSample(slug, st.CouponPool != "", text, d.Locale)
+	r, err := u.renderSample(slug, st.CouponPool != "", text, d.Locale, event)
 	if err != nil {
 		e, ok := errs.As(err)
 		if !ok || e.Kind == errs.Internal {
@@ -437,7 +473,7 @@ func (u *ui) previewFlowStep(c echo.Context) error {
 
 // renderSample renders a text for a made-up recipient with the footer the
 // installation's mails carry.
-func (u *ui) renderSample(slug string, coupon bool, t flows.Text, locale string) (templates.Rendered, error) {
+func (u *ui) renderSample(slug string, coupon bool, t flows.Text, locale string, event map[string]any) (templates.Rendered, error) {
 	if strings.TrimSpace(t.Subject) == "" || strings.TrimSpace(t.Markdown) == "" {
 		return templates.Rendered{}, errs.Invalidf("markdown", "subject and text are needed for a preview")
 	}
@@ -449,7 +485,7 @@ func (u *ui) renderSample(slug string, coupon bool, t flows.Text, locale string)
 	base := strings.TrimRight(u.cfg.BaseURL, "/")
 	d := &templates.Data{Email: "kim@example.com", Name: "Kim Muster", Locale: locale,
 		Attributes:     map[string]any{"city": "Berlin"},
-		UnsubscribeURL: base + "/unsubscribe/preview", PreferencesURL: base + "/preferences/preview"}
+		UnsubscribeURL: base + "/unsubscribe/preview", PreferencesURL: base + "/preferences/preview", Event: event}
 	if coupon {
 		d.Coupon = "PREVIEW-7KX2QF"
 	}
@@ -502,4 +538,76 @@ func poolsUsedBy(list []flows.Flow) map[string][]string {
 		}
 	}
 	return out
+}
+
+// triggerText says in words when a marketer's flow starts.
+func triggerText(t flows.Trigger) string {
+	switch {
+	case t.Confirmed:
+		return "after the subscriber confirms"
+	case t.Event != "":
+		return "after the shop reports " + t.Event
+	case t.Stage != "":
+		return "after the customer becomes " + strings.ReplaceAll(t.Stage, "_", " ")
+	case t.DateAttribute != "":
+		return "on the day in the attribute " + t.DateAttribute + ", once a year"
+	case t.SegmentID != nil:
+		return fmt.Sprintf("after the subscriber enters segment %d", *t.SegmentID)
+	}
+	return ""
+}
+
+// sampleEvent is a made-up event of type typ for a preview: an order and
+// some data, so {{ .Event.order.id }} and {{ .Event.data.x }} show something.
+func sampleEvent(typ string) map[string]any {
+	return map[string]any{"type": typ, "id": "preview", "email": "kim@example.com",
+		"order": map[string]any{"id": "1001", "currency": "EUR", "total": 74.8},
+		"data":  map[string]any{"id": "1001", "name": "Kim", "url": "https://shop.example/track/1001", "tracking_url": "https://shop.example/track/1001"}}
+}
+
+// stepOutline says in one line what a step does.
+func stepOutline(i int, st flows.Step) string {
+	wait := ""
+	if st.Delay > 0 {
+		wait = "after " + formatDelay(time.Duration(st.Delay)) + ", "
+	}
+	if st.Until != nil {
+		wait += "on the next " + orSlug(st.Until.Weekday, "day") + " at " + st.Until.Time + ", "
+	}
+	what := ""
+	switch st.Type {
+	case "", flows.StepSend:
+		what = fmt.Sprintf("mail %q", st.Subject)
+		if st.CouponPool != "" {
+			what += " with a code of " + st.CouponPool
+		}
+	case flows.StepWait:
+		what = "wait"
+	case flows.StepCondition:
+		rule := "the rule"
+		if st.SegmentID != nil {
+			rule = fmt.Sprintf("segment %d", *st.SegmentID)
+		} else if st.Rule != nil {
+			if b, err := json.Marshal(st.Rule); err == nil {
+				rule = string(b)
+			}
+		}
+		no := "end"
+		if st.No != 0 {
+			no = fmt.Sprintf("go to step %d", int(st.No)+1)
+		}
+		what = "if " + rule + " matches go on, else " + no
+	case flows.StepCoupon:
+		what = "assign a code of " + st.CouponPool
+	case flows.StepList:
+		what = st.Action + " list " + st.List
+	case flows.StepAttribute:
+		what = st.Action + " attribute " + st.Key
+		if st.Action == "set" {
+			what += " = " + string(st.Value)
+		}
+	case flows.StepWebhook:
+		what = "send the webhook flow.webhook"
+	}
+	return fmt.Sprintf("%d. %s%s", i+1, wait, what)
 }

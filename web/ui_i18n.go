@@ -100,6 +100,21 @@ var uiGerman = map[string]string{
 	"SMTP server":                          "SMTP-Server",
 	"none: mail is captured in the outbox": "keiner: Mails landen im Postausgang",
 	"Impressum":                            "Impressum",
+	"Marketing mails per subscriber":       "Werbemails pro Abonnent",
+	"a day":                                "am Tag",
+	"a week":                               "in der Woche",
+	"no daily cap":                         "keine Grenze pro Tag",
+	"no weekly cap":                        "keine Grenze pro Woche",
+	"none":                                 "keine",
+	"Recipients over the contact limit":    "Empfänger über der Kontaktgrenze",
+	"Skip them (counted as capped)":        "Auslassen (als begrenzt gezählt)",
+	"Send when the limit allows":           "Senden, sobald die Grenze es erlaubt",
+	"Ignore the limit and quiet hours":     "Grenze und Ruhezeit nicht beachten",
+	"The contact limit and quiet hours are in the settings. During quiet hours the campaign waits unless it ignores them.": "Kontaktgrenze und Ruhezeit stehen in den Einstellungen. In der Ruhezeit wartet die Kampagne, außer sie beachtet sie nicht.",
+	"Quiet hours: sending goes on at %s.": "Ruhezeit: Der Versand geht um %s weiter.",
+	"Capped":                              "Begrenzt",
+	"over the contact limit: not mailed":  "über der Kontaktgrenze: nicht verschickt",
+	"Quiet hours":                         "Ruhezeit",
 
 	// Outbox.
 	"Mail captured instead of sent, newest first. Open one to see it as the recipient would.": "Abgefangene statt verschickte Mails, die neuesten zuerst. Öffnen Sie eine, um sie so zu sehen, wie die Empfänger sie sehen.",
@@ -506,6 +521,10 @@ var uiGerman = map[string]string{
 	"Day":             "Tag",
 	"New":             "Neu",
 	"Active runs":     "Laufende Durchläufe",
+
+	// Existing customers (UWG § 7 (3)).
+	"Also to existing customers": "Auch an Bestandskunden",
+	"Only for mail about your shop's own similar products (UWG § 7 (3)): customers who gave their address with a purchase and did not object. Each such mail says they may object at any time.": "Nur für Mails über eigene ähnliche Produkte des Shops (UWG § 7 Abs. 3): Kunden, die ihre Adresse beim Kauf angegeben und nicht widersprochen haben. Jede solche Mail weist auf das jederzeitige Widerspruchsrecht hin.",
 
 	// Campaign results: opens, clicks, revenue (package tracking).
 	"Add UTM parameters to the links":                               "UTM-Parameter an die Links anhängen",

@@ -93,6 +93,9 @@ func (l lateFlows) Get(ctx context.Context, slug string) (flows.Flow, error) {
 func (l lateFlows) Put(ctx context.Context, slug string, f flows.Flow) (flows.Flow, error) {
 	return (*l.e).Put(ctx, slug, f)
 }
+func (l lateFlows) Create(ctx context.Context, f flows.Flow) (flows.Flow, error) {
+	return (*l.e).Create(ctx, f)
+}
 func (l lateFlows) Stats(ctx context.Context, slug string) (flows.Stats, error) {
 	return (*l.e).Stats(ctx, slug)
 }

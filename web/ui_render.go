@@ -137,6 +137,10 @@ func uiFuncs(lang string, assets map[string]string, loc *time.Location) template
 			return part * 100 / whole
 		},
 		"has": slices.Contains[[]string],
+		// The A/B test's letters and metrics (ui_abtest.go).
+		"letter":    variantLetter,
+		"metrics":   abMetrics,
+		"hasPrefix": strings.HasPrefix,
 	}
 }
 

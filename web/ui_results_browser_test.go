@@ -122,6 +122,9 @@ func TestBrowserCampaignScheduleProgress(t *testing.T) {
 	b.eval("address the test", `document.querySelector('#c-test').value = ''`)
 	b.do("send a test",
 		chromedp.SendKeys(chromedp.CSS(`#c-test`), "qa@shop.example"),
+		// The preview column is sticky: scroll first, so the click's
+		// own scroll does not move the button under the pointer.
+		chromedp.ScrollIntoView(chromedp.CSS(`form[action$="/test"] button[type=submit]`)),
 		chromedp.Click(chromedp.CSS(`form[action$="/test"] button[type=submit]`)))
 	// The page already shows "Campaign saved.": wait for the new flash.
 	b.waitThroughReload("the test is sent", `document.querySelector('.msg.ok').textContent === 'Test mail sent.'`)

@@ -92,7 +92,7 @@ func (u *ui) retentionPage(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	lang := u.lang(c)
-	from, to, _, err := retention.ParsePeriod(c.QueryParam("from"), c.QueryParam("to"), u.db.Now())
+	from, to, _, err := retention.ParsePeriod(c.QueryParam("from"), c.QueryParam("to"), u.db.Now(), ret.Config().Location)
 	if err != nil {
 		return err
 	}
@@ -114,8 +114,9 @@ func (u *ui) retentionPage(c echo.Context) error {
 	if r.NPSAnswers > 0 {
 		nps = decimal(lang, r.NPS, 1)
 	}
+	loc := ret.Config().Location
 	v := retentionView{
-		From: from.Format(time.DateOnly), To: to.Add(-time.Second).Format(time.DateOnly), ComputedAt: r.ComputedAt,
+		From: from.In(loc).Format(time.DateOnly), To: to.Add(-time.Second).In(loc).Format(time.DateOnly), ComputedAt: r.ComputedAt,
 		Figures: []retentionFigure{
 			{"customers", tr("Customers"), formatNum(lang, r.Customers), tr("Subscribers with at least one order in the period.")},
 			{"repurchase", tr("Repurchase rate"), pct(r.RepurchaseRate), tr("Customers of the period with 2 or more orders so far, divided by all customers of the period.")},
@@ -127,9 +128,15 @@ func (u *ui) retentionPage(c echo.Context) error {
 			{"nps", tr("Net Promoter Score"), nps, fmt.Sprintf(tr("Share of answers 9–10 minus share of answers 0–6, in points, from %s answers in the period."), formatNum(lang, r.NPSAnswers))},
 		},
 		Ladder:   ladder(r.Stages, lang),
-		Moves:    moves(r, lang),
+		Moves:    moves(r, lang, loc),
 		MoveRows: r.Moves,
 		Cohorts:  cohortGrid(r.Cohorts, lang),
+	}
+	if a := r.Attributed; a != nil {
+		v.Figures = append(v.Figures,
+			retentionFigure{"revenue-campaigns", tr("Revenue from campaigns"), money(a.Campaigns), tr("Orders in the period credited to a campaign: the one the shop named, else the last campaign mail clicked (or opened) within the attribution window.")},
+			retentionFigure{"revenue-flows", tr("Revenue from flows"), money(a.Flows), tr("Orders in the period credited to a flow mail the customer last clicked (or opened) within the attribution window.")},
+			retentionFigure{"revenue-share", tr("Share of revenue from mail"), pct(a.Share), tr("Revenue credited to campaigns and flows, divided by the period's revenue.")})
 	}
 	return u.render(c, http.StatusOK, "retention", uiPage{Title: "Retention", Nav: "retention", Data: v})
 }
@@ -174,7 +181,7 @@ func ladder(counts map[string]int64, lang string) ladderChart {
 
 // moves sums the moves of each month of the period: up (to a higher rung,
 // or back from lapsing or lost) and off (to lapsing or lost).
-func moves(r retention.Report, lang string) movesChart {
+func moves(r retention.Report, lang string, loc *time.Location) movesChart {
 	rank := func(s string) int { return slices.Index(retention.Stages, s) }
 	byMonth := map[string]*moveMonth{}
 	for _, m := range r.Moves {
@@ -192,8 +199,9 @@ func moves(r retention.Report, lang string) movesChart {
 	}
 	const height, bar, gap = 120, 14, 10
 	ch := movesChart{Height: height}
-	first := time.Date(r.From.Year(), r.From.Month(), 1, 0, 0, 0, 0, time.UTC)
-	last := r.To.Add(-time.Second)
+	from := r.From.In(loc) // months are the shop's (retention.Config.Location)
+	first := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, loc)
+	last := r.To.Add(-time.Second).In(loc)
 	for m := first; !m.After(last); m = m.AddDate(0, 1, 0) {
 		mm := byMonth[m.Format("2006-01")]
 		if mm == nil {

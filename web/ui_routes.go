@@ -48,6 +48,10 @@ type UISettings struct {
 	From      string
 	BaseURL   string
 	Impressum string
+	// The contact policy (--contact-per-day, --contact-per-week, 0: off;
+	// --quiet-hours, "off" for none).
+	ContactPerDay, ContactPerWeek int
+	QuietHours                    string
 }
 
 // ui is the marketers' browser UI: server-rendered pages under /ui.
@@ -167,8 +171,11 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/campaigns/:id/preview", u.previewSaved)
 	viewer(http.MethodGet, "/campaigns/:id/progress", u.campaignProgressFragment) // polled while it sends
 	editor(http.MethodPost, "/campaigns/:id/test", u.testCampaign)
+	editor(http.MethodPost, "/campaigns/:id/winner", u.pickWinner)      // A/B test: this variant to the rest
 	editor(http.MethodPost, "/campaigns/:id/:action", u.campaignAction) // start, pause, resume, cancel
 	admin(http.MethodGet, "/webhooks", u.webhooksPage)
+	admin(http.MethodPost, "/webhooks", u.createWebhook)
+	admin(http.MethodPost, "/webhooks/:id/delete", u.deleteWebhook)
 	viewer(http.MethodGet, "/outbox", u.outboxList)
 	viewer(http.MethodGet, "/outbox/:id", u.outboxMail)
 	viewer(http.MethodGet, "/outbox/:id/raw", u.outboxRaw)
@@ -192,6 +199,8 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/segments/:id/count", u.segmentCount)
 	editor(http.MethodPost, "/segments/:id/delete", u.deleteSegment)
 	viewer(http.MethodGet, "/flows", u.flowList)
+	viewer(http.MethodGet, "/flows/new", u.newFlow)
+	editor(http.MethodPost, "/flows/new", u.createFlow)
 	viewer(http.MethodGet, "/flows/:slug", u.flowPage)
 	editor(http.MethodPost, "/flows/:slug", u.saveFlow)
 	viewer(http.MethodPost, "/flows/:slug/preview", u.previewFlowStep)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/loyalty"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/subscribers"
 )
@@ -38,6 +39,9 @@ type subscriberData struct {
 	Timeline []retention.Change
 	Feedback bool // bounces are tracked (the section is shown)
 	Bounces  []feedback.Bounce
+	// Loyalty: points, rewards and referrals (package loyalty); nil: off.
+	Loyalty    *loyalty.Account
+	ShowPoints bool // the programme gives points (or this subscriber has some)
 }
 
 const subscriberPage = 50
@@ -94,6 +98,13 @@ func (u *ui) subscriberDetail(c echo.Context) error {
 		if d.Timeline, err = r.History(ctx, sub.ID); err != nil {
 			return err
 		}
+	}
+	if l := u.srv.loyalty; l != nil {
+		a, err := l.AccountOf(ctx, sub.ID)
+		if err != nil {
+			return err
+		}
+		d.Loyalty, d.ShowPoints = &a, l.Config().PointsOn() || a.Points != 0
 	}
 	if u.bounces != nil {
 		d.Feedback = true

@@ -757,6 +757,9 @@ func (l lateCampaigns) Resume(ctx context.Context, id int64) (campaigns.Campaign
 func (l lateCampaigns) Cancel(ctx context.Context, id int64) (campaigns.Campaign, error) {
 	return (*l.e).Cancel(ctx, id)
 }
+func (l lateCampaigns) PickWinner(ctx context.Context, id int64, v int) (campaigns.Campaign, error) {
+	return (*l.e).PickWinner(ctx, id, v)
+}
 func (l lateCampaigns) ListLayouts(ctx context.Context) ([]campaigns.Layout, error) {
 	return (*l.e).ListLayouts(ctx)
 }

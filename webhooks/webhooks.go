@@ -1,5 +1,6 @@
 // Package webhooks tells the shop what happened: a subscriber confirmed,
-// unsubscribed, bounced or complained, a campaign finished. The shop
+// unsubscribed, bounced or complained, a campaign finished, a flow reached
+// a webhook step (flow.webhook). The shop
 // registers endpoints (POST /api/webhooks); every event is a delivery row,
 // written in the transaction of the change that causes it, and sent from
 // that durable queue with retries and backoff, so a receiver that is down
@@ -11,7 +12,13 @@
 // loopback, private or link-local addresses unless Config.AllowPrivate
 // (checked at connect time, so a DNS answer cannot sneak one in).
 //
-// Tables written: webhooks, webhook_deliveries (store/migrations/0007_feedback.sql).
+// A click (link.clicked, clicks.go) is held back for the scanner window
+// (its delivery is due only then, and names the click in ref): when a second
+// click shows the clicker was a link scanner, Withdraw drops it before it
+// goes out.
+//
+// Tables written: webhooks, webhook_deliveries (store/migrations/0007_feedback.sql,
+// ref in 0018_click_events.sql).
 package webhooks
 
 import (
@@ -43,10 +50,17 @@ const (
 	SubscriberBounced      = "subscriber.bounced"
 	SubscriberComplained   = "subscriber.complained"
 	CampaignFinished       = "campaign.finished"
+	// LinkClicked: a person (not a link scanner) clicked a tracked link of
+	// a campaign or flow mail. The subscriber's address only with their
+	// tracking consent (package tracking decides).
+	LinkClicked = "link.clicked"
+	// FlowWebhook is queued by a flow's webhook step (package flows):
+	// {"flow", "step", "subscriber_id", "email", "event"?}.
+	FlowWebhook = "flow.webhook"
 )
 
 // Types are the event types an endpoint may ask for.
-var Types = []string{SubscriberConfirmed, SubscriberUnsubscribed, SubscriberBounced, SubscriberComplained, CampaignFinished}
+var Types = []string{SubscriberConfirmed, SubscriberUnsubscribed, SubscriberBounced, SubscriberComplained, CampaignFinished, LinkClicked, FlowWebhook}
 
 // Config tunes delivery; zero values take the defaults.
 type Config struct {
@@ -84,6 +98,9 @@ func New(db *store.DB, cfg Config, log *slog.Logger) *Service {
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := db.Prepare(context.Background(), selectSubscribed, insertDelivery); err != nil {
+		log.Warn("webhooks: prepare; statements will be parsed per event", "err", err)
 	}
 	return &Service{db: db, cfg: cfg, log: log, http: newClient(cfg), wake: make(chan struct{}, 1), Now: db.Now}
 }
@@ -204,31 +221,73 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 // inside tx: the event is durable exactly when the change causing it is.
 // orderingKey (e.g. "subscriber:42") keeps one subject's events in order.
 func (s *Service) Emit(ctx context.Context, tx *store.Tx, typ, orderingKey string, data any) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhooks WHERE EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?)`, typ)
-	if err != nil {
-		return fmt.Errorf("webhooks: emit %s: %w", typ, err)
+	return s.emit(ctx, tx, typ, orderingKey, "", tx.Now, data)
+}
+
+// Withdraw drops the deliveries of held events (Clicks.Clicked) named by
+// refs that have not gone out yet, inside tx. One already sent stays sent.
+func (s *Service) Withdraw(ctx context.Context, tx *store.Tx, refs []string) error {
+	if len(refs) == 0 {
+		return nil
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries
+		WHERE ref IN (SELECT value FROM json_each(?)) AND status = 'pending' AND attempts = 0`, store.JSONStrings(refs)); err != nil {
+		return fmt.Errorf("webhooks: withdraw %d events: %w", len(refs), err)
+	}
+	return nil
+}
+
+// selectSubscribed finds the endpoints that asked for an event type; every
+// click runs it, so it is prepared once (store's cache).
+const selectSubscribed = `SELECT id FROM webhooks WHERE EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?)`
+
+const insertDelivery = `INSERT INTO webhook_deliveries
+	(webhook_id, message_id, type, ordering_key, ref, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// endpoints are the ids of the endpoints that asked for typ.
+func (s *Service) endpoints(ctx context.Context, tx *store.Tx, typ string) ([]int64, error) {
+	rows, err := tx.QueryCached(ctx, selectSubscribed, typ)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: endpoints for %s: %w", typ, err)
+	}
+	defer rows.Close()
 	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("webhooks: emit %s: %w", typ, err)
+			return nil, fmt.Errorf("webhooks: endpoints for %s: %w", typ, err)
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
+	return ids, rows.Err()
+}
+
+func (s *Service) emit(ctx context.Context, tx *store.Tx, typ, orderingKey, ref string, notBefore time.Time, data any) error {
+	ids, err := s.endpoints(ctx, tx, typ)
+	if err != nil || len(ids) == 0 {
 		return err
 	}
+	return s.queue(ctx, tx, ids, typ, orderingKey, ref, notBefore, data)
+}
+
+// queue writes one delivery of the event per endpoint in ids.
+func (s *Service) queue(ctx context.Context, tx *store.Tx, ids []int64, typ, orderingKey, ref string, notBefore time.Time, data any) error {
 	body, err := json.Marshal(map[string]any{"type": typ, "timestamp": tx.Now.Format(time.RFC3339), "data": data})
 	if err != nil {
 		return fmt.Errorf("webhooks: emit %s: %w", typ, err)
 	}
+	var nullRef any
+	if ref != "" {
+		nullRef = ref
+	}
+	// Whole seconds, rounded up: a held event never goes out early.
+	due := notBefore.Unix()
+	if notBefore.After(time.Unix(due, 0)) {
+		due++
+	}
 	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries
-			(webhook_id, message_id, type, ordering_key, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			id, "msg_"+rand.Text(), typ, orderingKey, string(body), tx.Now.Unix(), tx.Now.Unix()); err != nil {
+		if _, err := tx.ExecCached(ctx, insertDelivery,
+			id, "msg_"+rand.Text(), typ, orderingKey, nullRef, string(body), due, tx.Now.Unix()); err != nil {
 			return fmt.Errorf("webhooks: emit %s: %w", typ, err)
 		}
 	}

@@ -18,8 +18,13 @@ import (
 	"github.com/treu-mail/treu/store"
 )
 
-// openData opens (creating) the data folder's database: for serve and migrate.
-func openData(ctx context.Context, dir string) (*store.DB, error) {
+// openData opens (creating) the data folder's database, or the --database
+// PostgreSQL: for serve and migrate.
+func openData(ctx context.Context, cfg *config) (*store.DB, error) {
+	if store.IsPostgresURL(cfg.Database) {
+		return store.Open(ctx, cfg.Database)
+	}
+	dir := cfg.Data
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
@@ -29,7 +34,16 @@ func openData(ctx context.Context, dir string) (*store.DB, error) {
 // openExisting opens the data folder's database for an admin command, which
 // must not create one: a mistyped --data would otherwise get a fresh, empty
 // database, and the token or user made there would silently not work.
-func openExisting(ctx context.Context, dir string) (*store.DB, error) {
+// A PostgreSQL --database is opened (and migrated) as it is: its URL was
+// typed on purpose, and an admin command refuses it while unported.
+func openExisting(ctx context.Context, cfg *config) (*store.DB, error) {
+	if store.IsPostgresURL(cfg.Database) {
+		if err := requirePorted(cfg); err != nil {
+			return nil, err
+		}
+		return store.Open(ctx, cfg.Database)
+	}
+	dir := cfg.Data
 	path := filepath.Join(dir, "treu.db")
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		abs, _ := filepath.Abs(dir)
@@ -45,6 +59,7 @@ func adminFlags(name string) (*flag.FlagSet, *config) {
 	cfg := &config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&cfg.Data, "data", "./treu-data", "data folder")
+	fs.StringVar(&cfg.Database, "database", "", "empty: SQLite in --data; or a postgres:// URL")
 	return fs, cfg
 }
 
@@ -53,12 +68,19 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	db, err := openData(ctx, cfg.Data)
+	if err := cfg.checkDatabase(false); err != nil {
+		return err
+	}
+	db, err := openData(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintln(stdout, "database is up to date:", db.Path())
+	where := db.Path()
+	if db.Dialect() == store.Postgres {
+		where = redactURL(cfg.Database)
+	}
+	fmt.Fprintln(stdout, "database is up to date:", where)
 	return nil
 }
 
@@ -71,7 +93,7 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.New("usage: treu backup [--data DIR] FILE")
 	}
 	out := fs.Arg(0)
-	db, err := openExisting(ctx, cfg.Data)
+	db, err := openExisting(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -106,7 +128,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := parseFlags(fs, args[1:], getenv); err != nil {
 		return err
 	}
-	db, err := openExisting(ctx, cfg.Data)
+	db, err := openExisting(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -153,7 +175,7 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	if err := parseFlags(fs, args[1:], getenv); err != nil {
 		return err
 	}
-	db, err := openExisting(ctx, cfg.Data)
+	db, err := openExisting(ctx, cfg)
 	if err != nil {
 		return err
 	}

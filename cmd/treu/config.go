@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/loyalty"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/tracking"
@@ -20,6 +22,8 @@ import (
 type config struct {
 	Listen        string
 	Data          string
+	Database      string // "" = SQLite in Data; postgres://... = PostgreSQL (database.go)
+	SecretFile    string // the link-signing key shared by instances; "" = Data/secret.key
 	BaseURL       string
 	SMTPURL       string
 	From          string
@@ -38,8 +42,18 @@ type config struct {
 	DKIMDomain    string
 	Timezone      string
 	Stages        stageFlags
-	UTM           string        // query added to tracked links' targets; "off" for none
-	Attribution   time.Duration // an order this long after a click or open is credited to the mail
+	Loyalty       loyalty.Config // bonus points, rewards and referrals
+	UTM           string         // query added to tracked links' targets; "off" for none
+	Attribution   time.Duration  // an order this long after a click or open is credited to the mail
+
+	// The contact policy for marketing mail (package contact); 0 or "off"
+	// turns a part off.
+	ContactPerDay  int
+	ContactPerWeek int
+	QuietHours     string
+	// Contact is the policy the three above make, in Location; nil when
+	// all three are off.
+	Contact *contact.Policy
 
 	// Location is Timezone loaded: cron expressions, send times typed in the
 	// UI and every time the UI shows are in this zone.
@@ -65,6 +79,7 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.Data, "data", "./treu-data", "data folder (database, secret key)")
+	databaseFlags(fs, cfg)
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL used in every link in a mail (default http://LISTEN)")
 	fs.StringVar(&cfg.SMTPURL, "smtp-url", "", "smtp://user:pass@host:port?tls=starttls|tls|none&max_conns=N&rate=N; several separated by spaces; empty captures mail in the outbox")
 	fs.StringVar(&cfg.From, "from", "newsletter@localhost", "sender address, or name and address: \"Shop <news@shop.example>\"")
@@ -86,8 +101,16 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.Float64Var(&cfg.Stages.LapsingFactor, "stage-lapsing-factor", 2, "lapsing after this many times the customer's usual gap between orders ...")
 	fs.IntVar(&cfg.Stages.LapsingDays, "stage-lapsing-days", 90, "... but at least this many days without an order")
 	fs.IntVar(&cfg.Stages.LostDays, "stage-lost-days", 365, "days without an order after which a customer is lost")
+	fs.Float64Var(&cfg.Loyalty.PointsPerEuro, "points-per-euro", 0, "bonus points an order earns per unit of the shop's currency; 0: no points")
+	fs.Int64Var(&cfg.Loyalty.RewardPoints, "reward-points", 0, "a points balance this large becomes a coupon code of --reward-pool; 0: never")
+	fs.StringVar(&cfg.Loyalty.RewardPool, "reward-pool", "", "coupon pool (slug) the codes for points come from")
+	fs.Int64Var(&cfg.Loyalty.ReferralPoints, "referral-points", 0, "points a subscriber earns when a friend who enrolled through their referral link first orders")
+	fs.StringVar(&cfg.Loyalty.ReferralPool, "referral-pool", "", "coupon pool (slug) a referrer also gets a code of at the friend's first order; empty: none")
 	fs.StringVar(&cfg.UTM, "utm", tracking.DefaultUTM, `query added to every tracked link's target ({slug}: the campaign's or flow's, {id}: the campaign id); "off" adds none`)
 	fs.DurationVar(&cfg.Attribution, "attribution-window", 5*24*time.Hour, "an order this long after a click (or open) on a campaign or flow mail is credited to it")
+	fs.IntVar(&cfg.ContactPerDay, "contact-per-day", contact.DefaultPerDay, "at most this many marketing mails (campaigns and flows) per subscriber per day in the shop's zone; 0: no daily cap")
+	fs.IntVar(&cfg.ContactPerWeek, "contact-per-week", contact.DefaultPerWeek, "... and per week (that day and the six before); 0: no weekly cap")
+	fs.StringVar(&cfg.QuietHours, "quiet-hours", contact.DefaultQuiet, `no marketing mail between these times in the shop's zone (flow steps and waiting campaigns go on when they end); "off" for none`)
 	fs.StringVar(&cfg.BounceDomain, "bounce-domain", "", "domain of the VERP return path bounces+TOKEN@DOMAIN on every mail (default: the --from domain)")
 	fs.StringVar(&cfg.BounceListen, "bounce-listen", "", "address of the SMTP server that receives bounces and complaints for the bounce domain, e.g. 127.0.0.1:2526; empty: off")
 	fs.IntVar(&cfg.SoftBounceLimit, "soft-bounce-limit", 3, "soft bounces within --soft-bounce-window that suppress an address")
@@ -129,6 +152,9 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 // value stops `treu serve` before anything is created or started, with an
 // error naming its flag, instead of failing each mail later.
 func (c *config) validate() error {
+	if err := c.checkDatabase(true); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q must be host:port, e.g. 127.0.0.1:8080 or :8080", c.Listen)
 	}
@@ -192,8 +218,28 @@ func (c *config) validate() error {
 	if c.Attribution < time.Hour || c.Attribution > 90*24*time.Hour {
 		return fmt.Errorf("--attribution-window %s must be between 1h and 90 days", c.Attribution)
 	}
+	if c.ContactPerDay < 0 || c.ContactPerDay > 100 {
+		return fmt.Errorf("--contact-per-day %d must be 0 (no cap) to 100", c.ContactPerDay)
+	}
+	if c.ContactPerWeek < 0 || c.ContactPerWeek > 700 {
+		return fmt.Errorf("--contact-per-week %d must be 0 (no cap) to 700", c.ContactPerWeek)
+	}
+	if c.ContactPerDay > 0 && c.ContactPerWeek > 0 && c.ContactPerWeek < c.ContactPerDay {
+		return fmt.Errorf("--contact-per-week %d is below --contact-per-day %d", c.ContactPerWeek, c.ContactPerDay)
+	}
+	from, to, err := contact.ParseQuiet(c.QuietHours)
+	if err != nil {
+		return fmt.Errorf("--quiet-hours: %w", err)
+	}
+	c.Contact = &contact.Policy{PerDay: c.ContactPerDay, PerWeek: c.ContactPerWeek, QuietFrom: from, QuietTo: to, Location: c.Location}
+	if !c.Contact.Capped() && from == to {
+		c.Contact = nil // all off: nothing to check, nothing worth logging
+	}
 	if err := c.Stages.retention().Validate(); err != nil {
 		return fmt.Errorf("--stage-*: %w", err)
+	}
+	if err := c.Loyalty.Validate(); err != nil {
+		return fmt.Errorf("--%s", err.Error())
 	}
 	if c.BounceDomain == "" {
 		c.BounceDomain = c.From[strings.LastIndexByte(c.From, '@')+1:]

@@ -160,3 +160,51 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestContactSettings: the contact policy flags and their TREU_* variables
+// make the policy, in the shop's zone; a bad value names its flag.
+func TestContactSettings(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		env     map[string]string
+		day     int
+		week    int
+		quiet   string
+		errFlag string
+	}{
+		{nil, nil, 1, 3, "21:00-08:00", ""}, // the defaults
+		{[]string{"--contact-per-day", "0", "--contact-per-week", "0", "--quiet-hours", "off"}, nil, 0, 0, "off", ""},
+		{nil, map[string]string{"TREU_CONTACT_PER_DAY": "2", "TREU_CONTACT_PER_WEEK": "5", "TREU_QUIET_HOURS": "22:30-07:15"}, 2, 5, "22:30-07:15", ""},
+		{[]string{"--quiet-hours", "9-17"}, nil, 0, 0, "", "--quiet-hours"},
+		{[]string{"--quiet-hours", "08:00-08:00"}, nil, 0, 0, "", "--quiet-hours"},
+		{[]string{"--contact-per-day", "-1"}, nil, 0, 0, "", "--contact-per-day"},
+		{[]string{"--contact-per-day", "3", "--contact-per-week", "2"}, nil, 0, 0, "", "--contact-per-week"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var cfg config
+			if err := parseFlags(newFlagSet("serve", &cfg), tc.args, func(k string) string { return tc.env[k] }); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.validate()
+			if tc.errFlag != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errFlag) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.errFlag)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := cfg.Contact
+			if tc.day == 0 && tc.week == 0 && tc.quiet == "off" {
+				if p != nil {
+					t.Fatalf("all off, yet a policy: %+v", p)
+				}
+				return
+			}
+			if p.PerDay != tc.day || p.PerWeek != tc.week || p.QuietString() != tc.quiet || p.Location.String() != "Europe/Berlin" {
+				t.Fatalf("policy %+v %s", p, p.QuietString())
+			}
+		})
+	}
+}

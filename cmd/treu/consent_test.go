@@ -49,11 +49,20 @@ func TestOneMarketingRule(t *testing.T) {
 		idnTyped  = "Alt@bücher.example"          // the same address as idnErased
 		nobody    = "fremd@example.com"           // never enrolled
 		idnStored = "kunde@xn--bcher-kva.example" // how idn is stored and mailed
+		customer  = "kundin@example.com"          // existing customer (UWG § 7 (3)): no consent
 	)
 	for _, e := range []string{active, offers, left, erased, bounced, idn, idnErased} {
 		enroll(e, false)
 	}
 	enroll(pending, true)
+	var cust struct {
+		LegalBasis string `json:"legal_basis"`
+		Status     string
+	}
+	if st := in.do("POST", "/api/subscribers", map[string]any{"email": customer, "lists": []string{"newsletter", "offers"}, "locale": "de",
+		"legal_basis": "existing_customer", "order_id": "A-1001"}, &cust); st != 201 || cust.LegalBasis != "existing_customer" || cust.Status != "active" {
+		t.Fatalf("enroll existing customer = %d %+v", st, cust)
+	}
 	if st := in.do("PATCH", "/api/subscribers/"+offers, map[string]any{"lists": []string{"offers"}}, nil); st != 200 {
 		t.Fatalf("leave newsletter = %d", st)
 	}
@@ -70,6 +79,8 @@ func TestOneMarketingRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	may := map[string][]string{"newsletter": {active, idnStored}, "offers": {active, offers, idnStored}}
+	// A mailing that may reach existing customers (existing_customers: true).
+	mayExisting := map[string][]string{"newsletter": {active, idnStored, customer}, "offers": {active, offers, idnStored, customer}}
 	smtpd.WaitFor(1, 20*time.Second) // the confirmation mail to pending
 	smtpd.Reset()
 
@@ -91,10 +102,17 @@ func TestOneMarketingRule(t *testing.T) {
 	})
 
 	t.Run("campaigns", func(t *testing.T) {
-		for _, list := range []string{"newsletter", "offers"} {
+		for _, tc := range []struct {
+			list     string
+			existing bool
+		}{{"newsletter", false}, {"offers", false}, {"newsletter", true}, {"offers", true}} {
+			list, want := tc.list, sorted(may[tc.list])
+			if tc.existing {
+				want = sorted(mayExisting[tc.list])
+			}
 			smtpd.Reset()
 			var cp struct{ ID int64 }
-			body := map[string]any{"name": list, "subject": "Hallo", "markdown": "Hallo", "lists": []string{list}}
+			body := map[string]any{"name": list, "subject": "Hallo", "markdown": "Hallo", "lists": []string{list}, "existing_customers": tc.existing}
 			if st := in.do("POST", "/api/campaigns", body, &cp); st != 201 {
 				t.Fatalf("create = %d", st)
 			}
@@ -106,8 +124,17 @@ func TestOneMarketingRule(t *testing.T) {
 				t.Fatal(err)
 			}
 			cancel()
-			if got := recipientsOf(smtpd.Messages()); !slices.Equal(got, sorted(may[list])) {
-				t.Errorf("campaign to %s reached %v, want %v", list, got, sorted(may[list]))
+			if got := recipientsOf(smtpd.Messages()); !slices.Equal(got, want) {
+				t.Errorf("campaign to %s (existing customers %v) reached %v, want %v", list, tc.existing, got, want)
+			}
+			// The existing customer's mail says they may object at no cost
+			// beyond base rates; a consenting subscriber's does not.
+			for _, m := range smtpd.Messages() {
+				p := parse(t, m)
+				notice := strings.Contains(p.Text, "Basistarifen") && strings.Contains(p.HTML, "Basistarifen")
+				if notice != slices.Contains(m.To, customer) {
+					t.Errorf("mail to %v: objection notice %v", m.To, notice)
+				}
 			}
 		}
 	})
@@ -130,6 +157,20 @@ func TestOneMarketingRule(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			rcx, err := subscribers.RecipientsFor(ctx, in.app.db, slices.Collect(maps.Keys(ids)),
+				subscribers.Mailing{Lists: []string{list}, ExistingCustomers: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotx []string
+			for _, r := range rcx {
+				if r.May() {
+					gotx = append(gotx, r.Email)
+				}
+			}
+			if slices.Sort(gotx); !slices.Equal(gotx, sorted(mayExisting[list])) {
+				t.Errorf("RecipientsFor existing customers on %s = %v, want %v", list, gotx, sorted(mayExisting[list]))
+			}
 			var got []string
 			for _, r := range rc {
 				if r.May() {
@@ -141,7 +182,7 @@ func TestOneMarketingRule(t *testing.T) {
 			}
 			for id, e := range ids {
 				want := map[string]string{pending: subscribers.SkipPending, left: subscribers.SkipUnsubscribed,
-					bounced: subscribers.SkipSuppressed}[e]
+					bounced: subscribers.SkipSuppressed, customer: subscribers.SkipBasis}[e]
 				if e == offers && list == "newsletter" {
 					want = subscribers.SkipUnsubscribed
 				}
@@ -171,6 +212,7 @@ func TestOneMarketingRule(t *testing.T) {
 			{active, 202, 202, false}, {pending, 202, 202, false}, {offers, 202, 202, false}, {left, 202, 202, false},
 			{erased, 422, 202, true}, {bounced, 422, 422, true}, {idn, 202, 202, false},
 			{idnTyped, 422, 202, true}, {strings.ToUpper(erased), 422, 202, true}, {nobody, 202, 202, false},
+			{customer, 202, 202, false},
 		} {
 			if tc.test == 202 {
 				sent++
@@ -201,7 +243,7 @@ func TestOneMarketingRule(t *testing.T) {
 
 	t.Run("cart flow", func(t *testing.T) {
 		smtpd.Reset()
-		for i, e := range []string{active, pending, offers, left, bounced, idn} {
+		for i, e := range []string{active, pending, offers, left, bounced, idn, customer} {
 			ev := map[string]any{"type": "cart.updated", "id": fmt.Sprintf("cart-ev-%d", i), "email": e, "cart": map[string]any{
 				"id": fmt.Sprintf("c%d", i), "url": "https://shop.example/cart", "currency": "EUR", "total": 10,
 				"items": []map[string]any{{"sku": "A", "name": "Tee", "price": 10, "quantity": 1}}}}
@@ -217,6 +259,37 @@ func TestOneMarketingRule(t *testing.T) {
 		if !slices.Equal(got, sorted(may["newsletter"])) {
 			t.Errorf("cart reminders to %v, want %v", got, sorted(may["newsletter"]))
 		}
+
+		// The same flow opened to existing customers reaches the customer too,
+		// with the objection notice.
+		var flow map[string]any
+		if st := in.do("GET", "/api/flows/cart-abandonment", nil, &flow); st != 200 {
+			t.Fatalf("get flow = %d", st)
+		}
+		flow["existing_customers"] = true
+		if st := in.do("PUT", "/api/flows/cart-abandonment", flow, &flow); st != 200 || flow["existing_customers"] != true {
+			t.Fatalf("put flow = %d %v", st, flow["existing_customers"])
+		}
+		// The tick above moved the flow's cursor hours ahead of the real
+		// clock the carts are stamped with; taken back, the carts are looked
+		// at again: the others have their runs, only the customer's enters.
+		if _, err := in.app.db.Writer().ExecContext(ctx, `UPDATE flows SET cursor_at = NULL WHERE slug = 'cart-abandonment'`); err != nil {
+			t.Fatal(err)
+		}
+		smtpd.Reset()
+		if _, err := in.app.flows.Tick(ctx, time.Now().Add(4*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		in.app.queue.Wake()
+		msgs := smtpd.WaitFor(1, 20*time.Second)
+		if got := recipientsOf(msgs); !slices.Equal(got, []string{customer}) {
+			t.Errorf("cart reminders open to existing customers reached %v, want %v", got, []string{customer})
+		}
+		for _, m := range msgs {
+			if notice := strings.Contains(parse(t, m).Text, "Basistarifen"); notice != slices.Contains(m.To, customer) {
+				t.Errorf("cart reminder to %v: objection notice %v", m.To, notice)
+			}
+		}
 	})
 }
 
@@ -231,4 +304,42 @@ func recipientsOf(msgs []smtptest.Received) []string {
 
 func sorted(s []string) []string {
 	return slices.Sorted(slices.Values(s))
+}
+
+// TestExistingCustomerEnrollment: an existing customer needs the sale (an
+// order id or the notice given), is active at once without double opt-in,
+// and the basis and notice are in the consent log; a confirmed opt-in later
+// makes them a consenting subscriber.
+func TestExistingCustomerEnrollment(t *testing.T) {
+	in := startTreu(t, nil)
+	for _, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"email": "a@example.com", "legal_basis": "existing_customer"}, "order_id"},
+		{map[string]any{"email": "a@example.com", "legal_basis": "customer"}, "legal_basis"},
+		{map[string]any{"email": "a@example.com", "legal_basis": "existing_customer", "order_id": "1", "double_optin": true}, "double_optin"},
+		{map[string]any{"email": "a@example.com", "order_id": "1"}, "legal_basis"},
+	} {
+		var e struct{ Field string }
+		if st := in.do("POST", "/api/subscribers", tc.body, &e); st != 422 || e.Field != tc.field {
+			t.Errorf("%v = %d %q, want 422 %q", tc.body, st, e.Field, tc.field)
+		}
+	}
+	notice := "Wir nutzen Ihre Adresse für Angebote zu ähnlichen Produkten; Sie können jederzeit widersprechen."
+	if st := in.do("POST", "/api/subscribers", map[string]any{"email": "kim@example.com", "legal_basis": "existing_customer",
+		"order_id": "A-7", "notice": notice}, nil); st != 201 {
+		t.Fatalf("enroll = %d", st)
+	}
+	var sub struct {
+		LegalBasis string `json:"legal_basis"`
+		Consents   []struct{ Action, Text, Detail string }
+	}
+	if st := in.do("GET", "/api/subscribers/kim@example.com/export", nil, &sub); st != 200 {
+		t.Fatalf("get = %d", st)
+	}
+	if sub.LegalBasis != "existing_customer" || len(sub.Consents) == 0 || sub.Consents[0].Action != "existing_customer" ||
+		sub.Consents[0].Text != notice || !strings.Contains(sub.Consents[0].Detail, "order_id=A-7") {
+		t.Errorf("subscriber = %+v", sub)
+	}
 }

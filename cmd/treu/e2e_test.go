@@ -66,14 +66,23 @@ func startTreu(t testing.TB, env map[string]string, args ...string) *instance {
 	if err := run(ctx, []string{"token", "create", "--data", data, "--name", "test"}, getenv, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	tok := strings.TrimSpace(out.String())
+	return serveTreu(t, data, strings.TrimSpace(out.String()), env, args...)
+}
 
-	ctx, cancel := context.WithCancel(ctx)
+// serveTreu runs serve on an existing data dir (again, after a stop: a restart).
+func serveTreu(t testing.TB, data, tok string, env map[string]string, args ...string) *instance {
+	t.Helper()
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *app, 1)
 	done := make(chan error, 1)
 	logs := &syncBuffer{}
 	go func() {
-		done <- serve(ctx, append([]string{"--data", data, "--listen", "127.0.0.1:0"}, args...), getenv, io.Discard, logs, ready)
+		// The contact policy is off unless a test turns it on (its flags come
+		// later and win): the other tests mail one person several times a
+		// day, at whatever hour they run.
+		base := []string{"--data", data, "--listen", "127.0.0.1:0", "--contact-per-day", "0", "--contact-per-week", "0", "--quiet-hours", "off"}
+		done <- serve(ctx, append(base, args...), getenv, io.Discard, logs, ready)
 	}()
 	var a *app
 	select {

@@ -67,12 +67,12 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	db, err := openExisting(ctx, cfg.Data)
+	db, err := openExisting(ctx, &cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	secret, err := loadSecret(cfg.Data)
+	secret, err := secretFor(&cfg)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := cfg.validate(); err != nil {
 		return err
 	}
+	if err := requirePorted(&cfg); err != nil {
+		return err
+	}
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
 		return err
@@ -47,17 +50,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
-	unlock, err := lockData(cfg.Data)
-	if err != nil {
-		return err
+	if cfg.Database == "" {
+		// On PostgreSQL instances are meant to run side by side.
+		unlock, err := lockData(cfg.Data)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	defer unlock()
-	db, err := openData(ctx, cfg.Data)
+	db, err := openData(ctx, &cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	secret, err := loadSecret(cfg.Data)
+	secret, err := secretFor(&cfg)
 	if err != nil {
 		return err
 	}

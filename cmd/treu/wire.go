@@ -15,11 +15,14 @@ import (
 
 	"github.com/treu-mail/treu/accounts"
 	"github.com/treu-mail/treu/campaigns"
+	"github.com/treu-mail/treu/contact"
 	"github.com/treu-mail/treu/coupons"
 	"github.com/treu-mail/treu/events"
 	"github.com/treu-mail/treu/feedback"
 	"github.com/treu-mail/treu/flows"
 	"github.com/treu-mail/treu/imports"
+	"github.com/treu-mail/treu/internal/errs"
+	"github.com/treu-mail/treu/loyalty"
 	"github.com/treu-mail/treu/mailer"
 	"github.com/treu-mail/treu/retention"
 	"github.com/treu-mail/treu/segments"
@@ -50,6 +53,7 @@ type app struct {
 	coupons    *coupons.Service
 	imports    *imports.Service
 	retention  *retention.Service
+	loyalty    *loyalty.Service
 	tracking   *tracking.Service
 	feedback   *feedback.Service
 	webhooks   *webhooks.Service
@@ -143,23 +147,50 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	}
 	a.subs = subs
 	// Clicks and opens: per person only with the subscriber's tracking consent.
+	// A person's click is a link.clicked webhook, written with the click.
+	clicks := webhooks.Clicks{Hooks: a.webhooks, Email: func(ctx context.Context, tx *store.Tx, id int64) (string, error) {
+		ad, err := subs.FindAddressee(ctx, tx, id, "")
+		if errs.Is(err, errs.NotFound) {
+			return "", nil // erased since the look-up of the consent
+		}
+		return ad.Email, err
+	}}
 	a.tracking = tracking.New(db, tracking.Config{BaseURL: cfg.BaseURL, Secret: secret, UTM: cfg.UTM,
-		AttributionWindow: cfg.Attribution}, subs, log.With("component", "tracking"))
+		AttributionWindow: cfg.Attribution, OnClick: clicks.Clicked, OnScanner: clicks.Scanner},
+		subs, log.With("component", "tracking"))
 	segs := segments.NewStore(db, log.With("component", "segments"))
 	pools := coupons.New(db, log.With("component", "coupons"))
 	a.coupons = pools
+	if a.loyalty, err = loyalty.New(db, cfg.Loyalty, pools, log.With("component", "loyalty")); err != nil {
+		return nil, err
+	}
+	a.loyalty.Links = loyalty.NewReferralLinks(secret, cfg.BaseURL)
 	a.events = events.New(db, log.With("component", "events"), events.Config{
 		// An order is credited to the campaign or flow mail that earned it,
-		// in the transaction that stores it.
+		// and earns its points, in the transaction that stores it.
 		OnOrder: func(ctx context.Context, tx *store.Tx, o events.PlacedOrder) error {
-			return a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
-				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID})
+			if err := a.tracking.OrderPlaced(ctx, tx, tracking.Order{ID: o.OrderID, SubscriberID: o.SubscriberID,
+				Currency: o.Currency, Total: o.Total, PlacedAt: o.PlacedAt, CampaignID: o.CampaignID}); err != nil {
+				return err
+			}
+			return a.loyalty.OnOrder(ctx, tx, o)
 		},
+		OnRefund: a.loyalty.OnRefund,
 	})
-	if a.retention, err = retention.New(db, cfg.Stages.retention(), log.With("component", "retention")); err != nil {
+	rcfg := cfg.Stages.retention()
+	rcfg.Location = cfg.Location // the report's days and months are the shop's
+	if a.retention, err = retention.New(db, rcfg, log.With("component", "retention")); err != nil {
 		return nil, err
 	}
 	a.retention.Links = retention.NewSurveyLinks(secret, cfg.BaseURL)
+	a.retention.Attribution = func(ctx context.Context, from, to time.Time) ([]retention.MailRevenue, error) {
+		ms, err := a.tracking.RevenueByMail(ctx, from, to)
+		out := make([]retention.MailRevenue, len(ms))
+		for i, m := range ms {
+			out[i] = retention.MailRevenue(m)
+		}
+		return out, err
+	}
 	// A new order moves its customer on the ladder in the order's transaction.
 	a.events.OnOrder = func(ctx context.Context, tx *store.Tx, id int64) error {
 		_, _, err := a.retention.Recompute(ctx, tx, id)
@@ -172,12 +203,30 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Footer:   footer,
 		Location: cfg.Location,
 		Tracking: a.tracking,
+		// Webhook steps queue a flow.webhook event on the durable queue.
+		Emit:    a.webhooks.Emit,
+		Loyalty: a.loyalty.TemplateData,
 		// Gmail's feedback loop reports complaint rates per Feedback-ID.
 		FeedbackSender: host,
+		// Bounces and complaints in the per-step figures (a.feedback is
+		// made below; it asks the flows which flow a mail was).
+		Feedback: func(ctx context.Context, flow string) ([]flows.MailFeedback, error) {
+			ms, err := a.feedback.Flow(ctx, flow)
+			out := make([]flows.MailFeedback, len(ms))
+			for i, m := range ms {
+				out[i] = flows.MailFeedback{SubscriberID: m.SubscriberID, MailID: m.MailID, Bounced: m.Bounced, Complained: m.Complained}
+			}
+			return out, err
+		},
+		Contact: cfg.Contact,
 	}, log.With("component", "flows"))
 	if err != nil {
 		return nil, err
 	}
+	// A shop event and a stage change start their flows in the transaction
+	// that stores them: never lost, never started twice.
+	a.events.OnEvent = a.flows.OnEvent
+	a.retention.OnChange(a.flows.OnStageChange)
 	// Confirming starts the welcome flow and attaches the carts and orders the
 	// shop reported for this address before it enrolled.
 	subs.OnActivated = func(ctx context.Context, tx *store.Tx, s subscribers.Subscriber) error {
@@ -191,7 +240,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 			map[string]any{"subscriber_id": s.ID, "email": s.Email}); err != nil {
 			return err
 		}
-		return a.flows.StartWelcome(ctx, tx, s.ID)
+		return a.flows.Confirmed(ctx, tx, s.ID)
 	}
 	subs.OnUnsubscribed = func(ctx context.Context, tx *store.Tx, id int64, channel string) error {
 		return a.webhooks.Emit(ctx, tx, webhooks.SubscriberUnsubscribed, fmt.Sprintf("subscriber:%d", id),
@@ -215,6 +264,8 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Location: cfg.Location,
 		Pools:    pools,
 		Tracking: a.tracking,
+		Contact:  cfg.Contact,
+		Loyalty:  a.loyalty.TemplateData,
 		OnResult: a.metrics.Mails("campaign"),
 		// Feedback: VERP return paths, 5xx refusals as hard bounces, and
 		// bounces and complaints in the figures.
@@ -238,7 +289,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 	if err != nil {
 		return nil, err
 	}
-	subs.AddErasers(a.events, a.campaigns)
+	subs.AddErasers(a.events, a.campaigns, contact.Eraser{})
 	txm, err := txmail.New(db, a.queue, txmail.Config{From: cfg.From, FromName: cfg.FromName, Footer: footer},
 		log.With("component", "txmail"))
 	if err != nil {
@@ -275,6 +326,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		Outbox:      outbox,
 		TxMail:      txm,
 		Retention:   a.retention,
+		Loyalty:     a.loyalty,
 		Tracking:    a.tracking,
 		Feedback:    a.feedback,
 		Providers:   providers,
@@ -284,7 +336,8 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		UI: web.UIDeps{
 			SessionKey: secret,
 			Settings: web.UISettings{ShopName: cfg.ShopName, SMTPURL: cfg.SMTPURL, From: cfg.From,
-				BaseURL: cfg.BaseURL, Impressum: cfg.Impressum},
+				BaseURL: cfg.BaseURL, Impressum: cfg.Impressum,
+				ContactPerDay: cfg.ContactPerDay, ContactPerWeek: cfg.ContactPerWeek, QuietHours: cfg.Contact.QuietString()},
 			SMTPCheck:   a.smtpCheck(),
 			Campaigns:   a.campaigns,
 			Outbox:      outbox,
@@ -406,6 +459,10 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			return err
 		}},
 		ticker{"prune mail", a.pruneMail},
+		ticker{"prune contact log", func(ctx context.Context, now time.Time) error {
+			_, err := contact.Prune(ctx, a.db, now)
+			return err
+		}},
 		ticker{"prune webhook deliveries", func(ctx context.Context, now time.Time) error {
 			return a.webhooks.Prune(ctx, now.Add(-30*24*time.Hour))
 		}},
@@ -416,8 +473,12 @@ func (a *app) start(ctx context.Context, wg *sync.WaitGroup) {
 			if _, err := a.retention.Pass(ctx, now); err != nil {
 				return err
 			}
+			// Balances that reached the reward become coupon codes.
+			if _, err := a.loyalty.Pass(ctx); err != nil {
+				return err
+			}
 			// The retention page reads the report computed here.
-			from, to := retention.DefaultPeriod(now)
+			from, to := retention.DefaultPeriod(now, a.cfg.Location)
 			_, err := a.retention.Precompute(ctx, from, to, a.subs.Count)
 			return err
 		}},

@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/treu-mail/treu/campaigns"
@@ -46,7 +47,15 @@ type report struct {
 	Sent        int64   `json:"sent"`
 	SendSeconds float64 `json:"send_seconds"`
 	SeedSeconds float64 `json:"seed_seconds"`
-	SeedRSSMB   float64 `json:"seed_peak_rss_mb"` // the seeding's own peak, before the reset`
+	SeedRSSMB   float64 `json:"seed_peak_rss_mb"` // the seeding's own peak, before the reset
+	// CPUMicrosPerMsg is this process's user+system CPU from Start (the
+	// snapshot included) to the last recorded result, per mail sent.
+	CPUMicrosPerMsg float64 `json:"cpu_us_per_msg"`
+	// ReadsPerMsg and WritesPerMsg are this process's read and write system
+	// calls (sockets and SQLite's files, /proc/self/io) per mail sent: unlike
+	// time, they do not move with the machine's load.
+	ReadsPerMsg  float64 `json:"reads_per_msg"`
+	WritesPerMsg float64 `json:"writes_per_msg"`
 }
 
 func main() {
@@ -162,6 +171,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	go func() { done <- eng.Run(runCtx) }()
 
 	t1 := time.Now()
+	cpu0 := cpuTime()
+	r0, w0 := ioCalls()
 	c, err = eng.Start(ctx, c.ID) // snapshots the audience
 	if err != nil {
 		stop()
@@ -200,6 +211,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	sendDur := time.Since(t1)
+	cpuDur := cpuTime() - cpu0
+	r1, w1 := ioCalls()
 	stop()
 	if err := <-done; err != nil {
 		return err
@@ -226,14 +239,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		SeedSeconds: float64(seedDur.Milliseconds()) / 1000,
 		SeedRSSMB:   seedPeak,
 	}
+	if st.Sent > 0 {
+		r.CPUMicrosPerMsg = float64(int(float64(cpuDur.Microseconds())/float64(st.Sent)*10)) / 10
+		r.ReadsPerMsg = float64(int(float64(r1-r0)/float64(st.Sent)*100)) / 100
+		r.WritesPerMsg = float64(int(float64(w1-w0)/float64(st.Sent)*100)) / 100
+	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(r)
 	}
 	if partial {
 		fmt.Fprintf(stdout, "partial: stopped after %s (--for)\n", *limit)
 	}
-	fmt.Fprintf(stdout, "subscribers   %d\nmsgs/s        %.0f\nsnapshot_ms   %d\npeak_rss_mb   %.1f\nfailed        %d\n(sent %d in %.2fs; seeding took %.2fs)\n",
-		r.Subscribers, r.MsgsPerSec, r.SnapshotMS, r.PeakRSSMB, r.Failed, r.Sent, r.SendSeconds, r.SeedSeconds)
+	fmt.Fprintf(stdout, "subscribers   %d\nmsgs/s        %.0f\ncpu_us/msg    %.1f\nsnapshot_ms   %d\npeak_rss_mb   %.1f\nfailed        %d\n(sent %d in %.2fs; seeding took %.2fs)\n",
+		r.Subscribers, r.MsgsPerSec, r.CPUMicrosPerMsg, r.SnapshotMS, r.PeakRSSMB, r.Failed, r.Sent, r.SendSeconds, r.SeedSeconds)
 	return nil
 }
 
@@ -303,6 +321,32 @@ func seed(ctx context.Context, db *store.DB, n int) error {
 		}
 	}
 	return nil
+}
+
+// cpuTime is the user+system CPU this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ioCalls returns the read and write system calls this process has made
+// (Linux /proc/self/io syscr and syscw; 0 elsewhere).
+func ioCalls() (reads, writes int64) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			reads, _ = strconv.ParseInt(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return reads, writes
 }
 
 // resetPeakRSS starts VmHWM afresh (Linux: clear_refs 5), so the figure is
