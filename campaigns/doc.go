@@ -23,12 +23,12 @@
 //
 // Sending: when a campaign starts it is marked running at once and its
 // audience is snapshotted in chunks (snapshot.go): one read statement on the
-// read pool streams the recipients' ids from one consistent snapshot of the
-// database, and each chunk (2,000 first, then sized to hold the writer about
-// 10 ms) becomes delivery rows in a short write transaction of its own, so
-// enrollments are never stuck behind a million-row insert and the first mail
-// leaves after the first chunk. Memory stays flat at any size (one chunk of
-// ids). The audience is exactly who matched when the read began; people who
+// read pool reads the recipients' ids from one consistent snapshot of the
+// database; the first 2,000 become delivery rows at once (the first mail
+// leaves after them), the rest, held in memory (8 bytes an id) until the read
+// is closed, in chunks sized to hold the writer about 10 ms, each in a short
+// write transaction of its own, so enrollments are never stuck behind a
+// million-row insert. The audience is exactly who matched when the read began; people who
 // enroll during the start are not in it (ids above snapshot_upto), people who
 // leave during it are skipped by the per-batch check. A campaign does not
 // finish while its copy is under way; a copy whose process died is taken

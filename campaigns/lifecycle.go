@@ -49,8 +49,8 @@ func (e *Engine) Start(ctx context.Context, id int64) (Campaign, error) {
 	e.changed()
 	if began {
 		// The engine starts sending with the first chunk; Start answers with
-		// the whole audience.
-		if err := e.snapshot(ctx, id, e.now()); err != nil {
+		// the whole audience. A client that gives up does not stop the copy.
+		if err := e.snapshot(context.WithoutCancel(ctx), id, e.now()); err != nil {
 			return Campaign{}, err
 		}
 	}

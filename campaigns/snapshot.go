@@ -19,9 +19,10 @@ import (
 //  1. markStarted, inside the start's transaction: the campaign is running,
 //     its audience 0, snapshot_upto the highest subscriber id at this moment.
 //  2. snapshot, after that commit: ONE read statement on the read pool streams
-//     the ids of the audience (segments.AudienceWhere, ids <= snapshot_upto),
-//     and each SnapshotChunk of them is written to deliveries in a write
-//     transaction of its own (a few ms), which also adds to audience. The
+//     the ids of the audience (segments.AudienceWhere, ids <= snapshot_upto);
+//     the first SnapshotChunk of them is written to deliveries at once, the
+//     rest once the read is closed, each chunk in a write transaction of its
+//     own (about snapshotHold), which also adds to audience. The
 //     engine is told after the first chunk, so the first mail leaves while the
 //     rest is still being copied; the campaign cannot finish before the copy
 //     is complete (snapshot_upto is NULL again).
@@ -58,10 +59,14 @@ import (
 // enrollment waits behind at most one chunk.
 const SnapshotChunk = 2000
 
+// The floor matters as much as the target: each chunk is a commit, and while
+// the read is open the WAL cannot be checkpointed past its start, so many
+// tiny commits pile up frames that every later page look-up searches (at
+// 100 rows a chunk a 1M start took minutes on a loaded machine).
 const (
 	snapshotHold     = 10 * time.Millisecond
-	snapshotMinChunk = 100
-	snapshotMaxChunk = 8000
+	snapshotMinChunk = 1000
+	snapshotMaxChunk = 10000
 )
 
 // snapshotLease is how long a copy may go without progress before another
@@ -225,10 +230,20 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 		}
 		return goOn, nil
 	}
+	// Only the first chunk is written while the read is open: the WAL cannot
+	// be checkpointed past an open read, and a million rows written behind
+	// it made every later look-up and the final checkpoint slow (seconds).
+	// The rest of the ids wait in memory (8 bytes each: 8 MB at 1M) until
+	// the read is closed.
+	var rest []int64
 	for rows.Next() {
 		var sid int64
 		if err := rows.Scan(&sid); err != nil {
 			return wrap("snapshot", id, fmt.Errorf("read audience: %w", err))
+		}
+		if !first {
+			rest = append(rest, sid)
+			continue
 		}
 		chunk = append(chunk, sid)
 		rn++
@@ -245,7 +260,20 @@ func (e *Engine) snapshot(ctx context.Context, id int64, now time.Time) error {
 	if err := rows.Err(); err != nil {
 		return wrap("snapshot", id, fmt.Errorf("read audience: %w", err))
 	}
-	rows.Close() // end the read snapshot before the last write
+	rows.Close() // end the read snapshot before the other writes
+	for len(rest) > 0 {
+		n := min(size, len(rest))
+		chunk = append(chunk[:0], rest[:n]...)
+		rest = rest[n:]
+		rn += int64(n) // the place in the scan, for A/B assignment
+		goOn, err := flush(false)
+		if err != nil {
+			return wrap("snapshot", id, err)
+		}
+		if !goOn {
+			return nil
+		}
+	}
 	if _, err := flush(true); err != nil {
 		return wrap("snapshot", id, err)
 	}

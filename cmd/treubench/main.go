@@ -4,6 +4,11 @@
 // SMTP pool, against an SMTP server (--smtp) or an in-process counting sink.
 //
 //	go run ./cmd/treubench -n 100000 --json
+//
+// With -seed-only it only seeds a kept database for the page benchmarks
+// (scripts/bench_pages.sh) and exits:
+//
+//	go run ./cmd/treubench -seed-only -subscribers 1000000 -data /tmp/pages1m
 package main
 
 import (
