@@ -24,6 +24,11 @@ type Data struct {
 	Points      int64
 	ReferralURL string
 
+	// SurveyURL is the base of the recipient's signed NPS links in a flow
+	// mail (package retention): {{ .SurveyURL }}/0 … {{ .SurveyURL }}/10 are
+	// the eleven one-click answers; empty where no survey is wired.
+	SurveyURL string
+
 	// ConfirmURL is set only for the double opt-in mail (see SystemMail).
 	ConfirmURL string
 
@@ -174,6 +179,7 @@ func samples() []*Data {
 			Coupon:         "WELCOME10",
 			Points:         120,
 			ReferralURL:    "https://shop.example/r/t",
+			SurveyURL:      "https://shop.example/nps/t",
 			Cart: &Cart{
 				ID: "c1", URL: "https://shop.example/cart/c1", Currency: "EUR", Total: 59.8,
 				Items: []Item{{SKU: "s1", Name: "Tee", Price: 29.9, Quantity: 2,

@@ -447,6 +447,7 @@ var fields = map[string]*accessors{
 	"ExistingCustomer": {data: func(d *Data) value { return boolV(d.ExistingCustomer) }},
 	"Points":           {data: func(d *Data) value { return value{k: kInt, n: int(d.Points)} }},
 	"ReferralURL":      {data: func(d *Data) value { return strV(d.ReferralURL) }},
+	"SurveyURL":        {data: func(d *Data) value { return strV(d.SurveyURL) }},
 	"Cart": {
 		view: func(v *view) value { return value{k: kAny, a: v.Cart} },
 		data: func(d *Data) value { return value{k: kAny, a: d.Cart} },
