@@ -96,3 +96,40 @@ func (s *Service) Answers(ctx context.Context, subscriberID int64) ([]NPSAnswer,
 	}
 	return out, rows.Err()
 }
+
+// Detractor is an NPS answer from 0 to 6: someone the shop may call back.
+type Detractor struct {
+	SubscriberID int64     `json:"subscriber_id"`
+	Email        string    `json:"email"`
+	Survey       string    `json:"survey"`
+	Score        int       `json:"score"`
+	Comment      string    `json:"comment,omitempty"`
+	AnsweredAt   time.Time `json:"answered_at"`
+}
+
+// Detractors returns the latest answers from 0 to 6 with the subscriber's
+// address, newest first, at most limit (1 to 500; default 50). Like Answer,
+// it reads the subscribers table retention's rows belong to.
+func (s *Service) Detractors(ctx context.Context, limit int) ([]Detractor, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT a.subscriber_id, s.email, a.survey, a.score, a.comment, a.answered_at
+		FROM nps_answers AS a JOIN subscribers AS s ON s.id = a.subscriber_id
+		WHERE a.score <= 6 ORDER BY a.answered_at DESC, a.subscriber_id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("retention: detractors: %w", err)
+	}
+	defer rows.Close()
+	out := []Detractor{}
+	for rows.Next() {
+		var d Detractor
+		var at int64
+		if err := rows.Scan(&d.SubscriberID, &d.Email, &d.Survey, &d.Score, &d.Comment, &at); err != nil {
+			return nil, fmt.Errorf("retention: detractors: %w", err)
+		}
+		d.AnsweredAt = time.Unix(at, 0).UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
