@@ -75,6 +75,12 @@
 // coupons.Assign coupon_codes. Read, not written: carts and shop_orders
 // through package events, and shop_orders in Stats' attribution query.
 //
+// Ready-made flows (templates.go): Templates lists nps (a survey mail 7 days
+// after order.placed with the eleven one-click links {{ .SurveyURL }}/0..10,
+// from Config.Survey, retention.SurveyLinks.URL; the survey is the order's
+// id), birthday, win-back and promoter-referral, each with de and en texts;
+// CreateFromTemplate stores one switched off (POST /api/flows/templates/{key}).
+//
 // With Config.Tracking a step's links are rewritten to tracked redirects
 // (package tracking) inside the tick's transaction, so links registered for a
 // mail vanish with it if the batch rolls back.

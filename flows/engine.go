@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -82,6 +83,10 @@ type Config struct {
 	// {{ .ReferralURL }}; package loyalty) for steps that print them; nil:
 	// they stay empty.
 	Loyalty templates.LoyaltyOf
+	// Survey returns the base of a subscriber's signed NPS links for survey
+	// ({{ .SurveyURL }}/0 … /10; retention.SurveyLinks.URL); nil: empty.
+	// The survey is the triggering order's id, else the flow's slug.
+	Survey func(subscriberID int64, survey string) string
 
 	// Emit queues a webhook event in the caller's transaction (package
 	// webhooks' durable queue; *webhooks.Service.Emit); nil: flows cannot
@@ -682,6 +687,9 @@ func (e *Engine) send(ctx context.Context, w *store.Tx, f *flowRow, r *dueRun, c
 		l := ls[r.sub]
 		data.Points, data.RewardCode, data.ReferralURL = l.Points, l.RewardCode, l.ReferralURL
 	}
+	if e.cfg.Survey != nil {
+		data.SurveyURL = e.cfg.Survey(r.sub, surveyOf(f.Slug, data.Event))
+	}
 	data.UnsubscribeURL, data.PreferencesURL = e.links.ManageURLs(r.sub)
 	if step.CouponPool != "" {
 		sent, err := e.sendWithCoupon(ctx, w, f, r, step.CouponPool, tpl, data, res, emptyPools)
@@ -900,4 +908,20 @@ func (e *Engine) template(f *flowRow, step int, locale string) (*templates.Templ
 	}
 	e.cache[k] = t
 	return t, nil
+}
+
+// surveyOf names the NPS survey of a flow mail: the triggering order's id
+// ("order:1001"), else the flow ("flow:nps"), so each order is asked once.
+func surveyOf(slug string, ev map[string]any) string {
+	if o, ok := ev["order"].(map[string]any); ok {
+		switch id := o["id"].(type) {
+		case string:
+			if id != "" && len(id) <= 150 {
+				return "order:" + id
+			}
+		case float64:
+			return "order:" + strconv.FormatFloat(id, 'f', -1, 64)
+		}
+	}
+	return "flow:" + slug
 }

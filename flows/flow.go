@@ -366,6 +366,10 @@ func (e *Engine) Create(ctx context.Context, in Flow) (Flow, error) {
 	if !validSlug(in.Slug) {
 		return Flow{}, errs.Invalidf("slug", "slug must be 1 to 64 lower-case letters, digits and dashes")
 	}
+	if in.Slug == "templates" || in.Slug == "new" {
+		// GET /api/flows/templates and /ui/flows/new are pages of their own.
+		return Flow{}, errs.Invalidf("slug", "slug %q is reserved", in.Slug)
+	}
 	if in.Trigger.kind() == "" {
 		return Flow{}, errs.Invalidf("trigger", "trigger is required: event, stage, date_attribute, segment_id or confirmed")
 	}

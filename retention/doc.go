@@ -25,7 +25,10 @@
 // credited to campaigns and flows comes through the Attribution hook
 // (package tracking's conversions, connected in cmd/treu). Answer and Comment store satisfaction (NPS) answers:
 // one row per subscriber and survey, corrected within AnswerWindow of the
-// first click; SurveyLinks signs the eleven one-click links of a survey mail.
+// first click; SurveyLinks signs the eleven one-click links of a survey mail
+// (URL is their base, {{ .SurveyURL }} in flow mails). Detractors lists the
+// latest answers 0 to 6 with the address (read through package subscribers),
+// the retention page's call-back list.
 //
 // Orders are read through package events (OrderSummaryOf, OrderSummaries,
 // Figures): shop_orders is its table.

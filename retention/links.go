@@ -64,6 +64,12 @@ func (l *SurveyLinks) Parse(tok string) (int64, string, error) {
 	return id, string(body[surveyIDBytes:]), nil
 }
 
+// URL returns the base of the answer links: URL + "/0" … URL + "/10" are
+// the eleven of URLs ({{ .SurveyURL }} in flow mails).
+func (l *SurveyLinks) URL(subscriberID int64, survey string) string {
+	return l.base + "/nps/" + l.Token(subscriberID, survey)
+}
+
 // URLs returns the eleven answer links, for scores 0 to 10.
 func (l *SurveyLinks) URLs(subscriberID int64, survey string) []string {
 	tok := l.Token(subscriberID, survey)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/treu-mail/treu/internal/errs"
 	"github.com/treu-mail/treu/store"
+	"github.com/treu-mail/treu/subscribers"
 )
 
 // AnswerWindow is how long after the first click another click changes the
@@ -95,4 +96,54 @@ func (s *Service) Answers(ctx context.Context, subscriberID int64) ([]NPSAnswer,
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// Detractor is an NPS answer from 0 to 6: someone the shop may call back.
+type Detractor struct {
+	SubscriberID int64     `json:"subscriber_id"`
+	Email        string    `json:"email"`
+	Survey       string    `json:"survey"`
+	Score        int       `json:"score"`
+	Comment      string    `json:"comment,omitempty"`
+	AnsweredAt   time.Time `json:"answered_at"`
+}
+
+// Detractors returns the latest answers from 0 to 6 with the subscriber's
+// address, newest first, at most limit (1 to 500; default 50). Like Answer,
+// it reads the subscribers table retention's rows belong to.
+func (s *Service) Detractors(ctx context.Context, limit int) ([]Detractor, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	// Addresses come from package subscribers (its table), in one read.
+	rows, err := s.db.QueryContext(ctx, `SELECT subscriber_id, survey, score, comment, answered_at
+		FROM nps_answers WHERE score <= 6 ORDER BY answered_at DESC, subscriber_id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("retention: detractors: %w", err)
+	}
+	defer rows.Close()
+	out := []Detractor{}
+	var ids []int64
+	for rows.Next() {
+		var d Detractor
+		var at int64
+		if err := rows.Scan(&d.SubscriberID, &d.Survey, &d.Score, &d.Comment, &at); err != nil {
+			return nil, fmt.Errorf("retention: detractors: %w", err)
+		}
+		d.AnsweredAt = time.Unix(at, 0).UTC()
+		out = append(out, d)
+		ids = append(ids, d.SubscriberID)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("retention: detractors: %w", err)
+	}
+	rows.Close()
+	who, err := subscribers.Recipients(ctx, s.db, ids, nil)
+	if err != nil {
+		return nil, fmt.Errorf("retention: detractors: %w", err)
+	}
+	for i := range out {
+		out[i].Email = who[out[i].SubscriberID].Email
+	}
+	return out, nil
 }

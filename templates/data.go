@@ -26,6 +26,11 @@ type Data struct {
 	RewardCode  string
 	ReferralURL string
 
+	// SurveyURL is the base of the recipient's signed NPS links in a flow
+	// mail (package retention): {{ .SurveyURL }}/0 … {{ .SurveyURL }}/10 are
+	// the eleven one-click answers; empty where no survey is wired.
+	SurveyURL string
+
 	// ConfirmURL is set only for the double opt-in mail (see SystemMail).
 	ConfirmURL string
 
@@ -177,6 +182,7 @@ func samples() []*Data {
 			Points:         120,
 			RewardCode:     "TREUE-50",
 			ReferralURL:    "https://shop.example/r/t",
+			SurveyURL:      "https://shop.example/nps/t",
 			Cart: &Cart{
 				ID: "c1", URL: "https://shop.example/cart/c1", Currency: "EUR", Total: 59.8,
 				Items: []Item{{SKU: "s1", Name: "Tee", Price: 29.9, Quantity: 2,

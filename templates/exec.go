@@ -448,6 +448,7 @@ var fields = map[string]*accessors{
 	"Points":           {data: func(d *Data) value { return value{k: kInt, n: int(d.Points)} }},
 	"ReferralURL":      {data: func(d *Data) value { return strV(d.ReferralURL) }},
 	"RewardCode":       {data: func(d *Data) value { return strV(d.RewardCode) }},
+	"SurveyURL":        {data: func(d *Data) value { return strV(d.SurveyURL) }},
 	"Cart": {
 		view: func(v *view) value { return value{k: kAny, a: v.Cart} },
 		data: func(d *Data) value { return value{k: kAny, a: d.Cart} },

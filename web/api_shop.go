@@ -72,6 +72,31 @@ func (s *Server) createFlow(c echo.Context) error {
 	return c.JSON(http.StatusCreated, f)
 }
 
+// listFlowTemplates: GET /api/flows/templates, the ready-made flows.
+func (s *Server) listFlowTemplates(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"templates": flows.Templates()})
+}
+
+// createFlowFromTemplate: POST /api/flows/templates/{key} with an optional
+// {"slug": "..."} creates the template's flow switched off (404 unknown key,
+// 409 slug taken).
+func (s *Server) createFlowFromTemplate(c echo.Context) error {
+	var in struct {
+		Slug string `json:"slug"`
+	}
+	if c.Request().ContentLength != 0 {
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+	}
+	f, err := s.flows.CreateFromTemplate(c.Request().Context(), c.Param("key"), in.Slug)
+	if err != nil {
+		return err
+	}
+	s.record(c, "flow.create", "flow "+f.Slug, "from template "+c.Param("key"))
+	return c.JSON(http.StatusCreated, f)
+}
+
 func (s *Server) deleteFlow(c echo.Context) error {
 	if err := s.flows.Delete(c.Request().Context(), c.Param("slug")); err != nil {
 		return err

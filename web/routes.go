@@ -81,6 +81,8 @@ func (s *Server) routes(ui UIDeps) {
 	admin(http.MethodDelete, "/layouts/:id", s.deleteLayout)
 
 	admin(http.MethodGet, "/flows", s.listFlows)
+	admin(http.MethodGet, "/flows/templates", s.listFlowTemplates)
+	admin(http.MethodPost, "/flows/templates/:key", s.createFlowFromTemplate)
 	admin(http.MethodGet, "/flows/:slug", s.getFlow)
 	admin(http.MethodPost, "/flows", s.createFlow)
 	admin(http.MethodPut, "/flows/:slug", s.putFlow)

@@ -52,7 +52,7 @@ func (u *ui) renderNewFlow(c echo.Context, status int, d flowNewData, msg string
 		}
 	}
 	return u.render(c, status, "flownew", uiPage{Title: "New flow", Nav: "flows", Error: msg,
-		Data: map[string]any{"Form": d, "Kinds": flowKinds}})
+		Data: map[string]any{"Form": d, "Kinds": flowKinds, "Templates": flows.Templates()}})
 }
 
 // createFlow makes the flow, switched off, and opens its editor.
@@ -106,5 +106,34 @@ func (u *ui) createFlow(c echo.Context) error {
 		return u.renderNewFlow(c, kindStatus[e.Kind], d, e.Msg)
 	}
 	u.srv.record(c, "flow.create", "flow "+created.Slug, "1 step")
+	return u.redirectDone(c, "/ui/flows/"+created.Slug, "flow-saved")
+}
+
+// createFlowFromTemplate: "Use this template" makes the ready-made flow,
+// switched off, under the template's slug, and opens its editor.
+func (u *ui) createFlowFromTemplate(c echo.Context) error {
+	if u.flows == nil {
+		return errs.NotFoundf("flows are not available")
+	}
+	t, err := flows.TemplateByKey(c.FormValue("template"))
+	if err != nil {
+		return err
+	}
+	f := t.Flow
+	f.Enabled = false
+	f.Name = u.tr(c, f.Name)
+	created, err := u.flows.Create(c.Request().Context(), f)
+	if err != nil {
+		e, ok := errs.As(err)
+		if !ok || e.Kind == errs.Internal || e.Kind == errs.NotFound {
+			return err
+		}
+		msg := e.Msg
+		if e.Kind == errs.Conflict {
+			msg = u.tr(c, "A flow with this template's short name exists already; open it from the flow list.")
+		}
+		return u.renderNewFlow(c, kindStatus[e.Kind], flowNewData{Kind: "event", Delay: "0"}, msg)
+	}
+	u.srv.record(c, "flow.create", "flow "+created.Slug, "from template "+t.Key)
 	return u.redirectDone(c, "/ui/flows/"+created.Slug, "flow-saved")
 }

@@ -486,7 +486,8 @@ func (u *ui) renderSample(slug string, coupon bool, t flows.Text, locale string,
 	base := strings.TrimRight(u.cfg.BaseURL, "/")
 	d := &templates.Data{Email: "kim@example.com", Name: "Kim Muster", Locale: locale,
 		Attributes:     map[string]any{"city": "Berlin"},
-		UnsubscribeURL: base + "/unsubscribe/preview", PreferencesURL: base + "/preferences/preview", Event: event}
+		UnsubscribeURL: base + "/unsubscribe/preview", PreferencesURL: base + "/preferences/preview", Event: event,
+		SurveyURL: base + "/nps/preview", ReferralURL: base + "/r/preview"}
 	if coupon {
 		d.Coupon = "PREVIEW-7KX2QF"
 	}

@@ -25,6 +25,8 @@ type retentionView struct {
 	Moves      movesChart
 	MoveRows   []retention.Move
 	Cohorts    cohortChart
+	// CallBack: the latest NPS answers 0 to 6, people to call back.
+	CallBack []retention.Detractor
 }
 
 // retentionFigure is one number with how it is computed.
@@ -131,6 +133,9 @@ func (u *ui) retentionPage(c echo.Context) error {
 		Moves:    moves(r, lang, loc),
 		MoveRows: r.Moves,
 		Cohorts:  cohortGrid(r.Cohorts, lang),
+	}
+	if v.CallBack, err = ret.Detractors(ctx, 50); err != nil {
+		return err
 	}
 	if a := r.Attributed; a != nil {
 		v.Figures = append(v.Figures,

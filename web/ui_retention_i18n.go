@@ -22,13 +22,19 @@ func stageLabel(s string) string {
 }
 
 var retentionGerman = map[string]string{
-	"Prospect":         "Interessent",
-	"First-time buyer": "Erstkäufer",
-	"Repeat buyer":     "Wiederkäufer",
-	"Regular":          "Stammkunde",
-	"Promoter":         "Empfehler",
-	"Lapsing":          "Abwandernd",
-	"Lost":             "Verloren",
+	"Call back": "Zurückrufen",
+	"The latest answers from 0 to 6 to the satisfaction survey: customers worth a call or a personal mail.": "Die neuesten Antworten von 0 bis 6 auf die Zufriedenheitsumfrage: Kunden, die einen Anruf oder eine persönliche Mail verdienen.",
+	"Score":                       "Wert",
+	"Comment":                     "Kommentar",
+	"Answered":                    "Beantwortet",
+	"No answers from 0 to 6 yet.": "Noch keine Antworten von 0 bis 6.",
+	"Prospect":                    "Interessent",
+	"First-time buyer":            "Erstkäufer",
+	"Repeat buyer":                "Wiederkäufer",
+	"Regular":                     "Stammkunde",
+	"Promoter":                    "Empfehler",
+	"Lapsing":                     "Abwandernd",
+	"Lost":                        "Verloren",
 
 	"Retention":                            "Kundenbindung",
 	"Show":                                 "Anzeigen",

@@ -201,6 +201,7 @@ func (s *Server) uiRoutes(d UIDeps) {
 	viewer(http.MethodGet, "/flows", u.flowList)
 	viewer(http.MethodGet, "/flows/new", u.newFlow)
 	editor(http.MethodPost, "/flows/new", u.createFlow)
+	editor(http.MethodPost, "/flows/new/template", u.createFlowFromTemplate)
 	viewer(http.MethodGet, "/flows/:slug", u.flowPage)
 	editor(http.MethodPost, "/flows/:slug", u.saveFlow)
 	viewer(http.MethodPost, "/flows/:slug/preview", u.previewFlowStep)

@@ -206,6 +206,7 @@ func wire(ctx context.Context, cfg config, db *store.DB, secret []byte, log *slo
 		// Webhook steps queue a flow.webhook event on the durable queue.
 		Emit:    a.webhooks.Emit,
 		Loyalty: a.loyalty.TemplateData,
+		Survey:  a.retention.Links.URL,
 		// Gmail's feedback loop reports complaint rates per Feedback-ID.
 		FeedbackSender: host,
 		// Bounces and complaints in the per-step figures (a.feedback is
