@@ -27,7 +27,9 @@
 // The schema is migrations/postgres/, the same numbers and tables as
 // migrations/ (its 0001 lists the translation rules: BIGINT identity ids,
 // BIGINT Unix-second times, jsonb for validated JSON, citext, plpgsql for the
-// segment_attrs triggers, the same partial indexes, a SQL treu_sha256_hex).
+// segment_attrs and the count tables' triggers (0016's lock the subscriber's
+// row, as instances write at once), the same partial indexes, a SQL
+// treu_sha256_hex).
 // A new SQLite migration gets its PostgreSQL twin under the same number.
 // Migrations run under pg_advisory_lock, so instances starting together apply
 // them once. Checkpoint does nothing there and Backup refuses (use pg_dump).
