@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -415,11 +416,18 @@ func TestABSmallAudience(t *testing.T) {
 // Pausing while the winner goes to the rest, then resuming: the rest still
 // gets the winner, everyone exactly once.
 func TestABPauseDuringRest(t *testing.T) {
-	atRest := make(chan struct{})
+	// From the 400th message on the sink holds every message until the
+	// pause has been asked for, so the send cannot finish before it.
+	atRest, paused := make(chan struct{}), make(chan struct{})
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(paused) }) })
 	h, _ := abHarness(t, 1000, func(s *sink) {
 		s.onMessage = func(n int64) {
 			if n == 400 {
 				close(atRest)
+			}
+			if n >= 400 {
+				<-paused
 			}
 		}
 	})
@@ -432,9 +440,10 @@ func TestABPauseDuringRest(t *testing.T) {
 	if _, err := h.e.Pause(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}
+	release.Do(func() { close(paused) })
 	eventually(t, "in-flight deliveries to settle", func() bool { return h.deliveryCounts(t, c.ID)["sending"] == 0 })
 	if s, _ := h.e.Stats(ctx, c.ID); s.Sent >= 1000 {
-		t.Skip("the send finished before the pause took hold; nothing to resume")
+		t.Fatalf("%d sent after the pause at 400 of 1,000: nothing left to resume", s.Sent)
 	}
 	if _, err := h.e.Resume(ctx, c.ID); err != nil {
 		t.Fatal(err)

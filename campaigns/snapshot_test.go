@@ -182,6 +182,10 @@ func BenchmarkStartWriterLatency(b *testing.B) {
 			wg       sync.WaitGroup
 			first    time.Duration
 			t0       time.Time
+			// baseline is closed once the clients made baselineN enrollments
+			// before the start (about a second at 200/s).
+			baseline  = make(chan struct{})
+			baselineN = 200
 		)
 		for g := range 8 {
 			wg.Add(1)
@@ -217,12 +221,15 @@ func BenchmarkStartWriterLatency(b *testing.B) {
 						lat = append(lat, d)
 					} else {
 						idle = append(idle, d)
+						if len(idle) == baselineN {
+							close(baseline)
+						}
 					}
 					mu.Unlock()
 				}
 			}()
 		}
-		time.Sleep(time.Second) // the clients' baseline before the start
+		<-baseline // the clients' latency before the start
 		mu.Lock()
 		starting = true
 		mu.Unlock()
