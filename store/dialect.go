@@ -68,8 +68,8 @@ func (db *DB) Rebind(q string) string {
 }
 
 func rebind(q string) string {
-	if !strings.Contains(q, "?") {
-		return q
+	if !strings.Contains(q, "?") || numbered(q) {
+		return q // nothing to number, or the author numbered it ($n) already
 	}
 	var b strings.Builder
 	b.Grow(len(q) + 16)
@@ -99,8 +99,6 @@ func rebind(q string) string {
 			}
 			b.WriteString(q[i:end])
 			i = end - 1
-		case c == '$' && i+1 < len(q) && q[i+1] >= '1' && q[i+1] <= '9':
-			return q // numbered already: the author chose $n
 		case c == '?':
 			j := i + 1
 			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
@@ -112,8 +110,12 @@ func rebind(q string) string {
 				b.WriteString(strconv.Itoa(n))
 				break
 			}
-			k, _ := strconv.Atoi(q[i+1 : j])
-			n = max(n, k)
+			// A number past PostgreSQL's 65,535 parameters is no parameter
+			// either engine takes; it is copied as written but does not
+			// move the count (nor overflow it).
+			if k, err := strconv.Atoi(q[i+1 : j]); err == nil && k <= 65535 {
+				n = max(n, k)
+			}
 			b.WriteString(q[i+1 : j])
 			i = j - 1
 		default:
@@ -207,4 +209,16 @@ func (tx *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 // QueryRow runs q in the transaction for one row.
 func (tx *Tx) QueryRow(q string, args ...any) *sql.Row {
 	return tx.QueryRowContext(context.Background(), q, args...)
+}
+
+// numbered reports whether q holds a $n anywhere (also inside a literal or a
+// quoted name: the statement is then left as written, as the doc promises,
+// rather than half numbered by us).
+func numbered(q string) bool {
+	for i := 0; i+1 < len(q); i++ {
+		if q[i] == '$' && q[i+1] >= '1' && q[i+1] <= '9' {
+			return true
+		}
+	}
+	return false
 }

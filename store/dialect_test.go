@@ -25,6 +25,7 @@ func FuzzRebind(f *testing.F) {
 	f.Add(`SELECT ? FROM t WHERE a = '?' AND b = ?`)
 	f.Add(`/* ? */ -- ?`)
 	f.Add(`VALUES (?1, ?2, ?1)`)
+	f.Add("?\"$1") // a $1 inside an unterminated quoted name
 	f.Fuzz(func(t *testing.T, q string) {
 		out := rebind(q)
 		if ownNumbers.MatchString(q) {
